@@ -1,0 +1,76 @@
+"""The registry of implementations under test: built-in adapters plus plug-ins.
+
+A plug-in package declares an entry point in the group ``convgrad.impls``
+whose object is an impl (see :class:`harness.adapters.base.Impl`), a class of
+one, or a sequence of impls::
+
+    [project.entry-points."convgrad.impls"]
+    mylib = "mylib.convgrad_impls:IMPLS"
+
+Importing this package imports no framework: each adapter imports its own
+framework only when an impl is asked for its version or to compute.
+"""
+from __future__ import annotations
+
+import fnmatch
+import importlib
+from importlib.metadata import entry_points
+from typing import Iterable, Sequence
+
+from harness.adapters.base import Impl, Outcome, is_installed  # noqa: F401 (re-export)
+
+BUILTIN_MODULES = ("harness.adapters.tf_adapter", "harness.adapters.torch_adapter",
+                   "harness.adapters.jax_adapter")
+ENTRY_POINT_GROUP = "convgrad.impls"
+
+
+class UnknownImpl(ValueError):
+    pass
+
+
+def _as_impls(obj: object, origin: str) -> list[Impl]:
+    if isinstance(obj, type):
+        obj = obj()
+    items = list(obj) if isinstance(obj, (list, tuple)) else [obj]
+    for item in items:
+        if not isinstance(item, Impl):
+            raise TypeError(f"{origin}: {item!r} is not an impl (needs name, framework, "
+                            "version() and compute())")
+    return items
+
+
+def all_impls() -> list[Impl]:
+    """Built-in impls, then plug-ins, in a stable order; names are unique."""
+    impls = [i for m in BUILTIN_MODULES for i in importlib.import_module(m).IMPLS]
+    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        impls += _as_impls(ep.load(), f"entry point {ep.name} = {ep.value}")
+    names = [i.name for i in impls]
+    duplicates = {n for n in names if names.count(n) > 1}
+    if duplicates:
+        raise TypeError(f"impl names registered twice: {sorted(duplicates)}")
+    return impls
+
+
+def select(patterns: Sequence[str] | None, impls: Iterable[Impl] | None = None) -> list[Impl]:
+    """Impls whose names match any of ``patterns`` (shell globs, e.g. ``tf.*``); all if None."""
+    impls = list(all_impls() if impls is None else impls)
+    if not patterns:
+        return impls
+    chosen = []
+    for pattern in patterns:
+        matches = [i for i in impls if fnmatch.fnmatchcase(i.name, pattern)]
+        if not matches:
+            raise UnknownImpl(f"no impl matches {pattern!r}; known: "
+                              f"{', '.join(i.name for i in impls)}")
+        chosen += [m for m in matches if m not in chosen]
+    return [i for i in impls if i in chosen]
+
+
+def availability(impl: Impl) -> tuple[bool, str]:
+    """(available, version or the reason it is not), importing the framework if installed."""
+    if not is_installed(impl.framework):
+        return False, f"{impl.framework} is not installed (pip install 'convgrad[...]')"
+    try:
+        return True, impl.version()
+    except Exception as exc:  # noqa: BLE001 - a broken install is a skip, not a crash
+        return False, f"{impl.framework} failed to import: {type(exc).__name__}: {exc}"

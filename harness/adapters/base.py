@@ -1,0 +1,90 @@
+"""What an implementation under test is, and the helpers every adapter shares.
+
+An impl is any object with ``name``, ``framework``, ``version()`` and
+``compute(case, inputs, grads)``; arrays cross the boundary only as NumPy in
+the case's own layouts. ``compute`` returns one :class:`Outcome` per grad: the
+values, or the framework's refusal, or an unexpected exception.
+"""
+from __future__ import annotations
+
+import importlib.util
+import traceback
+from dataclasses import dataclass, field
+from typing import Mapping, Optional, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from harness.case import Case
+from harness.values import Inputs
+
+
+@dataclass
+class Outcome:
+    """One gradient from one impl: values, or why there are none."""
+
+    values: Optional[np.ndarray] = None   # laid out as the case says, any float dtype
+    dtype: str = ""                       # the dtype the framework returned
+    unsupported: str = ""                 # the framework's own refusal message
+    error: str = ""                       # an unexpected exception, with its type
+    padding: str = ""                     # how the case's padding was expressed
+    emulated: bool = False                # padding built from pad / crop, not native
+    notes: list[str] = field(default_factory=list)
+
+
+@runtime_checkable
+class Impl(Protocol):
+    name: str          # "<framework>.<path>", e.g. "torch.autograd"
+    framework: str     # the importable module that must be installed, e.g. "torch"
+
+    def version(self) -> str: ...
+
+    def compute(self, case: Case, inputs: Inputs,
+                grads: Sequence[str]) -> Mapping[str, Outcome]: ...
+
+
+def is_installed(module: str) -> bool:
+    """Whether ``module`` can be imported, without importing it."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def describe_exception(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    first = " ".join(line.strip() for line in text[:3])[:500]
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def failed(grads: Sequence[str], exc: BaseException, refusals: tuple, padding: str = "",
+           emulated: bool = False) -> dict[str, Outcome]:
+    """Outcomes for an exception: a framework refusal is ``unsupported``, anything else ``error``."""
+    message = describe_exception(exc)
+    if isinstance(exc, refusals):
+        return {g: Outcome(unsupported=message, padding=padding, emulated=emulated)
+                for g in grads}
+    detail = message + "\n" + "".join(traceback.format_exception(exc)[-4:])
+    return {g: Outcome(error=detail, padding=padding, emulated=emulated) for g in grads}
+
+
+def pad_crop_recipe(pads: Sequence[tuple[int, int]]) -> str:
+    return "x zero-padded by " + str([list(p) for p in pads]) + \
+        " per spatial dim, convolved with no padding, dx cropped back"
+
+
+def numpy_pad(a: np.ndarray, layout: str, pads: Sequence[tuple[int, int]]) -> np.ndarray:
+    """Zero-pad the spatial dims (D, H, W letters) of ``a`` laid out as ``layout``."""
+    widths = [(0, 0)] * a.ndim
+    spatial = [i for i, letter in enumerate(layout) if letter in "DHW"]
+    for dim, pair in zip(spatial, pads):
+        widths[dim] = tuple(pair)
+    return np.pad(a, widths)
+
+
+def numpy_crop(a: np.ndarray, layout: str, pads: Sequence[tuple[int, int]]) -> np.ndarray:
+    """Inverse of :func:`numpy_pad`: drop the padded border."""
+    index = [slice(None)] * a.ndim
+    spatial = [i for i, letter in enumerate(layout) if letter in "DHW"]
+    for dim, (before, after) in zip(spatial, pads):
+        index[dim] = slice(before, a.shape[dim] - after)
+    return a[tuple(index)]

@@ -1,0 +1,192 @@
+"""TensorFlow: the article's backprop ops, and ``tf.GradientTape``.
+
+``tf.backprop`` calls ``tf.compat.v1.nn.conv2d_backprop_input/_filter`` (the
+article's calls; a 1-D case runs as 2-D with H = 1, as ``tf.nn.conv1d`` does)
+and the raw ``Conv3DBackprop*V2`` ops, with ``y`` from the matching forward op.
+``tf.tape`` differentiates ``tf.nn.convolution`` (``tf.nn.conv2d`` for 2-D
+explicit pads). TF has SAME and VALID everywhere and explicit pads in 2-D only:
+SAME_LOWER and explicit pads in 1-D / 3-D are emulated (pad x, then VALID).
+TF filters are spatial-first (``HWIO``); an ``OIHW`` case filter is transposed.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from typing import Sequence
+
+import numpy as np
+
+from harness import layouts
+from harness.adapters.base import Outcome, failed, numpy_crop, numpy_pad
+from harness.case import Case
+from harness.values import Inputs
+
+
+# Lines TensorFlow's C++ side prints at import, before its log level applies.
+_IMPORT_NOISE = ("WARNING: All log messages before absl", "I0000 ", "W0000 ",
+                 "oneDNN custom operations", "cpu_feature_guard", "To enable the following",
+                 "rebuild TensorFlow", "E0000 ")
+
+
+def _tf():
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep C++ info logs off the terminal
+    with tempfile.TemporaryFile("w+b") as captured:
+        saved = os.dup(2)
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow as tf
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        captured.seek(0)
+        for line in captured.read().decode(errors="replace").splitlines():
+            if line.strip() and not any(n in line for n in _IMPORT_NOISE):
+                print(line, file=sys.stderr)  # anything unexpected still reaches the user
+    return tf
+
+
+def _refusals() -> tuple:
+    tf = _tf()
+    return (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError, ValueError,
+            NotImplementedError)
+
+
+def _explicit_tf_pads(case: Case, pads) -> list[list[int]]:
+    """Explicit pads in TF's form: one pair per dimension of ``data_format``."""
+    spatial = iter(pads)
+    return [list(next(spatial)) if letter in "DHW" else [0, 0] for letter in case.data_format]
+
+
+def _full(case: Case, values: Sequence[int]) -> list[int]:
+    """Strides or dilations as TF wants them: one per dimension of ``data_format``."""
+    spatial = iter(values)
+    return [next(spatial) if letter in "DHW" else 1 for letter in case.data_format]
+
+
+def _outcome(t, layout_from: str, layout_to: str, recipe: str, emulated: bool) -> Outcome:
+    array = t.numpy()
+    return Outcome(values=layouts.convert(array, layout_from, layout_to),
+                   dtype=t.dtype.name, padding=recipe, emulated=emulated)
+
+
+class _TfImpl:
+    framework = "tensorflow"
+
+    def version(self) -> str:
+        return _tf().__version__
+
+    def compute(self, case: Case, inputs: Inputs, grads: Sequence[str]) -> dict[str, Outcome]:
+        tf = _tf()
+        padding, emulated, recipe = self.padding(case)
+        filt = layouts.filter_formats(case.rank)[0]
+        try:
+            as_tf = lambda a: tf.cast(tf.constant(a), case.dtype)  # exact: already rounded
+            w = layouts.convert(inputs.w, case.filter_format, filt)
+            results = self.gradients(case, tf, as_tf, inputs, w, padding, emulated, grads)
+            return {g: _outcome(results[g], *((filt, case.filter_format) if g == "dw" else
+                                              (case.data_format, case.data_format)),
+                                recipe, emulated) for g in grads}
+        except Exception as exc:  # noqa: BLE001 - a failure costs this case, not the run
+            return failed(grads, exc, _refusals(), recipe, emulated)
+
+
+class TfBackprop(_TfImpl):
+    name = "tf.backprop"
+
+    def padding(self, case: Case):
+        """(padding argument, emulated, recipe)."""
+        if case.padding in ("SAME", "VALID"):
+            return case.padding, False, f"padding='{case.padding}'"
+        if case.rank != 3:
+            tf_pads = _explicit_tf_pads(case, case.pads)
+            return tf_pads, False, f"explicit padding={tf_pads}"
+        return case.pads, True, (f"x zero-padded by {[list(p) for p in case.pads]}, "
+                                 "padding='VALID', dx cropped back")
+
+    def gradients(self, case, tf, as_tf, inputs, w, padding, emulated, grads):
+        x, dy = inputs.x, inputs.dy
+        if emulated:
+            x, padding = numpy_pad(x, case.data_format, padding), "VALID"
+        args = dict(strides=_full(case, case.strides), padding=padding,
+                    data_format=case.data_format, dilations=_full(case, case.dilations))
+        if case.rank == 1:
+            results = self._as_2d(case, tf, as_tf, x, w, dy, args, grads)
+        elif case.rank == 2:
+            results = self._conv2d(tf, as_tf, x, w, dy, args, grads)
+        else:
+            results = self._conv3d(tf, as_tf, x, w, dy, args, grads)
+        if emulated and "dx" in results:
+            dx = numpy_crop(results["dx"].numpy(), case.data_format, case.pads)
+            results["dx"] = tf.constant(dx)
+        return results
+
+    @staticmethod
+    def _conv2d(tf, as_tf, x, w, dy, args, grads):
+        nn = tf.compat.v1.nn
+        results = {}
+        if "y" in grads:
+            results["y"] = nn.conv2d(as_tf(x), as_tf(w), **args)
+        if "dx" in grads:
+            results["dx"] = nn.conv2d_backprop_input(list(x.shape), as_tf(w), as_tf(dy), **args)
+        if "dw" in grads:
+            results["dw"] = nn.conv2d_backprop_filter(as_tf(x), list(w.shape), as_tf(dy), **args)
+        return results
+
+    def _as_2d(self, case, tf, as_tf, x, w, dy, args, grads):
+        """A 1-D case as a 2-D one with H = 1, the way ``tf.nn.conv1d`` runs it."""
+        h = 1 if case.data_format == "NWC" else 2
+        args = dict(args, data_format="NHWC" if h == 1 else "NCHW")
+        for key in ("strides", "dilations"):
+            args[key] = args[key][:h] + [1] + args[key][h:]
+        if isinstance(args["padding"], list):
+            args["padding"] = args["padding"][:h] + [[0, 0]] + args["padding"][h:]
+        results = self._conv2d(tf, as_tf, np.expand_dims(x, h), w[None], np.expand_dims(dy, h),
+                               args, grads)
+        return {g: tf.squeeze(t, axis=0 if g == "dw" else h) for g, t in results.items()}
+
+    @staticmethod
+    def _conv3d(tf, as_tf, x, w, dy, args, grads):
+        ops = tf.raw_ops
+        results = {}
+        if "y" in grads:
+            results["y"] = tf.nn.conv3d(as_tf(x), as_tf(w), **args)
+        if "dx" in grads:
+            results["dx"] = ops.Conv3DBackpropInputV2(
+                input_sizes=list(x.shape), filter=as_tf(w), out_backprop=as_tf(dy), **args)
+        if "dw" in grads:
+            results["dw"] = ops.Conv3DBackpropFilterV2(
+                input=as_tf(x), filter_sizes=list(w.shape), out_backprop=as_tf(dy), **args)
+        return results
+
+
+class TfTape(_TfImpl):
+    name = "tf.tape"
+
+    def padding(self, case: Case):
+        if case.padding in ("SAME", "VALID"):
+            return case.padding, False, f"padding='{case.padding}'"
+        if case.rank == 2:
+            tf_pads = _explicit_tf_pads(case, case.pads)
+            return tf_pads, False, f"tf.nn.conv2d explicit padding={tf_pads}"
+        tf_pads = _explicit_tf_pads(case, case.pads)
+        return tf_pads, True, f"tf.pad(x, {tf_pads}) then padding='VALID'"
+
+    def gradients(self, case, tf, as_tf, inputs, w, padding, emulated, grads):
+        x, w, dy = as_tf(inputs.x), as_tf(w), as_tf(inputs.dy)
+        args = dict(strides=case.strides, dilations=case.dilations, data_format=case.data_format)
+        with tf.GradientTape() as tape:
+            tape.watch([x, w])
+            if emulated:
+                y = tf.nn.convolution(tf.pad(x, padding), w, padding="VALID", **args)
+            elif isinstance(padding, list):
+                y = tf.nn.conv2d(x, w, padding=padding, **args)
+            else:
+                y = tf.nn.convolution(x, w, padding=padding, **args)
+        dx, dw = tape.gradient(y, [x, w], output_gradients=dy)
+        return {"y": y, "dx": dx, "dw": dw}
+
+
+IMPLS = (TfBackprop(), TfTape())

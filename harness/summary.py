@@ -1,0 +1,100 @@
+"""The terminal summary: a cases x impls table rendered from a run record."""
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import TextIO
+
+COLORS = {"pass": "32", "fail": "31;1", "error": "35;1", "unsupported": "33", "skipped": "2",
+          "known": "36", "holds": "32", "wrong": "31;1"}
+MAX_FULL_ROWS = 40   # larger runs list only the cases with something other than a pass
+
+
+def _cell(verdicts: list[dict]) -> str:
+    """One table cell: the status if all grads agree, else ``grad:status`` each."""
+    statuses = {v["status"] for v in verdicts}
+    mark = "~" if any(v.get("emulated") for v in verdicts) else ""
+    if len(statuses) == 1:
+        return statuses.pop() + mark
+    return " ".join(f"{v['grad']}:{v['status']}" for v in verdicts) + mark
+
+
+def _paint(text: str, color: bool) -> str:
+    if not color:
+        return text
+    word = text.split(":")[-1].split()[0].rstrip("~") if text else ""
+    code = COLORS.get(word) or next((COLORS[s] for s in ("fail", "error", "wrong", "known",
+                                                         "unsupported") if s in text), None)
+    return f"\033[{code}m{text}\033[0m" if code else text
+
+
+def table(record: dict, *, color: bool = False, only_problems: bool | None = None) -> str:
+    impls = [i["name"] for i in record["impls"]]
+    cells: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    for v in record["verdicts"]:
+        cells[v["case"]][v["impl"]].append(v)
+    claims: dict[str, list] = defaultdict(list)
+    for c in record["claims"]:
+        claims[c["case"]].append(c["status"])
+    rows = []
+    for case in record["cases"]:
+        row = [case["id"]] + [_cell(cells[case["id"]][i]) if cells[case["id"]][i] else "-"
+                              for i in impls]
+        claim_statuses = claims.get(case["id"], [])
+        row.append(("wrong" if "wrong" in claim_statuses else "known" if "known" in
+                    claim_statuses else "holds") if claim_statuses else "-")
+        rows.append(row)
+    if only_problems is None:
+        only_problems = len(rows) > MAX_FULL_ROWS
+    if only_problems:
+        ok = {"pass", "pass~", "-", "holds", "skipped", "unsupported", "unsupported~"}
+        rows = [r for r in rows if not set(r[1:]) <= ok]
+    header = ["case"] + impls + ["claims"]
+    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
+    lines.append("  ".join("-" * w for w in widths))
+    for r in rows:
+        lines.append("  ".join(_paint(str(c), color and i > 0) + " " * (w - len(str(c)))
+                               for i, (c, w) in enumerate(zip(r, widths))).rstrip())
+    if only_problems:
+        lines.append(f"({len(record['cases'])} cases; only those with something other than "
+                     "pass / unsupported / skipped are listed)")
+    return "\n".join(lines)
+
+
+def counts_line(record: dict) -> str:
+    s = record["summary"]
+    parts = [f"{n} {k}" for k, n in s["verdicts"].items() if n]
+    claim_parts = [f"{n} {k}" for k, n in s["claims"].items() if n]
+    text = f"verdicts: {', '.join(parts) or 'none'}"
+    if s.get("emulated"):
+        text += f" ({s['emulated']} emulated, marked ~)"
+    if claim_parts:
+        text += f"; source claims: {', '.join(claim_parts)}"
+    return text
+
+
+def problems(record: dict, limit: int = 20) -> list[str]:
+    """One paragraph per failing verdict or wrong claim, with the repro command."""
+    out, files = [], {c["id"]: c["file"] for c in record["cases"]}
+    for c in record["claims"]:
+        if c["status"] == "wrong":
+            out.append(f"WRONG CLAIM {c['case']} {c['grad']} ({c['source']}):\n  "
+                       + c["message"].replace("\n", "\n  "))
+    for v in record["verdicts"]:
+        if v["status"] in ("fail", "error"):
+            out.append(f"{v['status'].upper()} {v['case']} [{v['impl']}] {v['grad']}:\n  "
+                       + v["message"].strip().replace("\n", "\n  ")
+                       + f"\n  reproduce: {repro_command(v, files.get(v['case'], 'cases/'))}")
+    return out[:limit] + ([f"... and {len(out) - limit} more"] if len(out) > limit else [])
+
+
+def repro_command(v: dict, case_file: str) -> str:
+    """One command that re-runs just this case with just this impl."""
+    return f"convgrad run {case_file} -k '{v['case']}' --impl '{v['impl']}'"
+
+
+def print_summary(record: dict, stream: TextIO, color: bool) -> None:
+    print(table(record, color=color), file=stream)
+    for p in problems(record):
+        print("\n" + p, file=stream)
+    print("\n" + counts_line(record), file=stream)
