@@ -7,19 +7,26 @@ documented in ``docs/cases.md``.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import difflib
 import itertools
 import math
+import re
+import sys
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
+
+import numpy as np
 
 from harness import dtypes, layouts, padding as pad
 from harness.case import GRADS, OPS, Case, Claim
 from harness.yaml_source import Located, LocatedList, SourceError, load
 
 # Refuse tensors and oracle work that would not fit in memory or time.
-MAX_ELEMENTS = 2 ** 24          # per tensor (128 MiB in float64)
+MAX_ELEMENTS = 2 ** 24          # per tensor (128 MiB in float64); also bounds every size
 MAX_ORACLE_MACS = 2 ** 32       # multiply-adds of one oracle evaluation
+MAX_MATRIX_CASES = 10_000       # cases one matrix may expand to
+MAX_EXACT_INT = 2 ** 53         # generator integers stay exact in float64
 
 CASE_KEYS = ("id", "description", "source", "op", "grads", "data_format", "filter_format",
              "padding", "strides", "dilations", "dtype", "input_shape", "filter_shape",
@@ -32,6 +39,12 @@ GENERATOR_PARAMS = {
     "integers": ("seed", "low", "high"),
 }
 NEEDED_BY = {"x": ("y", "dw"), "w": ("y", "dx"), "dy": ("dx", "dw")}
+# Shorthand keys that only mean something next to input_size / kernel_size.
+SHORTHAND_USERS = {"batch": ("input_size",), "out_channels": ("kernel_size",),
+                   "in_channels": ("input_size", "kernel_size")}
+# Where a shape comes from, in order of preference: the key to blame for it.
+SHAPE_KEYS = {"input_shape": ("input_shape", "x", "input_size"),
+              "filter_shape": ("filter_shape", "w", "kernel_size")}
 
 
 class CaseError(Exception):
@@ -68,17 +81,21 @@ class _Context:
 # ---------------------------------------------------------------- files
 
 def case_files(paths: Iterable[str | Path]) -> list[Path]:
-    """The ``*.yaml`` / ``*.yml`` files named, directories searched recursively, sorted."""
-    found: list[Path] = []
+    """The ``*.yaml`` / ``*.yml`` files named, directories searched recursively, sorted.
+
+    A file named twice (directly and through its directory) is loaded once.
+    """
+    found: dict[Path, Path] = {}
     for p in map(Path, paths):
         if p.is_dir():
-            found += sorted(q for q in p.rglob("*") if q.suffix in (".yaml", ".yml")
-                            and q.is_file())
+            for q in sorted(q for q in p.rglob("*") if q.suffix in (".yaml", ".yml")
+                            and q.is_file()):
+                found.setdefault(q.resolve(), q)
         elif p.exists():
-            found.append(p)
+            found.setdefault(p.resolve(), p)
         else:
             raise LoadErrors([SourceError(str(p), 0, "no such file or directory")])
-    return found
+    return list(found.values())
 
 
 def load_cases(paths: Iterable[str | Path]) -> list[Case]:
@@ -103,16 +120,18 @@ def load_cases(paths: Iterable[str | Path]) -> list[Case]:
 
 
 def _cases_of_document(path: str, document: object, errors: list) -> Iterator[Case]:
-    if document is None:
-        errors.append(SourceError(path, 1, "empty file: expected a case, a list of cases "
-                                           "or a matrix"))
+    if document is None or document == []:
+        errors.append(SourceError(path, getattr(document, "line", 1),
+                                  f"{'empty list' if document == [] else 'empty file'}: "
+                                  "expected a case, a list of cases or a matrix"))
         return
     entries = document if isinstance(document, list) else [document]
-    for entry in entries:
+    lines = getattr(document, "item_lines", [])
+    for i, entry in enumerate(entries):
         if not isinstance(entry, Located):
-            line = getattr(document, "line", 1)
+            line = lines[i] if i < len(lines) else 1
             errors.append(SourceError(path, line, "expected a mapping (a case or a matrix), "
-                                                  f"got {_type_name(entry)}"))
+                                                  f"got {_type_name(entry)} {_show(entry)}"))
             continue
         raws = _expand_matrix(path, entry, errors) if "matrix" in entry else [entry]
         for raw in raws:
@@ -135,40 +154,77 @@ def _expand_matrix(path: str, entry: Located, errors: list) -> list[Located]:
 
 def _matrix_cases(path: str, entry: Located) -> Iterator[Located]:
     ctx = _Context(path, entry)
-    if set(entry) != {"matrix"}:
-        extra = sorted(set(entry) - {"matrix"})
-        raise ctx.error(extra[0], "a matrix entry holds only the key 'matrix'")
+    for key in entry:
+        if key != "matrix":
+            raise ctx.error(key, "unknown key next to 'matrix': a matrix entry holds only "
+                                 "'matrix' (put id, base and product inside it)")
     spec = entry["matrix"]
     if not isinstance(spec, Located):
-        raise ctx.error("matrix", f"expected a mapping with {', '.join(MATRIX_KEYS)}")
+        raise ctx.error("matrix", f"expected a mapping with {', '.join(MATRIX_KEYS)}, "
+                                  f"got {_type_name(spec)} {_show(spec)}")
     ctx = _Context(path, spec)
+    if isinstance(spec.get("id"), str) and spec["id"].strip():
+        ctx.case_id = spec["id"]
     _refuse_unknown(ctx, spec, MATRIX_KEYS, "matrix.")
-    prefix = _required_str(ctx, spec, "id")
-    ctx.case_id = prefix
-    base = spec.get("base", Located())
-    product = spec.get("product")
+    ctx.case_id = _case_id(ctx, spec, "matrix.id")
+    base = _matrix_base(ctx, spec)
+    axes = _matrix_axes(ctx, spec)
+    count = math.prod(len(a[1]) for a in axes)
+    if count > MAX_MATRIX_CASES:
+        raise ctx.error("matrix.product", f"expands to {count} cases; the limit is "
+                                          f"{MAX_MATRIX_CASES}", spec.line_of("product"))
+    for combo in itertools.product(*[range(len(a[1])) for a in axes]):
+        yield _matrix_case(ctx.case_id, base, axes, combo)
+
+
+def _matrix_base(ctx: _Context, spec: Located) -> Located:
+    base = spec.get("base")
+    if base is None:
+        base = Located()
+        base.line = spec.line
     if not isinstance(base, Located):
-        raise ctx.error("base", "expected a mapping of case keys")
+        raise ctx.error("matrix.base", f"expected a mapping of case keys, got "
+                                       f"{_type_name(base)}", spec.line_of("base"))
+    if "id" in base:
+        raise ctx.error("matrix.base.id", "not allowed: every case of a matrix gets the id "
+                                          "<matrix.id>/<labels>", base.line_of("id"))
+    return base
+
+
+def _matrix_axes(ctx: _Context, spec: Located) -> list:
+    product, line = spec.get("product"), spec.line_of("product")
     if not isinstance(product, Located) or not product:
-        raise ctx.error("product", "expected a mapping from a case key (or a group name) "
-                                   "to a non-empty list of values")
+        raise ctx.error("matrix.product", "expected a mapping from a case key (or a group name) "
+                                          "to a non-empty list of values", line)
     axes = []
     for name, values in product.items():
-        if not isinstance(values, list) or not values:
-            raise ctx.error(f"product.{name}", "expected a non-empty list of values",
-                            product.line_of(name))
-        is_group = name not in CASE_KEYS
+        field, line = f"matrix.product.{name}", product.line_of(name)
         if name in ("id", "claims"):
-            raise ctx.error(f"product.{name}", "cannot vary in a matrix", product.line_of(name))
-        for i, v in enumerate(values):
-            if is_group and not isinstance(v, Located):
-                raise ctx.error(f"product.{name}[{i}]",
-                                f"'{name}' is not a case key, so its values must be mappings "
-                                f"of case keys (a group); known keys: {', '.join(CASE_KEYS)}",
-                                getattr(values, "line", product.line_of(name)))
-        axes.append((name, values, is_group, product.line_of(name)))
-    for combo in itertools.product(*[range(len(a[1])) for a in axes]):
-        yield _matrix_case(prefix, base, axes, combo)
+            raise ctx.error(field, "cannot vary in a matrix (claims may travel in a group)",
+                            line)
+        if not isinstance(values, list) or not values:
+            raise ctx.error(field, f"expected a non-empty list of values, got "
+                                   f"{_type_name(values)} {_show(values)}", line)
+        is_group = name not in CASE_KEYS
+        if is_group:
+            _check_group(ctx, field, values, line)
+        axes.append((name, values, is_group, line))
+    return axes
+
+
+def _check_group(ctx: _Context, field: str, values: list, line: int) -> None:
+    for i, value in enumerate(values):
+        if not isinstance(value, Located):
+            raise ctx.error(f"{field}[{i}]", f"'{field.rsplit('.', 1)[1]}' is not a case key, "
+                            "so its values must be mappings of case keys (a group); known "
+                            f"keys: {', '.join(CASE_KEYS)}", getattr(values, "line", line))
+        if "id" in value:
+            raise ctx.error(f"{field}[{i}].id", "not allowed: every case of a matrix gets "
+                                                "the id <matrix.id>/<labels>", value.line_of("id"))
+        name = value.get("name", "")
+        if not isinstance(name, (str, int)) or isinstance(name, bool) or _is_huge(name):
+            raise ctx.error(f"{field}[{i}].name", f"expected a short label (a string), got "
+                                                  f"{_show(name)}", value.line_of("name"))
 
 
 def _matrix_case(prefix: str, base: Located, axes: list, combo: tuple) -> Located:
@@ -185,8 +241,8 @@ def _matrix_case(prefix: str, base: Located, axes: list, combo: tuple) -> Locate
         else:
             raw[name] = value
             raw.key_lines[name] = getattr(value, "line", line)
-            labels.append(_label(name, value))
-    raw["id"] = f"{prefix}/{'-'.join(labels)}"
+            labels.append(_label(name, value, i))
+    raw["id"] = re.sub(r"\s+", "_", f"{prefix}/{'-'.join(labels)}")
     raw.key_lines["id"] = raw.line
     return raw
 
@@ -195,18 +251,24 @@ _LABEL_PREFIX = {"strides": "s", "dilations": "d", "kernel_size": "k", "input_si
                  "batch": "n", "in_channels": "ci", "out_channels": "co"}
 
 
-def _label(name: str, value: Any) -> str:
-    def compact(v: Any) -> str:
-        if isinstance(v, list):
-            return "x".join(compact(e) for e in v)
-        return str(v)
-    if name == "padding" and isinstance(value, list):
-        return "pad" + "_".join(f"{a}-{b}" for a, b in value)
+def _label(name: str, value: Any, index: int) -> str:
+    """The part of a derived id that names one value of a product axis."""
+    if isinstance(value, dict):  # a generator: too long to spell out
+        return f"{name}{index}"
+    if name == "padding" and isinstance(value, list) and all(
+            isinstance(p, list) and len(p) == 2 for p in value):
+        return "pad" + "_".join(f"{_compact(a)}-{_compact(b)}" for a, b in value)
     if name in _LABEL_PREFIX:
-        return _LABEL_PREFIX[name] + compact(value)
+        return _LABEL_PREFIX[name] + _compact(value)
     if name in ("padding", "data_format", "filter_format", "dtype", "op"):
-        return str(value)
-    return f"{name}={compact(value)}"
+        return _compact(value)
+    return f"{name}={_compact(value)}"
+
+
+def _compact(value: Any) -> str:
+    if isinstance(value, list):
+        return "x".join(_compact(e) for e in value)
+    return value if isinstance(value, str) else _show(value)
 
 
 # ---------------------------------------------------------------- one case
@@ -218,7 +280,7 @@ def parse_case(path: str, raw: Located) -> Case:
     if isinstance(case_id, str) and case_id.strip():
         ctx.case_id = case_id
     _refuse_unknown(ctx, raw, CASE_KEYS)
-    case_id = _required_str(ctx, raw, "id")
+    case_id = _case_id(ctx, raw, "id")
     op = _choice(ctx, raw, "op", OPS, required=True)
     rank = layouts.spatial_rank(op)
     data_format = _choice(ctx, raw, "data_format", layouts.data_formats(rank),
@@ -231,6 +293,7 @@ def parse_case(path: str, raw: Located) -> Case:
     padding = _padding(ctx, raw, rank)
     dtype = _choice(ctx, raw, "dtype", dtypes.NAMES, default="float32")
     values = {name: _value_spec(ctx, raw, name) for name in ("x", "w", "dy")}
+    _refuse_shorthand_clash(ctx, raw)
     input_shape = _input_shape(ctx, raw, rank, data_format, values["x"])
     filter_shape = _filter_shape(ctx, raw, rank, filter_format, values["w"])
     case = Case(id=case_id, op=op, grads=grads, data_format=data_format,
@@ -241,6 +304,7 @@ def parse_case(path: str, raw: Located) -> Case:
                 source=_optional_str(ctx, raw, "source"), file=path, line=raw.line)
     _check_geometry(ctx, case)
     _check_values_present(ctx, case)
+    _check_values_fit_dtype(ctx, case)
     return _with_claims(ctx, raw, case)
 
 
@@ -250,13 +314,51 @@ def _refuse_unknown(ctx: _Context, raw: Located, known: Sequence[str], prefix: s
             close = difflib.get_close_matches(key, known, n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else \
                 f"; known keys: {', '.join(known)}"
-            raise ctx.error(None, f"unknown key '{prefix}{key}'{hint}", raw.line_of(key))
+            raise ctx.error(f"{prefix}{key}", f"unknown key{hint}", raw.line_of(key))
 
 
 def _type_name(value: object) -> str:
+    if isinstance(value, datetime.date):
+        return "a date (quote it to make it a string)"
     return {Located: "a mapping", LocatedList: "a list", bool: "a boolean", str: "a string",
             int: "an integer", float: "a number", type(None): "nothing"}.get(
                 type(value), type(value).__name__)
+
+
+def _show(value: object, limit: int = 60) -> str:
+    """``value`` spelled as in YAML (``true``, ``null``, ``[1, 2]``), cut to ``limit``."""
+    text = _yaml_text(value, limit)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _yaml_text(value: object, limit: int) -> str:
+    if isinstance(value, (list, dict, tuple)):
+        items = value.items() if isinstance(value, dict) else value
+        parts, length = [], 0
+        for item in items:
+            parts.append(f"{item[0]}: {_yaml_text(item[1], limit)}" if isinstance(value, dict)
+                         else _yaml_text(item, limit))
+            length += len(parts[-1]) + 2
+            if length > limit:
+                break
+        text = ", ".join(parts)
+        return f"{{{text}}}" if isinstance(value, dict) else f"[{text}]"
+    return _scalar_text(value)
+
+
+def _scalar_text(value: object) -> str:
+    if isinstance(value, bool) or value is None:
+        return {True: "true", False: "false", None: "null"}[value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return ".nan" if math.isnan(value) else ("-.inf" if value < 0 else ".inf")
+    if isinstance(value, int) and _is_huge(value):
+        return f"{'-' if value < 0 else ''}<an integer of {value.bit_length()} bits>"
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _is_huge(value: object) -> bool:
+    """An integer too long to print (Python refuses int -> str beyond 4300 digits)."""
+    return isinstance(value, int) and abs(value).bit_length() > 4000
 
 
 def _is_int(value: object) -> bool:
@@ -267,12 +369,32 @@ def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _required_str(ctx: _Context, raw: Located, key: str) -> str:
+def _is_float64(value: object) -> bool:
+    """A number float64 holds (inf and nan included, integers beyond its range not)."""
+    return _is_number(value) and (isinstance(value, float) or abs(value) <= sys.float_info.max)
+
+
+def _is_finite(value: object) -> bool:
+    return _is_float64(value) and math.isfinite(value)
+
+
+def _required_str(ctx: _Context, raw: Located, key: str, field: str | None = None) -> str:
+    field = field or key
     if key not in raw:
-        raise ctx.error(key, "required")
+        raise ctx.error(field, "required: a unique name such as conv2d/same-s2 (it is also "
+                               "the test id)", raw.line)
     value = raw[key]
     if not isinstance(value, str) or not value.strip():
-        raise ctx.error(key, f"expected a non-empty string, got {_type_name(value)}")
+        raise ctx.error(field, f"expected a non-empty string, got {_type_name(value)}",
+                        raw.line_of(key))
+    return value
+
+
+def _case_id(ctx: _Context, raw: Located, field: str) -> str:
+    value = _required_str(ctx, raw, "id", field)
+    if re.search(r"\s", value):
+        raise ctx.error(field, f"{_show(value)} contains whitespace; ids name tests and files "
+                               "(use -, _, . or / instead)", raw.line_of("id"))
     return value
 
 
@@ -287,12 +409,19 @@ def _choice(ctx: _Context, raw: Located, key: str, allowed: Sequence[str], *,
             required: bool = False, default: str | None = None) -> str:
     if key not in raw:
         if required:
-            raise ctx.error(key, f"required; one of {', '.join(allowed)}")
+            raise ctx.error(key, f"required; one of {', '.join(allowed)}", raw.line)
         return default
     value = raw[key]
-    if value not in allowed or not isinstance(value, str):
-        raise ctx.error(key, f"{value!r} is not one of {', '.join(allowed)}")
+    if not isinstance(value, str) or value not in allowed:
+        raise ctx.error(key, f"{_show(value)} is not one of {', '.join(allowed)}"
+                             f"{_case_hint(value, allowed)}")
     return value
+
+
+def _case_hint(value: object, allowed: Sequence[str]) -> str:
+    """`` (did you mean 'SAME'?)`` when ``value`` is an allowed name in the wrong case."""
+    same = [a for a in allowed if isinstance(value, str) and a.lower() == value.lower()]
+    return f" (did you mean '{same[0]}'?)" if same else ""
 
 
 def _grads(ctx: _Context, raw: Located) -> tuple[str, ...]:
@@ -300,12 +429,14 @@ def _grads(ctx: _Context, raw: Located) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not value:
-        raise ctx.error("grads", f"expected a non-empty list of {', '.join(GRADS)}")
+        raise ctx.error("grads", f"expected a non-empty list of {', '.join(GRADS)}, got "
+                                 f"{_show(value)}")
     for i, g in enumerate(value):
-        if g not in GRADS:
-            raise ctx.error(f"grads[{i}]", f"{g!r} is not one of {', '.join(GRADS)}")
+        if not isinstance(g, str) or g not in GRADS:
+            raise ctx.error(f"grads[{i}]", f"{_show(g)} is not one of {', '.join(GRADS)}"
+                                           f"{_case_hint(g, GRADS)}")
     if len(set(value)) != len(value):
-        raise ctx.error("grads", "lists a gradient twice")
+        raise ctx.error("grads", f"lists a gradient twice: {_show(value)}")
     return tuple(g for g in GRADS if g in value)
 
 
@@ -318,31 +449,44 @@ def _int_tuple(ctx: _Context, raw: Located, key: str, length: int, *, minimum: i
         value = [value] * length
     if not isinstance(value, list) or len(value) != length:
         raise ctx.error(key, f"expected {length} integer(s) (one per spatial dimension), "
-                             f"got {value!r}")
+                             f"got {_show(value)}")
     for i, v in enumerate(value):
         if not _is_int(v):
-            raise ctx.error(f"{key}[{i}]", f"expected an integer, got {v!r}")
-        if v < minimum:
-            raise ctx.error(key, f"{key}[{i}]={v} must be >= {minimum}")
+            raise ctx.error(f"{key}[{i}]", f"expected an integer, got {_type_name(v)} "
+                                           f"{_show(v)}")
+        _check_bounds(ctx, key, f"{key}[{i}]", v, minimum)
     return tuple(value)
+
+
+def _check_bounds(ctx: _Context, field: str, name: str, value: int, minimum: int,
+                  line: int | None = None) -> None:
+    """``minimum <= value <= MAX_ELEMENTS``: no size, stride or pad is larger than a tensor."""
+    if value < minimum:
+        raise ctx.error(field, f"{name}={_show(value)} must be >= {minimum}", line)
+    if value > MAX_ELEMENTS:
+        raise ctx.error(field, f"{name}={_show(value)} must be <= {MAX_ELEMENTS}", line)
 
 
 def _padding(ctx: _Context, raw: Located, rank: int):
     value = raw.get("padding", "VALID")
     if isinstance(value, str):
         if value not in pad.MODES:
-            raise ctx.error("padding", f"{value!r} is not one of {', '.join(pad.MODES)} or a "
-                                       f"list of {rank} [before, after] pairs")
+            raise ctx.error("padding", f"{_show(value)} is not one of {', '.join(pad.MODES)} "
+                                       f"or a list of {rank} [before, after] pairs"
+                                       f"{_case_hint(value, pad.MODES)}")
         return value
     if not isinstance(value, list) or len(value) != rank:
         raise ctx.error("padding", f"expected one of {', '.join(pad.MODES)} or a list of "
-                                   f"{rank} [before, after] pairs, got {value!r}")
+                                   f"{rank} [before, after] pairs (one per spatial dimension), "
+                                   f"got {_show(value)}")
     pairs = []
     for i, pair in enumerate(value):
         if not (isinstance(pair, list) and len(pair) == 2 and all(map(_is_int, pair))):
-            raise ctx.error(f"padding[{i}]", f"expected [before, after] integers, got {pair!r}")
+            raise ctx.error(f"padding[{i}]", f"expected [before, after] integers, got "
+                                             f"{_show(pair)}")
         if min(pair) < 0:
-            raise ctx.error(f"padding[{i}]", f"pads must be >= 0, got {pair!r}")
+            raise ctx.error(f"padding[{i}]", f"pads must be >= 0, got {_show(pair)}")
+        _check_bounds(ctx, f"padding[{i}]", "pad", max(pair), 0)
         pairs.append(tuple(pair))
     return tuple(pairs)
 
@@ -352,17 +496,19 @@ def _padding(ctx: _Context, raw: Located, rank: int):
 def nested_shape(value: object) -> tuple[int, ...] | str:
     """Shape of a rectangular nested list of numbers, or a string saying what is wrong."""
     if _is_number(value):
-        return ()
+        return () if _is_float64(value) else f"{_show(value)} is too large for float64"
     if not isinstance(value, list):
-        return f"expected numbers, found {_type_name(value)} {value!r}"
+        return f"expected numbers, found {_type_name(value)} {_show(value)}"
     if not value:
         return "empty list"
     shapes = [nested_shape(v) for v in value]
     for s in shapes:
         if isinstance(s, str):
             return s
-    if any(s != shapes[0] for s in shapes):
-        return f"ragged nested list: rows of shapes {sorted(set(shapes))}"
+    for i, s in enumerate(shapes):
+        if s != shapes[0]:
+            return (f"ragged nested list: element [{i}] has shape {list(s)} but element [0] "
+                    f"has shape {list(shapes[0])}")
     return (len(value), *shapes[0])
 
 
@@ -382,56 +528,100 @@ def _value_spec(ctx: _Context, raw: Located, name: str):
 def _check_generator(ctx: _Context, name: str, spec: Located) -> None:
     kinds = [k for k in ("random", "range", "constant") if k in spec]
     if len(kinds) != 1:
-        raise ctx.error(name, "a generator has exactly one of 'random', 'range', 'constant', "
-                              f"got {sorted(spec)}")
+        raise ctx.error(name, "a generator has exactly one of 'random', 'range', 'constant'; "
+                              f"got keys {', '.join(spec) or 'none'}")
     kind = kinds[0]
+    allowed = (kind,)
     if kind == "random":
         dist = spec["random"]
-        if dist not in GENERATOR_PARAMS:
-            raise ctx.error(f"{name}.random", f"{dist!r} is not one of "
+        if not isinstance(dist, str) or dist not in GENERATOR_PARAMS:
+            raise ctx.error(f"{name}.random", f"{_show(dist)} is not one of "
                                               f"{', '.join(GENERATOR_PARAMS)}")
-        allowed = ("random",) + GENERATOR_PARAMS[dist]
-    else:
-        allowed = (kind,)
+        allowed += GENERATOR_PARAMS[dist]
     for key in spec:
         if key not in allowed:
-            raise ctx.error(f"{name}.{key}", f"not a parameter of this generator; "
-                                             f"allowed: {', '.join(allowed)}")
-    for key in ("seed", "low", "high"):
-        if key in spec and not (_is_int(spec[key]) if key == "seed" or
-                                spec.get("random") == "integers" else _is_number(spec[key])):
-            raise ctx.error(f"{name}.{key}", f"expected a{'n integer' if key == 'seed' else ' number'}"
-                                             f", got {spec[key]!r}")
-    if spec.get("random") == "integers" and not ("low" in spec and "high" in spec):
-        raise ctx.error(name, "random: integers needs 'low' and 'high' (both inclusive)")
-    if "low" in spec and "high" in spec and spec["low"] > spec["high"]:
+            raise ctx.error(f"{name}.{key}", f"not a parameter of {{{kind}: "
+                                             f"{_compact(spec[kind])}}}; allowed: "
+                                             f"{', '.join(allowed)}")
+    {"random": _check_random, "range": _check_range,
+     "constant": _check_constant}[kind](ctx, name, spec)
+
+
+def _check_random(ctx: _Context, name: str, spec: Located) -> None:
+    seed = spec.get("seed", 0)
+    if not _is_int(seed) or seed < 0:
+        raise ctx.error(f"{name}.seed", f"expected an integer >= 0, got {_show(seed)}")
+    if "scale" in spec and not _is_finite(spec["scale"]):
+        raise ctx.error(f"{name}.scale", f"expected a finite number, got {_show(spec['scale'])}")
+    if spec["random"] == "integers":
+        _check_integer_bounds(ctx, name, spec)
+    if spec["random"] == "uniform":
+        for key in ("low", "high"):
+            if key in spec and not _is_finite(spec[key]):
+                raise ctx.error(f"{name}.{key}", f"expected a finite number, got "
+                                                 f"{_show(spec[key])}")
+        low, high = spec.get("low", -1.0), spec.get("high", 1.0)
+        if low > high or not math.isfinite(high - low):
+            raise ctx.error(name, f"expected low <= high with a finite difference, got "
+                                  f"low={_show(low)}, high={_show(high)}")
+
+
+def _check_integer_bounds(ctx: _Context, name: str, spec: Located) -> None:
+    if not ("low" in spec and "high" in spec):
+        raise ctx.error(name, "random: integers needs 'low' and 'high' (both inclusive), "
+                              "e.g. {random: integers, low: -4, high: 4}")
+    for key in ("low", "high"):
+        if not _is_int(spec[key]) or abs(spec[key]) > MAX_EXACT_INT:
+            raise ctx.error(f"{name}.{key}", f"expected an integer within +-2**53, got "
+                                             f"{_show(spec[key])}")
+    if spec["low"] > spec["high"]:
         raise ctx.error(name, f"low={spec['low']} is above high={spec['high']}")
-    if "scale" in spec and not _is_number(spec["scale"]):
-        raise ctx.error(f"{name}.scale", f"expected a number, got {spec['scale']!r}")
-    if kind == "constant" and not _is_number(spec["constant"]):
-        raise ctx.error(f"{name}.constant", f"expected a number, got {spec['constant']!r}")
-    if kind == "range":
-        r = spec["range"]
-        if not (_is_int(r) or (isinstance(r, list) and len(r) == 2 and all(map(_is_int, r)))):
-            raise ctx.error(f"{name}.range", f"expected a start or [start, stop] integers, "
-                                             f"got {r!r}")
+
+
+def _check_range(ctx: _Context, name: str, spec: Located) -> None:
+    r = spec["range"]
+    if not (_is_int(r) or (isinstance(r, list) and len(r) == 2 and all(map(_is_int, r)))):
+        raise ctx.error(f"{name}.range", f"expected a start or [start, stop] integers, "
+                                         f"got {_show(r)}")
+    ends = [r] if _is_int(r) else r
+    if any(abs(e) > MAX_EXACT_INT for e in ends):
+        raise ctx.error(f"{name}.range", f"values must stay within +-2**53, got {_show(r)}")
+    if ends[-1] < ends[0]:
+        raise ctx.error(f"{name}.range", f"stop {ends[1]} is below start {ends[0]}")
+
+
+def _check_constant(ctx: _Context, name: str, spec: Located) -> None:
+    if not _is_float64(spec["constant"]):
+        raise ctx.error(f"{name}.constant", f"expected a number, got {_show(spec['constant'])}")
 
 
 def _shape_list(ctx: _Context, raw: Located, key: str, length: int) -> tuple[int, ...]:
     value = raw[key]
     if not isinstance(value, list) or len(value) != length:
-        raise ctx.error(key, f"expected {length} integers, got {value!r}")
+        raise ctx.error(key, f"expected {length} integers, got {_show(value)}")
     for i, v in enumerate(value):
-        if not _is_int(v) or v < 1:
-            raise ctx.error(key, f"{key}[{i}]={v!r} must be an integer >= 1")
+        if not _is_int(v):
+            raise ctx.error(key, f"{key}[{i}]={_show(v)} must be an integer >= 1")
+        _check_bounds(ctx, key, f"{key}[{i}]", v, 1)
     return tuple(value)
 
 
 def _shorthand_int(ctx: _Context, raw: Located, key: str, default: int) -> int:
     value = raw.get(key, default)
-    if not _is_int(value) or value < 1:
-        raise ctx.error(key, f"expected an integer >= 1, got {value!r}")
+    if not _is_int(value):
+        raise ctx.error(key, f"expected an integer >= 1, got {_show(value)}")
+    _check_bounds(ctx, key, key, value, 1)
     return value
+
+
+def _refuse_shorthand_clash(ctx: _Context, raw: Located) -> None:
+    """Refuse shorthand keys that would be silently ignored."""
+    for key, shape in (("input_size", "input_shape"), ("kernel_size", "filter_shape")):
+        if key in raw and shape in raw:
+            raise ctx.error(key, f"give {shape} or {key}, not both")
+    for key, users in SHORTHAND_USERS.items():
+        if key in raw and not any(u in raw for u in users):
+            raise ctx.error(key, f"has no effect without {' or '.join(users)}")
 
 
 def _declared_shape(ctx, raw, key, values, layout, canonical_from_parts) -> tuple[int, ...]:
@@ -453,7 +643,8 @@ def _declared_shape(ctx, raw, key, values, layout, canonical_from_parts) -> tupl
         shape = value_shape
     if shape is None:
         raise ctx.error(key, "required (or give the values explicitly, or "
-                             + ("input_size" if key == "input_shape" else "kernel_size") + ")")
+                        + ("input_size" if key == "input_shape" else "kernel_size") + ")",
+                        raw.line)
     return shape
 
 
@@ -477,39 +668,63 @@ def _filter_shape(ctx, raw, rank, filter_format, w) -> tuple[int, ...]:
     return _declared_shape(ctx, raw, "filter_shape", w, filter_format, parts)
 
 
+def _shape_key(raw: Located, shape: str) -> str:
+    """The key a shape came from (``filter_shape``, ``w`` or ``kernel_size``), to blame it."""
+    return next((k for k in SHAPE_KEYS[shape] if isinstance(raw.get(k), (list, int))), shape)
+
+
 def _check_geometry(ctx: _Context, case: Case) -> None:
     n, c, *sizes = case.canonical_input_shape
     o, i, *kernel = case.canonical_filter_shape
     if i != c:
-        raise ctx.error("filter_shape", f"filter has {i} input channels but the input "
-                                        f"{list(case.input_shape)} ({case.data_format}) has {c}")
+        raise ctx.error(_shape_key(ctx.raw, "filter_shape"),
+                        f"the filter {list(case.filter_shape)} ({case.filter_format}) has {i} "
+                        f"input channel(s) but the input {list(case.input_shape)} "
+                        f"({case.data_format}) has {c}")
     for dim, axis in zip(layouts.SPATIAL_LETTERS[case.rank], case.axes):
         if axis.output_size < 1:
-            raise ctx.error("padding", f"dimension {dim}: kernel {axis.kernel} (dilated extent "
-                            f"{axis.effective_kernel}) does not fit the padded input "
-                            f"{axis.size} + {axis.before} + {axis.after}")
+            raise ctx.error(_shape_key(ctx.raw, "filter_shape"),
+                            f"dimension {dim}: kernel {axis.kernel} (dilated extent "
+                            f"{axis.effective_kernel}) is larger than the input {axis.size} "
+                            f"padded by {axis.before} + {axis.after} "
+                            f"({_padding_text(case.padding)}): the output would be empty")
+    _check_sizes(ctx, case)
+    for name in ("x", "w", "dy"):
+        _check_range_length(ctx, name, getattr(case, name), case.shape_of(name))
+    _check_dy_shape(ctx, case)
+
+
+def _check_sizes(ctx: _Context, case: Case) -> None:
+    """Refuse, before anything is allocated, tensors or oracle work beyond the limits."""
     for name in ("input_shape", "filter_shape"):
         shape = getattr(case, name)
         if math.prod(shape) > MAX_ELEMENTS:
-            raise ctx.error(name, f"{list(shape)} has {math.prod(shape)} elements; the limit "
-                                  f"is {MAX_ELEMENTS}")
+            raise ctx.error(_shape_key(ctx.raw, name),
+                            f"{list(shape)} has {math.prod(shape)} elements; the limit is "
+                            f"{MAX_ELEMENTS}")
     out = case.output_shape
     if math.prod(out) > MAX_ELEMENTS:
-        raise ctx.error("input_shape", f"the output {list(out)} has {math.prod(out)} elements;"
-                                       f" the limit is {MAX_ELEMENTS}")
-    macs = math.prod(case.canonical_output_shape) * i * math.prod(kernel)
+        raise ctx.error(_shape_key(ctx.raw, "input_shape"),
+                        f"the output {list(out)} has {math.prod(out)} elements; the limit "
+                        f"is {MAX_ELEMENTS}")
+    macs = math.prod(case.canonical_output_shape) * case.canonical_filter_shape[1] * \
+        math.prod(case.canonical_filter_shape[2:])
     if macs > MAX_ORACLE_MACS:
-        raise ctx.error("input_shape", f"needs {macs} multiply-adds per oracle evaluation; "
-                                       f"the limit is {MAX_ORACLE_MACS}")
-    for name in ("x", "w", "dy"):
-        _check_range_length(ctx, name, getattr(case, name), case.shape_of(name))
-    if isinstance(case.dy, list):
-        dy_shape = nested_shape(case.dy)
-        if dy_shape != out:
-            raise ctx.error("dy", f"has shape {list(dy_shape)}, but input_shape "
-                            f"{list(case.input_shape)} with filter {list(case.filter_shape)}, "
-                            f"strides {list(case.strides)}, dilations {list(case.dilations)} "
-                            f"and padding {_padding_text(case.padding)} give {list(out)}")
+        raise ctx.error(_shape_key(ctx.raw, "input_shape"),
+                        f"needs {macs} multiply-adds per oracle evaluation; the limit is "
+                        f"{MAX_ORACLE_MACS} (use fewer channels or a smaller input or kernel)")
+
+
+def _check_dy_shape(ctx: _Context, case: Case) -> None:
+    if not isinstance(case.dy, list):
+        return
+    dy_shape, out = nested_shape(case.dy), case.output_shape
+    if dy_shape != out:
+        raise ctx.error("dy", f"impossible input_shape for the given dy: dy has shape "
+                        f"{list(dy_shape)}, but input_shape {list(case.input_shape)} with "
+                        f"filter_shape {list(case.filter_shape)}, strides "
+                        f"{list(case.strides)}, dilations {list(case.dilations)} and padding "
+                        f"{_padding_text(case.padding)} give dy the shape {list(out)}")
 
 
 def _check_range_length(ctx: _Context, name: str, spec, shape: tuple[int, ...]) -> None:
@@ -529,42 +744,94 @@ def _check_values_present(ctx: _Context, case: Case) -> None:
     for name, needed_by in NEEDED_BY.items():
         users = [g for g in case.grads if g in needed_by]
         if users and getattr(case, name) is None:
-            raise ctx.error(name, f"required: grads {users} depend on its values "
-                                  "(give a nested list or a generator such as "
-                                  "{random: normal, seed: 1})")
+            raise ctx.error(name, f"required: {' and '.join(users)} "
+                                  f"need{'s' if len(users) == 1 else ''} its values (give a "
+                                  "nested list or a generator such as {random: normal})",
+                            ctx.raw.line)
 
+
+# ---------------------------------------------------------------- dtype range
+
+def _check_values_fit_dtype(ctx: _Context, case: Case) -> None:
+    """Refuse finite values that the case dtype would round to infinity."""
+    for name in ("x", "w", "dy"):
+        largest = _largest_magnitude(getattr(case, name), case.shape_of(name))
+        if largest is None or case.dtype == "float64":
+            continue
+        with np.errstate(over="ignore"):
+            rounded = dtypes.round_to(np.float64(largest), case.dtype)
+        if math.isinf(rounded):
+            raise ctx.error(name, f"a value of magnitude {largest:g} overflows {case.dtype} "
+                                  f"(largest finite {dtypes.largest_finite(case.dtype):g})")
+
+
+def _largest_magnitude(spec, shape: tuple[int, ...]) -> float | None:
+    """The largest finite ``|value|`` a value spec can produce; None when unbounded or absent."""
+    if isinstance(spec, list):
+        finite = [abs(float(v)) for v in _flatten(spec) if math.isfinite(v)]
+        return max(finite, default=None)
+    if not isinstance(spec, dict) or spec.get("random") == "normal":
+        return None
+    if "constant" in spec:
+        return abs(float(spec["constant"])) if math.isfinite(spec["constant"]) else None
+    if "range" in spec:
+        start = spec["range"] if _is_int(spec["range"]) else spec["range"][0]
+        return float(max(abs(start), abs(start + math.prod(shape) - 1)))
+    return float(max(abs(spec.get("low", -1.0)), abs(spec.get("high", 1.0))))
+
+
+def _flatten(values) -> Iterator[float]:
+    for v in values:
+        if isinstance(v, list):
+            yield from _flatten(v)
+        else:
+            yield v
+
+
+# ---------------------------------------------------------------- claims
 
 def _with_claims(ctx: _Context, raw: Located, case: Case) -> Case:
     value = raw.get("claims", [])
     if not isinstance(value, list):
-        raise ctx.error("claims", "expected a list of {source: ..., <grad>: values}")
-    claims = []
-    for i, entry in enumerate(value):
-        line = getattr(entry, "line", raw.line_of("claims"))
-        if not isinstance(entry, Located):
-            raise ctx.error(f"claims[{i}]", "expected a mapping with 'source' and one or more "
-                                            f"of {', '.join(GRADS)}", line)
-        for key in entry:
-            if key != "source" and key not in GRADS:
-                raise ctx.error(f"claims[{i}]", f"unknown key '{key}'; expected 'source' and "
-                                                f"any of {', '.join(GRADS)}", entry.line_of(key))
-        source = entry.get("source")
-        if not isinstance(source, str) or not source.strip():
-            raise ctx.error(f"claims[{i}].source", "required: who says so", line)
-        grads = {k: v for k, v in entry.items() if k in GRADS}
-        if not grads:
-            raise ctx.error(f"claims[{i}]", f"claims nothing: give one or more of "
-                                            f"{', '.join(GRADS)}", line)
-        for grad, values in grads.items():
-            field, where = f"claims[{i}].{grad}", entry.line_of(grad)
-            if grad not in case.grads:
-                raise ctx.error(field, f"the case does not compute {grad} (grads: "
-                                       f"{list(case.grads)})", where)
-            shape = nested_shape(values)
-            if isinstance(shape, str):
-                raise ctx.error(field, shape, where)
-            if shape != case.shape_of(grad):
-                raise ctx.error(field, f"has shape {list(shape)}, expected "
-                                       f"{list(case.shape_of(grad))}", where)
-        claims.append(Claim(source=source, values=grads, line=line))
+        raise ctx.error("claims", f"expected a list of {{source: ..., <grad>: values}}, got "
+                                  f"{_type_name(value)}")
+    claims = [_claim(ctx, raw, case, i, entry) for i, entry in enumerate(value)]
     return dataclasses.replace(case, claims=tuple(claims))
+
+
+def _claim(ctx: _Context, raw: Located, case: Case, i: int, entry: object) -> Claim:
+    line = getattr(entry, "line", raw.line_of("claims"))
+    if not isinstance(entry, Located):
+        raise ctx.error(f"claims[{i}]", "expected a mapping with 'source' and one or more "
+                                        f"of {', '.join(GRADS)}, got {_type_name(entry)}", line)
+    for key in entry:
+        if key != "source" and key not in GRADS:
+            raise ctx.error(f"claims[{i}]", f"unknown key '{key}'; expected 'source' and "
+                                            f"any of {', '.join(GRADS)}", entry.line_of(key))
+    source = entry.get("source")
+    if not isinstance(source, str) or not source.strip():
+        raise ctx.error(f"claims[{i}].source", "required: who says these are the values "
+                                               "(e.g. 'article, printed output')", line)
+    grads = {k: v for k, v in entry.items() if k in GRADS}
+    if not grads:
+        raise ctx.error(f"claims[{i}]", f"claims nothing: give one or more of "
+                                        f"{', '.join(GRADS)}", line)
+    for grad, values in grads.items():
+        _check_claimed_values(ctx, case, f"claims[{i}].{grad}", grad, values,
+                              entry.line_of(grad))
+    return Claim(source=source, values=grads, line=line)
+
+
+def _check_claimed_values(ctx: _Context, case: Case, field: str, grad: str, values: object,
+                          line: int) -> None:
+    if grad not in case.grads:
+        raise ctx.error(field, f"the case does not compute {grad} (grads: "
+                               f"{', '.join(case.grads)})", line)
+    shape = nested_shape(values)
+    if isinstance(shape, str):
+        raise ctx.error(field, shape, line)
+    if shape != case.shape_of(grad):
+        raise ctx.error(field, f"has shape {list(shape)}, expected "
+                               f"{list(case.shape_of(grad))} (the shape of {grad} in "
+                               f"{case.data_format if grad != 'dw' else case.filter_format})",
+                        line)

@@ -8,9 +8,10 @@ values, or the framework's refusal, or an unexpected exception.
 from __future__ import annotations
 
 import importlib.util
+import re
 import traceback
 from dataclasses import dataclass, field
-from typing import Mapping, Optional, Protocol, Sequence, runtime_checkable
+from typing import Callable, Mapping, Optional, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -51,7 +52,8 @@ def is_installed(module: str) -> bool:
 
 
 def describe_exception(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
+    """``Type: message``, the framework's own words, minus TF's ``{{function_node ...}}`` tag."""
+    text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", str(exc)).strip().splitlines()
     first = " ".join(line.strip() for line in text[:3])[:500]
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
@@ -67,9 +69,37 @@ def failed(grads: Sequence[str], exc: BaseException, refusals: tuple, padding: s
     return {g: Outcome(error=detail, padding=padding, emulated=emulated) for g in grads}
 
 
-def pad_crop_recipe(pads: Sequence[tuple[int, int]]) -> str:
-    return "x zero-padded by " + str([list(p) for p in pads]) + \
-        " per spatial dim, convolved with no padding, dx cropped back"
+def each_grad(grads: Sequence[str], thunks: Mapping[str, Callable[[], object]],
+              finish: Callable[[str, object], Outcome], refusals: tuple, padding: str,
+              emulated: bool) -> dict[str, Outcome]:
+    """Compute and convert every grad on its own, so a refusal of one (a framework with
+    no kernel for dx, say) does not cost the others their verdicts."""
+    outcomes = {}
+    for g in grads:
+        try:
+            outcome = finish(g, thunks[g]())
+        except Exception as exc:  # noqa: BLE001 - a failure costs this verdict, not the run
+            outcome = failed([g], exc, refusals, padding, emulated)[g]
+        outcome.padding, outcome.emulated = padding, emulated
+        outcomes[g] = outcome
+    return outcomes
+
+
+def once(fn: Callable[[], object]) -> Callable[[], object]:
+    """``fn`` evaluated at most once (a shared forward pass); its exception re-raised each call."""
+    cache: list = []
+
+    def wrapper():
+        if not cache:
+            try:
+                cache.append((fn(), None))
+            except Exception as exc:  # noqa: BLE001 - re-raised to every caller below
+                cache.append((None, exc))
+        value, exc = cache[0]
+        if exc is not None:
+            raise exc
+        return value
+    return wrapper
 
 
 def numpy_pad(a: np.ndarray, layout: str, pads: Sequence[tuple[int, int]]) -> np.ndarray:

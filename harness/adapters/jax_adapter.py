@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from harness import dtypes
-from harness.adapters.base import Outcome, failed
+from harness.adapters.base import Outcome, each_grad, once
 from harness.case import Case
 from harness.values import Inputs
 
@@ -47,18 +47,18 @@ class JaxVjp:
                 rhs_dilation=case.dilations,
                 dimension_numbers=(case.data_format, case.filter_format, case.data_format))
 
-        try:
+        @once
+        def vjp():
             y, pullback = jax.vjp(forward, inputs.x.astype(dtype), inputs.w.astype(dtype))
-            dx, dw = pullback(inputs.dy.astype(dtype))
-            results = {"y": y, "dx": dx, "dw": dw}
-            return {g: _outcome(results[g], recipe) for g in grads}
-        except Exception as exc:  # noqa: BLE001 - a failure costs this case, not the run
-            return failed(grads, exc, REFUSALS, recipe)
+            return (y, *pullback(inputs.dy.astype(dtype)))
+
+        thunks = {g: (lambda i=i: vjp()[i]) for i, g in enumerate(("y", "dx", "dw"))}
+        return each_grad(grads, thunks, _finish, REFUSALS, recipe, False)
 
 
-def _outcome(value, recipe: str) -> Outcome:
+def _finish(grad: str, value) -> Outcome:
     array = np.asarray(value)
-    return Outcome(values=array, dtype=str(array.dtype), padding=recipe)
+    return Outcome(values=array, dtype=str(array.dtype))
 
 
 IMPLS = (JaxVjp(),)

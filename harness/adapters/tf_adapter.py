@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from harness import layouts
-from harness.adapters.base import Outcome, failed, numpy_crop, numpy_pad
+from harness.adapters.base import Outcome, each_grad, numpy_crop, numpy_pad, once
 from harness.case import Case
 from harness.values import Inputs
 
@@ -66,10 +66,12 @@ def _full(case: Case, values: Sequence[int]) -> list[int]:
     return [next(spatial) if letter in "DHW" else 1 for letter in case.data_format]
 
 
-def _outcome(t, layout_from: str, layout_to: str, recipe: str, emulated: bool) -> Outcome:
-    array = t.numpy()
-    return Outcome(values=layouts.convert(array, layout_from, layout_to),
-                   dtype=t.dtype.name, padding=recipe, emulated=emulated)
+def _finish(case: Case, filt: str):
+    """Converts one grad's TF tensor back to NumPy in the case's layout."""
+    def finish(grad: str, t) -> Outcome:
+        src, dst = (filt, case.filter_format) if grad == "dw" else (case.data_format,) * 2
+        return Outcome(values=layouts.convert(t.numpy(), src, dst), dtype=t.dtype.name)
+    return finish
 
 
 class _TfImpl:
@@ -82,15 +84,10 @@ class _TfImpl:
         tf = _tf()
         padding, emulated, recipe = self.padding(case)
         filt = layouts.filter_formats(case.rank)[0]
-        try:
-            as_tf = lambda a: tf.cast(tf.constant(a), case.dtype)  # exact: already rounded
-            w = layouts.convert(inputs.w, case.filter_format, filt)
-            results = self.gradients(case, tf, as_tf, inputs, w, padding, emulated, grads)
-            return {g: _outcome(results[g], *((filt, case.filter_format) if g == "dw" else
-                                              (case.data_format, case.data_format)),
-                                recipe, emulated) for g in grads}
-        except Exception as exc:  # noqa: BLE001 - a failure costs this case, not the run
-            return failed(grads, exc, _refusals(), recipe, emulated)
+        as_tf = lambda a: tf.cast(tf.constant(a), case.dtype)  # noqa: E731 - exact: pre-rounded
+        w = layouts.convert(inputs.w, case.filter_format, filt)
+        thunks = self.thunks(case, tf, as_tf, inputs, w, padding, emulated)
+        return each_grad(grads, thunks, _finish(case, filt), _refusals(), recipe, emulated)
 
 
 class TfBackprop(_TfImpl):
@@ -106,36 +103,34 @@ class TfBackprop(_TfImpl):
         return case.pads, True, (f"x zero-padded by {[list(p) for p in case.pads]}, "
                                  "padding='VALID', dx cropped back")
 
-    def gradients(self, case, tf, as_tf, inputs, w, padding, emulated, grads):
+    def thunks(self, case, tf, as_tf, inputs, w, padding, emulated):
         x, dy = inputs.x, inputs.dy
         if emulated:
             x, padding = numpy_pad(x, case.data_format, padding), "VALID"
         args = dict(strides=_full(case, case.strides), padding=padding,
                     data_format=case.data_format, dilations=_full(case, case.dilations))
         if case.rank == 1:
-            results = self._as_2d(case, tf, as_tf, x, w, dy, args, grads)
+            ops = self._as_2d(case, tf, as_tf, x, w, dy, args)
         elif case.rank == 2:
-            results = self._conv2d(tf, as_tf, x, w, dy, args, grads)
+            ops = self._conv2d(tf, as_tf, x, w, dy, args)
         else:
-            results = self._conv3d(tf, as_tf, x, w, dy, args, grads)
-        if emulated and "dx" in results:
-            dx = numpy_crop(results["dx"].numpy(), case.data_format, case.pads)
-            results["dx"] = tf.constant(dx)
-        return results
+            ops = self._conv3d(tf, as_tf, x, w, dy, args)
+        if emulated:
+            padded_dx = ops["dx"]
+            ops["dx"] = lambda: tf.constant(numpy_crop(padded_dx().numpy(), case.data_format,
+                                                       case.pads))
+        return ops
 
     @staticmethod
-    def _conv2d(tf, as_tf, x, w, dy, args, grads):
+    def _conv2d(tf, as_tf, x, w, dy, args):
         nn = tf.compat.v1.nn
-        results = {}
-        if "y" in grads:
-            results["y"] = nn.conv2d(as_tf(x), as_tf(w), **args)
-        if "dx" in grads:
-            results["dx"] = nn.conv2d_backprop_input(list(x.shape), as_tf(w), as_tf(dy), **args)
-        if "dw" in grads:
-            results["dw"] = nn.conv2d_backprop_filter(as_tf(x), list(w.shape), as_tf(dy), **args)
-        return results
+        return {
+            "y": lambda: nn.conv2d(as_tf(x), as_tf(w), **args),
+            "dx": lambda: nn.conv2d_backprop_input(list(x.shape), as_tf(w), as_tf(dy), **args),
+            "dw": lambda: nn.conv2d_backprop_filter(as_tf(x), list(w.shape), as_tf(dy), **args),
+        }
 
-    def _as_2d(self, case, tf, as_tf, x, w, dy, args, grads):
+    def _as_2d(self, case, tf, as_tf, x, w, dy, args):
         """A 1-D case as a 2-D one with H = 1, the way ``tf.nn.conv1d`` runs it."""
         h = 1 if case.data_format == "NWC" else 2
         args = dict(args, data_format="NHWC" if h == 1 else "NCHW")
@@ -143,23 +138,21 @@ class TfBackprop(_TfImpl):
             args[key] = args[key][:h] + [1] + args[key][h:]
         if isinstance(args["padding"], list):
             args["padding"] = args["padding"][:h] + [[0, 0]] + args["padding"][h:]
-        results = self._conv2d(tf, as_tf, np.expand_dims(x, h), w[None], np.expand_dims(dy, h),
-                               args, grads)
-        return {g: tf.squeeze(t, axis=0 if g == "dw" else h) for g, t in results.items()}
+        ops = self._conv2d(tf, as_tf, np.expand_dims(x, h), w[None], np.expand_dims(dy, h),
+                           args)
+        return {g: (lambda op=op, axis=(0 if g == "dw" else h): tf.squeeze(op(), axis=axis))
+                for g, op in ops.items()}
 
     @staticmethod
-    def _conv3d(tf, as_tf, x, w, dy, args, grads):
+    def _conv3d(tf, as_tf, x, w, dy, args):
         ops = tf.raw_ops
-        results = {}
-        if "y" in grads:
-            results["y"] = tf.nn.conv3d(as_tf(x), as_tf(w), **args)
-        if "dx" in grads:
-            results["dx"] = ops.Conv3DBackpropInputV2(
-                input_sizes=list(x.shape), filter=as_tf(w), out_backprop=as_tf(dy), **args)
-        if "dw" in grads:
-            results["dw"] = ops.Conv3DBackpropFilterV2(
-                input=as_tf(x), filter_sizes=list(w.shape), out_backprop=as_tf(dy), **args)
-        return results
+        return {
+            "y": lambda: tf.nn.conv3d(as_tf(x), as_tf(w), **args),
+            "dx": lambda: ops.Conv3DBackpropInputV2(
+                input_sizes=list(x.shape), filter=as_tf(w), out_backprop=as_tf(dy), **args),
+            "dw": lambda: ops.Conv3DBackpropFilterV2(
+                input=as_tf(x), filter_sizes=list(w.shape), out_backprop=as_tf(dy), **args),
+        }
 
 
 class TfTape(_TfImpl):
@@ -168,25 +161,31 @@ class TfTape(_TfImpl):
     def padding(self, case: Case):
         if case.padding in ("SAME", "VALID"):
             return case.padding, False, f"padding='{case.padding}'"
-        if case.rank == 2:
-            tf_pads = _explicit_tf_pads(case, case.pads)
-            return tf_pads, False, f"tf.nn.conv2d explicit padding={tf_pads}"
         tf_pads = _explicit_tf_pads(case, case.pads)
+        if case.rank == 2:
+            return tf_pads, False, f"tf.nn.conv2d explicit padding={tf_pads}"
         return tf_pads, True, f"tf.pad(x, {tf_pads}) then padding='VALID'"
 
-    def gradients(self, case, tf, as_tf, inputs, w, padding, emulated, grads):
-        x, w, dy = as_tf(inputs.x), as_tf(w), as_tf(inputs.dy)
+    def thunks(self, case, tf, as_tf, inputs, w, padding, emulated):
         args = dict(strides=case.strides, dilations=case.dilations, data_format=case.data_format)
-        with tf.GradientTape() as tape:
-            tape.watch([x, w])
-            if emulated:
-                y = tf.nn.convolution(tf.pad(x, padding), w, padding="VALID", **args)
-            elif isinstance(padding, list):
-                y = tf.nn.conv2d(x, w, padding=padding, **args)
-            else:
-                y = tf.nn.convolution(x, w, padding=padding, **args)
-        dx, dw = tape.gradient(y, [x, w], output_gradients=dy)
-        return {"y": y, "dx": dx, "dw": dw}
+
+        @once
+        def forward():
+            x, w_, dy = as_tf(inputs.x), as_tf(w), as_tf(inputs.dy)
+            with tf.GradientTape(persistent=True) as tape:
+                tape.watch([x, w_])
+                if emulated:
+                    y = tf.nn.convolution(tf.pad(x, padding), w_, padding="VALID", **args)
+                elif isinstance(padding, list):
+                    y = tf.nn.conv2d(x, w_, padding=padding, **args)
+                else:
+                    y = tf.nn.convolution(x, w_, padding=padding, **args)
+            return tape, x, w_, dy, y
+
+        def grad(of: int):
+            tape, x, w_, dy, y = forward()
+            return tape.gradient(y, (x, w_)[of], output_gradients=dy)
+        return {"y": lambda: forward()[4], "dx": lambda: grad(0), "dw": lambda: grad(1)}
 
 
 IMPLS = (TfBackprop(), TfTape())

@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from harness import layouts
-from harness.adapters.base import Outcome, failed
+from harness.adapters.base import Outcome, each_grad, once
 from harness.case import Case
 from harness.values import Inputs
 
@@ -57,22 +57,19 @@ class _TorchImpl:
         rank = case.rank
         data, filt = layouts.canonical_data(rank), layouts.canonical_filter(rank)
         padding, emulated, recipe = self.padding(case)
-        try:
-            x = _to_torch(inputs.x, case.data_format, data, case.dtype)
-            w = _to_torch(inputs.w, case.filter_format, filt, case.dtype)
-            dy = _to_torch(inputs.dy, case.data_format, data, case.dtype)
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                results = self.gradients(case, x, w, dy, padding, emulated, grads)
-        except Exception as exc:  # noqa: BLE001 - a failure costs this case, not the run
-            return failed(grads, exc, REFUSALS, recipe, emulated)
+        tensors = once(lambda: (_to_torch(inputs.x, case.data_format, data, case.dtype),
+                                _to_torch(inputs.w, case.filter_format, filt, case.dtype),
+                                _to_torch(inputs.dy, case.data_format, data, case.dtype)))
+        thunks = self.thunks(case, tensors, padding, emulated)
         layout = {"y": (data, case.data_format), "dx": (data, case.data_format),
                   "dw": (filt, case.filter_format)}
-        outcomes = {}
-        for g in grads:
-            outcomes[g] = _to_numpy(results[g], *layout[g])
-            outcomes[g].padding, outcomes[g].emulated = recipe, emulated
-            outcomes[g].notes = sorted({f"torch warned: {w.message}" for w in caught})
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            outcomes = each_grad(grads, thunks, lambda g, t: _to_numpy(t, *layout[g]),
+                                 REFUSALS, recipe, emulated)
+        notes = sorted({f"torch warned: {w.message}" for w in caught})
+        for outcome in outcomes.values():
+            outcome.notes = notes
         return outcomes
 
 
@@ -91,16 +88,22 @@ class TorchAutograd(_TorchImpl):
             return sym, False, f"padding={sym}"
         return pads, True, f"F.pad(x, {_torch_pad_tuple(pads)}) then padding=0"
 
-    def gradients(self, case, x, w, dy, padding, emulated, grads):
+    def thunks(self, case, tensors, padding, emulated):
         torch = _torch()
         conv = getattr(torch.nn.functional, case.op)
-        x.requires_grad_(True)
-        w.requires_grad_(True)
-        xin = torch.nn.functional.pad(x, _torch_pad_tuple(padding)) if emulated else x
-        y = conv(xin, w, stride=case.strides, padding=0 if emulated else padding,
-                 dilation=case.dilations)
-        dx, dw = torch.autograd.grad(y, (x, w), dy)
-        return {"y": y, "dx": dx, "dw": dw}
+
+        @once
+        def forward():
+            x, w, dy = (t.clone().requires_grad_(True) for t in tensors())
+            xin = torch.nn.functional.pad(x, _torch_pad_tuple(padding)) if emulated else x
+            y = conv(xin, w, stride=case.strides, padding=0 if emulated else padding,
+                     dilation=case.dilations)
+            return x, w, dy, y
+
+        def grad(of: int):
+            x, w, dy, y = forward()
+            return torch.autograd.grad(y, (x, w)[of], dy.detach(), retain_graph=True)[0]
+        return {"y": lambda: forward()[3], "dx": lambda: grad(0), "dw": lambda: grad(1)}
 
 
 class TorchNnGrad(_TorchImpl):
@@ -114,29 +117,31 @@ class TorchNnGrad(_TorchImpl):
         return pads, True, (f"x padded by F.pad(x, {_torch_pad_tuple(pads)}), "
                             f"{case.op}_input/_weight with padding=0, dx cropped back")
 
-    def gradients(self, case, x, w, dy, padding, emulated, grads):
+    def thunks(self, case, tensors, padding, emulated):
         torch = _torch()
         grad = torch.nn.grad
-        conv_input = getattr(grad, f"{case.op}_input")
-        conv_weight = getattr(grad, f"{case.op}_weight")
-        args = dict(stride=case.strides, dilation=case.dilations)
-        if emulated:
-            xin = torch.nn.functional.pad(x, _torch_pad_tuple(padding))
-            args["padding"] = 0
-        else:
-            xin, args["padding"] = x, padding
-        results = {}
-        if "y" in grads:
-            results["y"] = getattr(torch.nn.functional, case.op)(xin, w, **args)
-        if "dx" in grads:
-            dx = conv_input(tuple(xin.shape), w, dy, **args)
+        args = dict(stride=case.strides, dilation=case.dilations,
+                    padding=0 if emulated else padding)
+
+        def x_in():
+            x = tensors()[0]
+            return torch.nn.functional.pad(x, _torch_pad_tuple(padding)) if emulated else x
+
+        def dx():
+            xin, (_, w, dy) = x_in(), tensors()
+            result = getattr(grad, f"{case.op}_input")(tuple(xin.shape), w, dy, **args)
             if emulated:
-                crop = tuple(slice(b, dx.shape[i + 2] - a) for i, (b, a) in enumerate(padding))
-                dx = dx[(slice(None), slice(None), *crop)]
-            results["dx"] = dx
-        if "dw" in grads:
-            results["dw"] = conv_weight(xin, tuple(w.shape), dy, **args)
-        return results
+                crop = tuple(slice(b, result.shape[i + 2] - a) for i, (b, a) in enumerate(padding))
+                result = result[(slice(None), slice(None), *crop)]
+            return result
+
+        def dw():
+            _, w, dy = tensors()
+            return getattr(grad, f"{case.op}_weight")(x_in(), tuple(w.shape), dy, **args)
+
+        def y():
+            return getattr(torch.nn.functional, case.op)(x_in(), tensors()[1], **args)
+        return {"y": y, "dx": dx, "dw": dw}
 
 
 IMPLS = (TorchNnGrad(), TorchAutograd())

@@ -1,0 +1,318 @@
+"""Drawings and grids for the HTML report: the padded input as SVG, tensors as heat maps.
+
+Everything here returns :class:`markupsafe.Markup` built from numbers and
+from text passed through :func:`markupsafe.escape`, so the report's
+autoescaping template can place it as is. Markup is kept terse on purpose: a
+conformance run has thousands of verdicts and the report must stay small.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from typing import Iterable, Optional, Sequence
+
+import numpy as np
+from markupsafe import Markup, escape
+
+CELL = 22            # px, one cell of the padded-input drawing
+MARGIN = 30          # px, room for the index labels
+KEEP = {"before": 2, "data": 3, "after": 2}   # cells kept at each end of a long region
+MAX_SIDE = 12        # a grid shows at most MAX_SIDE x MAX_SIDE cells (around the worst)
+# Heat-map scale of |err| / bound: half-decade bins from 1e-3 to 1, then "over the bound".
+HEAT_EDGES = (1e-3, 10 ** -2.5, 1e-2, 10 ** -1.5, 1e-1, 10 ** -0.5, 1.0)
+HEAT_LEGEND = ("< 1e-3", "1e-3", "3e-3", "1e-2", "3e-2", "0.1", "0.3 – 1", "> 1", "nan / inf")
+
+
+# --------------------------------------------------------------------- padded input
+
+@dataclass(frozen=True)
+class Slot:
+    """One drawn row or column of the padded input: a region's cell, or a gap for hidden ones."""
+
+    kind: str   # "before", "data", "after" or "gap"
+    lo: int     # first padded position it stands for (0 = first pad-before cell)
+    hi: int     # last padded position it stands for (== lo unless a gap)
+
+
+def _region(kind: str, start: int, n: int) -> list[Slot]:
+    keep = KEEP[kind]
+    if n <= 2 * keep + 1:
+        return [Slot(kind, start + i, start + i) for i in range(n)]
+    head = [Slot(kind, start + i, start + i) for i in range(keep)]
+    tail = [Slot(kind, start + n - keep + i, start + n - keep + i) for i in range(keep)]
+    return head + [Slot("gap", start + keep, start + n - keep - 1)] + tail
+
+
+def axis_slots(axis: dict) -> list[Slot]:
+    """Rows (or columns) drawn for one spatial axis: pads before, data, pads after."""
+    before, size = axis["before"], axis["size"]
+    return (_region("before", 0, before) + _region("data", before, size)
+            + _region("after", before + size, axis["after"]))
+
+
+def cell_kind(a: Slot, b: Optional[Slot] = None) -> Optional[str]:
+    """The class of one cell: data, a pad before / after the data, or a corner of both."""
+    kinds = {a.kind} | ({b.kind} if b else set())
+    if "gap" in kinds:
+        return None
+    if kinds == {"data"}:
+        return "cell-data"
+    if {"before", "after"} <= kinds:
+        return "cell-pad-mixed"
+    return "cell-pad-before" if "before" in kinds else "cell-pad-after"
+
+
+def _slot_of(slots: Sequence[Slot], pos: int) -> int:
+    return next(i for i, s in enumerate(slots) if s.lo <= pos <= s.hi)
+
+
+def _label(slot: Slot, before: int) -> str:
+    return "…" if slot.kind == "gap" else str(slot.lo - before)
+
+
+def _headers(slots: Sequence[Slot], before: int, vertical: bool) -> list[str]:
+    out = []
+    for i, s in enumerate(slots):
+        c = MARGIN + i * CELL + CELL / 2
+        x, y = (MARGIN - 5, c + 4) if vertical else (c, MARGIN - 8)
+        anchor = "end" if vertical else "middle"
+        out.append(f'<text class="idx idx-{s.kind}" x="{x:g}" y="{y:g}" '
+                   f'text-anchor="{anchor}">{_label(s, before)}</text>')
+    return out
+
+
+def _cells(rows: Sequence[Slot], cols: Sequence[Slot], rb: int, cb: int) -> list[str]:
+    out = []
+    for (i, r), (j, c) in itertools.product(enumerate(rows), enumerate(cols)):
+        kind = cell_kind(c) if r is None else cell_kind(r, c)
+        if kind is None:
+            continue
+        x, y = MARGIN + j * CELL, MARGIN + i * CELL
+        row = "" if r is None else f' data-row="{r.lo - rb}"'
+        out.append(f'<rect class="{kind}" x="{x}" y="{y}" width="{CELL}" height="{CELL}"'
+                   f'{row} data-col="{c.lo - cb}"/>')
+        if kind != "cell-data":
+            out.append(f'<text class="zero" x="{x + CELL / 2:g}" y="{y + CELL / 2 + 4:g}">0</text>')
+    return out
+
+
+def _window(rows: Sequence, cols: Sequence[Slot], raxis: Optional[dict], caxis: dict) -> list[str]:
+    """The first output element's window: its outline and the taps the kernel reads."""
+    def span(slots, axis):
+        return _slot_of(slots, 0), _slot_of(slots, axis["effective_kernel"] - 1)
+
+    def taps(slots, axis):
+        return {_slot_of(slots, k * axis["dilation"]) for k in range(axis["kernel"])
+                if slots[_slot_of(slots, k * axis["dilation"])].kind != "gap"}
+
+    c0, c1 = span(cols, caxis)
+    r0, r1 = span(rows, raxis) if raxis else (0, 0)
+    out = [f'<rect class="window" x="{MARGIN + c0 * CELL}" y="{MARGIN + r0 * CELL}" '
+           f'width="{(c1 - c0 + 1) * CELL}" height="{(r1 - r0 + 1) * CELL}"/>']
+    for i, j in itertools.product(taps(rows, raxis) if raxis else {0}, taps(cols, caxis)):
+        out.append(f'<circle class="tap" cx="{MARGIN + j * CELL + CELL / 2:g}" '
+                   f'cy="{MARGIN + i * CELL + CELL / 2:g}" r="3"/>')
+    return out
+
+
+def padded_input(axes: Sequence[dict]) -> Markup:
+    """One SVG of the padded input over one or two spatial axes (rows, columns)."""
+    raxis, caxis = (None, axes[0]) if len(axes) == 1 else axes
+    cols = axis_slots(caxis)
+    rows = axis_slots(raxis) if raxis else [None]
+    width, height = MARGIN + len(cols) * CELL + 4, MARGIN + len(rows) * CELL + 4
+    names = "".join(str(a["dim"]) for a in axes)
+    parts = [f'<svg class="padded-input" data-axes="{escape(names)}" width="{width}" '
+             f'height="{height}" viewBox="0 0 {width} {height}" role="img" '
+             f'aria-label="padded input over {escape(names)}">']
+    parts += _headers(cols, caxis["before"], vertical=False)
+    if raxis:
+        parts += _headers(rows, raxis["before"], vertical=True)
+    parts += _cells(rows, cols, raxis["before"] if raxis else 0, caxis["before"])
+    parts += _window(rows, cols, raxis, caxis)
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def axis_pairs(rank: int) -> list[tuple[int, ...]]:
+    """Which axes each drawing shows: the axis (1-D), both (2-D), each pair (3-D)."""
+    return [(0,)] if rank == 1 else [(0, 1)] if rank == 2 else [(1, 2), (0, 1), (0, 2)]
+
+
+def drawings(axes: Sequence[dict]) -> list[tuple[str, Markup]]:
+    """(caption, svg) per drawing of a case's padded input."""
+    out = []
+    for pair in axis_pairs(len(axes)):
+        shown = [axes[i] for i in pair]
+        what = " x ".join(f"{a['dim']} ({'columns' if i == len(shown) - 1 else 'rows'})"
+                          for i, a in enumerate(shown))
+        out.append((what, padded_input(shown)))
+    return out
+
+
+# --------------------------------------------------------------------- tensors as grids
+
+def floats(data: object) -> np.ndarray:
+    """A stored array (nested lists, NaN / inf as strings) as float64."""
+    return np.array(data, dtype=np.float64)   # NumPy parses "nan" / "inf"; None is NaN
+
+
+def fmt(v: float) -> str:
+    if not math.isfinite(v):
+        return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
+    if v == int(v) and abs(v) < 1e7:
+        return str(int(v))
+    return f"{v:.4g}"
+
+
+def heat_class(r: float) -> str:
+    """Colour class of one |err| / bound value: h0 (below 1e-3) .. h6 (up to 1), hx, hn."""
+    if not math.isfinite(r):
+        return "hn"
+    if r > 1.0:
+        return "hx"
+    return f"h{sum(r >= e for e in HEAT_EDGES[:-1])}"
+
+
+@dataclass
+class Plane:
+    """A 2-D grid of a stored tensor: which axes, which part of them, and its values."""
+
+    label: str
+    rows: int                      # axis shown as rows (None-free index into the layout)
+    cols: int
+    fixed: list                    # full index with the rows / cols entries to be filled in
+    row0: int                      # first row / col shown (grids are cropped around a focus)
+    col0: int
+    values: np.ndarray             # the 2-D values shown
+    extent: tuple[int, int]        # full number of rows / cols
+
+    def index(self, i: int, j: int) -> tuple[int, ...]:
+        idx = list(self.fixed)
+        idx[self.rows], idx[self.cols] = self.row0 + i, self.col0 + j
+        return tuple(idx)
+
+
+def display_axes(layout: str) -> tuple[int, int]:
+    """(rows, cols) axes: the last two spatial axes; 1-D: channels as rows, W as columns."""
+    spatial = [i for i, letter in enumerate(layout) if letter in "DHW"]
+    if len(spatial) >= 2:
+        return spatial[-2], spatial[-1]
+    return next(i for i, letter in enumerate(layout) if letter in "CO"), spatial[0]
+
+
+def _crop(a: np.ndarray, focus: Sequence[int]) -> tuple[np.ndarray, int, int]:
+    starts = [min(max(f - MAX_SIDE // 2, 0), max(n - MAX_SIDE, 0))
+              for f, n in zip(focus, a.shape)]
+    return a[starts[0]:starts[0] + MAX_SIDE, starts[1]:starts[1] + MAX_SIDE], *starts
+
+
+def _fixed_label(layout: str, fixed: Sequence) -> str:
+    return ", ".join(f"{layout[i]}={v}" for i, v in enumerate(fixed) if v is not None)
+
+
+def planes(view: dict, focus: Optional[Sequence[int]] = None) -> list[Plane]:
+    """The grids of a stored view: one per (other axes) index of a whole tensor, or its plane."""
+    layout, shape = view["layout"], view["shape"]
+    rows, cols = display_axes(layout)
+    focus = list(focus) if focus else [0] * len(shape)
+    data = floats(view["data"])
+    if "plane" in view:
+        stored = view["plane"]
+        if list(stored) != sorted((rows, cols)) or data.ndim != 2:
+            rows, cols = stored[0], stored[1]
+        if rows > cols:
+            data = data.T
+        fixed = list(view["at"])
+        return [_plane(fixed, layout, rows, cols, data, focus, shape)]
+    others = [i for i in range(len(shape)) if i not in (rows, cols)]
+    out = []
+    for combo in itertools.product(*(range(shape[i]) for i in others)):
+        fixed = [None] * len(shape)
+        index: list = [slice(None)] * len(shape)
+        for i, v in zip(others, combo):
+            fixed[i] = index[i] = v
+        values = data[tuple(index)]
+        out.append(_plane(fixed, layout, rows, cols, values.T if rows > cols else values,
+                          focus, shape))
+    return out
+
+
+def _plane(fixed, layout, rows, cols, values, focus, shape) -> Plane:
+    shown, r0, c0 = _crop(values, (focus[rows], focus[cols]))
+    return Plane(_fixed_label(layout, fixed), rows, cols, fixed, r0, c0, shown,
+                 (shape[rows], shape[cols]))
+
+
+def _caption(p: Plane, layout: str) -> str:
+    parts = [f"{layout[p.rows]} rows x {layout[p.cols]} columns"]
+    if p.label:
+        parts.append(p.label)
+    for axis, start, n, full in ((p.rows, p.row0, p.values.shape[0], p.extent[0]),
+                                 (p.cols, p.col0, p.values.shape[1], p.extent[1])):
+        if n < full:
+            parts.append(f"{layout[axis]} {start}–{start + n - 1} of {full}")
+    return "; ".join(parts)
+
+
+def _header_row(p: Plane) -> str:
+    return "<tr><th></th>" + "".join(f"<th>{p.col0 + j}</th>"
+                                      for j in range(p.values.shape[1])) + "</tr>"
+
+
+def grid(p: Plane, layout: str, *, heat: Optional[Plane] = None, expected: Optional[Plane] = None,
+         worst: Optional[Sequence[int]] = None, differ: Optional[np.ndarray] = None,
+         css: str = "") -> Markup:
+    """One 2-D grid as a table; ``heat`` colours cells by |err| / bound, ``worst`` frames one."""
+    worst_t = tuple(worst) if worst else None
+    body = []
+    for i in range(p.values.shape[0]):
+        cells = []
+        for j in range(p.values.shape[1]):
+            cls, title = [], ""
+            if heat is not None:
+                r = float(heat.values[i, j])
+                cls.append(heat_class(r))
+                e = f"expected {fmt(float(expected.values[i, j]))}, " if expected else ""
+                title = f' title="{e}|err|/bound {fmt(r)}"'
+            if differ is not None and differ[i, j]:
+                cls.append("differ")
+            if worst_t is not None and p.index(i, j) == worst_t:
+                cls.append("worst")
+            c = f' class="{" ".join(cls)}"' if cls else ""
+            cells.append(f"<td{c}{title}>{escape(fmt(float(p.values[i, j])))}</td>")
+        body.append(f"<tr><th>{p.row0 + i}</th>{''.join(cells)}</tr>")
+    cap = escape(_caption(p, layout))
+    return Markup(f'<table class="grid {css}"><caption>{cap}</caption>{_header_row(p)}'
+                  f'{"".join(body)}</table>')
+
+
+def grids(view: dict, *, focus: Optional[Sequence[int]] = None, **kw) -> Markup:
+    """All grids of one stored view (see :func:`grid` for the keywords, given as views)."""
+    heat_view, exp_view = kw.pop("heat", None), kw.pop("expected", None)
+    own = planes(view, focus)
+    heat = planes(heat_view, focus) if heat_view else [None] * len(own)
+    exp = planes(exp_view, focus) if exp_view else [None] * len(own)
+    return Markup("").join(grid(p, view["layout"], heat=h, expected=e, **kw)
+                           for p, h, e in zip(own, heat, exp))
+
+
+def differing(claimed: dict, expected: dict, focus: Optional[Sequence[int]] = None,
+              rtol: float = 1e-6) -> list[np.ndarray]:
+    """Per grid of a claim, the elements that differ from the oracle (relative ``rtol``)."""
+    out = []
+    for c, e in zip(planes(claimed, focus), planes(expected, focus)):
+        with np.errstate(invalid="ignore"):
+            same = np.isclose(c.values, e.values, rtol=rtol, atol=0, equal_nan=True)
+        out.append(~same)
+    return out
+
+
+def claim_grids(claimed: dict, expected: dict, worst: Optional[Sequence[int]],
+                marked: bool) -> Iterable[tuple[Markup, Markup]]:
+    """(claimed grid, oracle grid) pairs, differing elements marked when ``marked``."""
+    diffs = differing(claimed, expected, worst)
+    for c, e, d in zip(planes(claimed, worst), planes(expected, worst), diffs):
+        yield (grid(c, claimed["layout"], worst=worst, differ=d if marked else None),
+               grid(e, expected["layout"], worst=worst, differ=d if marked else None))
