@@ -126,7 +126,9 @@ def case_entry(result: CaseResult) -> dict:
 
 def verdict_entry(result: CaseResult, v) -> dict:
     out = _clean(v.to_dict())
-    if v.comparison is not None and v.comparison.ratio is not None:
+    # Arrays for the report: every verdict that did not pass, and every small one.
+    keep = v.status != "pass" or (v.actual is not None and v.actual.size <= FULL_ARRAY_LIMIT)
+    if keep and v.comparison is not None and v.comparison.ratio is not None:
         layout = result.case.filter_format if v.grad == "dw" else result.case.data_format
         at = v.comparison.worst_index
         out["arrays"] = {"expected": array_view(result.expected[v.grad].values, layout, at),

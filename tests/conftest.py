@@ -1,0 +1,48 @@
+"""Shared test configuration: which frameworks this run must have, and the report header.
+
+The frameworks under test are chosen in one place, ``CONVGRAD_FRAMEWORKS``
+(default: all three). A chosen framework that is missing fails loudly with the
+fix; tests of frameworks not chosen (a per-framework tox env) are skipped.
+"""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from harness.adapters import all_impls, is_installed
+from harness.record import NUMERICS_VARIABLES
+
+ALL_FRAMEWORKS = ("tensorflow", "torch", "jax")
+FRAMEWORKS = tuple(f for f in os.environ.get("CONVGRAD_FRAMEWORKS", ",".join(ALL_FRAMEWORKS))
+                   .split(",") if f)
+
+
+def chosen_impl_names() -> list[str]:
+    """Built-in impls whose framework this run tests."""
+    return [i.name for i in all_impls() if i.framework in FRAMEWORKS]
+
+
+def pytest_report_header(config):
+    from importlib.metadata import PackageNotFoundError, version
+
+    def v(dist):
+        try:
+            return version(dist)
+        except PackageNotFoundError:
+            return "not installed"
+    lines = [f"convgrad frameworks under test: {', '.join(FRAMEWORKS)} (CONVGRAD_FRAMEWORKS)",
+             "versions: " + ", ".join(f"{d} {v(d)}" for d in
+                                      ("numpy", "tensorflow-cpu", "torch", "jax", "jaxlib"))]
+    flags = {k: os.environ[k] for k in NUMERICS_VARIABLES if k in os.environ}
+    lines.append(f"numerics environment: {flags or 'defaults'}")
+    return lines
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _chosen_frameworks_are_installed():
+    missing = [f for f in FRAMEWORKS if not is_installed(f)]
+    if missing:
+        pytest.exit(f"CONVGRAD_FRAMEWORKS names {missing}, which are not installed: run "
+                    f"pip install -c constraints.txt -e '.[all,test]' (or set "
+                    f"CONVGRAD_FRAMEWORKS to what you have)", returncode=3)

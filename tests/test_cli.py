@@ -1,0 +1,93 @@
+"""`convgrad` as a user runs it: exit codes, the record, and clean errors on bad input."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main
+
+from tests.conftest import chosen_impl_names
+
+ARTICLE_DX = "cases/article/1-valid-dx.yaml"
+IMPL = chosen_impl_names()[-1]  # one real impl is enough here (the cheapest to import: JAX)
+
+
+def test_run_writes_a_record_and_exits_1_for_the_wrong_article_claim(tmp_path, capsys):
+    assert main(["run", "cases/article", "--impl", IMPL, "--out", str(tmp_path)]) == 1
+    record = json.loads((tmp_path / "results.json").read_text())
+    assert record["schema_version"] == 1 and record["incomplete"] is False
+    assert {"python", "numpy", "frameworks", "cpu", "numerics", "command"} <= \
+        set(record["environment"])
+    assert [c["status"] for c in record["claims"]] == ["holds", "holds", "wrong", "holds"]
+    v = record["verdicts"][0]
+    assert {"case", "impl", "grad", "status", "emulated", "stats"} <= set(v)
+    same = next(c for c in record["cases"] if c["id"] == "article/same-dx")
+    assert same["pads"] == [[0, 1], [0, 1]]
+    out = capsys.readouterr().out
+    assert "WRONG CLAIM article/same-dx dx" in out and "source claims: 3 holds, 1 wrong" in out
+
+
+def test_all_pass_exits_0(tmp_path):
+    assert main(["run", ARTICLE_DX, "--impl", IMPL, "--out", str(tmp_path)]) == 0
+
+
+def test_known_claim_entry_turns_wrong_into_known(tmp_path):
+    known = tmp_path / "known.yaml"
+    known.write_text("- case: article/same-dx\n  claim: 'article*'\n  reason: prints "
+                     "example 1's tensor\n  evidence: the code prints inputValue\n")
+    code = main(["run", "cases/article", "--impl", IMPL, "--out", str(tmp_path),
+                 "--known", str(known)])
+    record = json.loads((tmp_path / "results.json").read_text())
+    assert code == 0 and [c["status"] for c in record["claims"]].count("known") == 1
+
+
+def test_bad_case_file_exits_2_names_the_place_and_keeps_the_old_record(tmp_path, capsys):
+    assert main(["run", ARTICLE_DX, "--impl", IMPL, "--out", str(tmp_path)]) == 0
+    before = (tmp_path / "results.json").read_bytes()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("id: strided\nop: conv2d\ninput_shape: [1, 4, 4, 1]\n"
+                   "filter_shape: [2, 2, 1, 1]\nstrides: [0, 1]\n")
+    assert main(["run", str(bad), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {bad}:5: case 'strided': strides: strides[0]=0 must be >= 1\n"
+    assert (tmp_path / "results.json").read_bytes() == before
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["run", ARTICLE_DX, "--impl", "nope.*"], "error: no impl matches 'nope.*'"),
+    (["run", ARTICLE_DX, "-k", "no-such-case"], "error: no case matches -k 'no-such-case'"),
+    (["run", "does/not/exist"], "error: does/not/exist:0: no such file or directory"),
+    (["run", ARTICLE_DX, "--known", "missing.yaml"], "error: missing.yaml: no such known"),
+])
+def test_usage_errors_exit_2(argv, message, tmp_path, capsys):
+    assert main(argv + ["--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith(message)
+
+
+def test_console_script_prints_no_traceback_on_bad_yaml(tmp_path):
+    bad = tmp_path / "broken.yaml"
+    bad.write_text("id: x\nop: conv2d\nstrides: [1, 1\n")
+    exe = Path(sys.executable).with_name("convgrad")
+    proc = subprocess.run([str(exe), "run", str(bad), "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.startswith(f"error: {bad}:")
+
+
+def test_k_selects_by_substring_and_glob(tmp_path):
+    assert main(["run", "cases/article", "-k", "same-d?", "--impl", IMPL,
+                 "--out", str(tmp_path)]) == 1
+    ids = [c["id"] for c in json.loads((tmp_path / "results.json").read_text())["cases"]]
+    assert ids == ["article/same-dx", "article/same-dw"]
+
+
+def test_list_shows_impls_with_versions(capsys):
+    assert main(["list", "cases/article"]) == 0
+    out = capsys.readouterr().out
+    assert "article/same-dx  conv2d float32 NHWC padding=SAME pads=[(0, 1), (0, 1)]" in out
+    assert IMPL in out and "available" in out
