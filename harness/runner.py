@@ -7,8 +7,10 @@ prints; :mod:`harness.cli` and the pytest plugin decide what a failure means.
 from __future__ import annotations
 
 import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Iterable, Optional, Sequence
+from typing import Callable, Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -20,7 +22,7 @@ from harness.compare import Comparison, compare
 from harness.expected import Expected, expected
 from harness.values import Inputs, materialize
 
-STATUSES = ("pass", "fail", "error", "unsupported", "skipped", "known")
+STATUSES = ("pass", "fail", "error", "nondeterministic", "unsupported", "skipped", "known")
 CLAIM_STATUSES = ("holds", "wrong", "known")
 
 
@@ -108,6 +110,9 @@ def judge_outcome(case: Case, impl_name: str, grad: str, outcome: Outcome, exp: 
                   seconds: float) -> Verdict:
     v = Verdict(case.id, impl_name, grad, "pass", outcome.emulated, outcome.padding,
                 outcome.dtype, seconds=seconds, notes=list(outcome.notes))
+    if outcome.skipped:
+        v.status, v.message = "skipped", outcome.skipped
+        return v
     if outcome.unsupported:
         v.status, v.message = "unsupported", outcome.unsupported
         return v
@@ -128,30 +133,118 @@ def judge_outcome(case: Case, impl_name: str, grad: str, outcome: Outcome, exp: 
     return v
 
 
-def run_case(case: Case, impls: Sequence[ImplInfo],
-             known: Sequence[known_mod.KnownDiscrepancy] = ()) -> CaseResult:
-    inputs = materialize(case)
-    exp = expected(case, inputs)
+def _spread(values: list[np.ndarray]) -> float:
+    first = np.asarray(values[0], dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        diffs = [np.nanmax(np.abs(np.asarray(v, dtype=np.float64) - first)) if first.size else 0.0
+                 for v in values[1:] if np.shape(v) == first.shape]
+    return float(max(diffs, default=float("inf")))
+
+
+def _distinct(values: list[np.ndarray]) -> int:
+    """How many bitwise-different results (NaN equal to NaN)."""
+    kinds: list[np.ndarray] = []
+    for v in values:
+        if not any(np.shape(v) == np.shape(k) and np.array_equal(v, k, equal_nan=True)
+                   for k in kinds):
+            kinds.append(v)
+    return len(kinds)
+
+
+def judge_repeats(case: Case, info: "ImplInfo", grad: str, runs: list[dict[str, Outcome]],
+                  exp: Expected, known, seconds: float) -> Verdict:
+    """The verdict of one grad; ``nondeterministic`` when repeated runs differ bitwise."""
+    v = judge_outcome(case, info.impl.name, grad, runs[0][grad], exp, info.version, known,
+                      seconds)
+    values = [r[grad].values for r in runs if r[grad].values is not None]
+    if len(runs) > 1 and len(values) == len(runs):
+        distinct = _distinct(values)
+        if distinct > 1:
+            v.status = "nondeterministic"
+            v.stats = {**v.stats, "repeats": len(runs), "distinct": distinct,
+                       "spread": _spread(values)}
+            v.message = (f"{distinct} distinct results in {len(runs)} runs; largest "
+                         f"element-wise spread {v.stats['spread']:.6g}\n" + v.message)
+    return v
+
+
+class InProcess:
+    """Impls compute in this process, one after another (the baseline; no isolation)."""
+
+    jobs = 1
+
+    def probe(self, impls: Sequence[Impl]) -> list[ImplInfo]:
+        return probe(impls)
+
+    def compute(self, info: ImplInfo, case: Case, inputs: Inputs,
+                repeat: int) -> list[dict[str, Outcome]]:
+        from harness.worker import compute_guarded
+        return compute_guarded(info.impl, case, inputs, case.grads, repeat)
+
+    def close(self) -> None:
+        pass
+
+
+def _case_verdicts(case, inputs, exp, impls, runs_of, known) -> list[Verdict]:
     verdicts = []
     for info in impls:
         if not info.available:
             verdicts += [Verdict(case.id, info.impl.name, g, "skipped", message=info.version)
                          for g in case.grads]
             continue
-        start = time.perf_counter()
-        outcomes = info.impl.compute(case, inputs, case.grads)
-        seconds = (time.perf_counter() - start) / max(len(case.grads), 1)
-        verdicts += [judge_outcome(case, info.impl.name, g, outcomes[g], exp[g], info.version,
-                                   known, seconds) for g in case.grads]
-    return CaseResult(case, inputs, exp, verdicts, judge_claims(case, exp, known))
+        runs, seconds = runs_of[info.impl.name]
+        verdicts += [judge_repeats(case, info, g, runs, exp[g], known, seconds)
+                     for g in case.grads]
+    return verdicts
+
+
+def _timed(backend, info, case, inputs, repeat):
+    start = time.perf_counter()
+    runs = backend.compute(info, case, inputs, repeat)
+    return runs, (time.perf_counter() - start) / max(repeat * len(case.grads), 1)
+
+
+def run_iter(cases: Sequence[Case], impls: Sequence[ImplInfo],
+             known: Sequence[known_mod.KnownDiscrepancy] = (), backend=None,
+             repeat: int = 1) -> Iterator[CaseResult]:
+    """Judge every case, yielding results in case order as they complete.
+
+    Impls compute concurrently when the backend has more than one job; a few
+    cases run ahead so that every worker stays busy.
+    """
+    backend = backend or InProcess()
+    window = deque()
+    with ThreadPoolExecutor(max_workers=max(backend.jobs, 1)) as pool:
+        try:
+            for case in cases:
+                inputs = materialize(case)
+                futures = {i.impl.name: pool.submit(_timed, backend, i, case, inputs, repeat)
+                           for i in impls if i.available}
+                window.append((case, inputs, expected(case, inputs), futures))
+                if len(window) > 2 * max(backend.jobs, 1):
+                    yield _gather(window.popleft(), impls, known)
+            while window:
+                yield _gather(window.popleft(), impls, known)
+        finally:
+            for *_, futures in window:
+                for f in futures.values():
+                    f.cancel()
+
+
+def _gather(item, impls, known) -> CaseResult:
+    case, inputs, exp, futures = item
+    runs_of = {name: f.result() for name, f in futures.items()}
+    return CaseResult(case, inputs, exp, _case_verdicts(case, inputs, exp, impls, runs_of, known),
+                      judge_claims(case, exp, known))
 
 
 def run(cases: Iterable[Case], impls: Sequence[ImplInfo],
         known: Sequence[known_mod.KnownDiscrepancy] = (),
-        progress: Optional[Callable[[int, Case], None]] = None) -> list[CaseResult]:
+        progress: Optional[Callable[[int, Case], None]] = None, backend=None,
+        repeat: int = 1) -> list[CaseResult]:
     results = []
-    for i, case in enumerate(cases):
+    for i, result in enumerate(run_iter(list(cases), impls, known, backend, repeat)):
         if progress:
-            progress(i, case)
-        results.append(run_case(case, impls, known))
+            progress(i, result.case)
+        results.append(result)
     return results

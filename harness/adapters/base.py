@@ -26,10 +26,20 @@ class Outcome:
     values: Optional[np.ndarray] = None   # laid out as the case says, any float dtype
     dtype: str = ""                       # the dtype the framework returned
     unsupported: str = ""                 # the framework's own refusal message
+    skipped: str = ""                     # cannot run here at all (no GPU, say)
     error: str = ""                       # an unexpected exception, with its type
     padding: str = ""                     # how the case's padding was expressed
     emulated: bool = False                # padding built from pad / crop, not native
     notes: list[str] = field(default_factory=list)
+
+
+# Settings every built-in impl takes (see harness.variants): where it runs, and
+# whether NVIDIA GPUs may use TF32 for float32 convolutions.
+COMMON_VARIANTS = {"device": ("cpu", "cuda"), "tf32": ("on", "off")}
+
+
+class NoDevice(Exception):
+    """The requested device does not exist here: the verdict is ``skipped``."""
 
 
 @runtime_checkable
@@ -62,6 +72,8 @@ def failed(grads: Sequence[str], exc: BaseException, refusals: tuple, padding: s
            emulated: bool = False) -> dict[str, Outcome]:
     """Outcomes for an exception: a framework refusal is ``unsupported``, anything else ``error``."""
     message = describe_exception(exc)
+    if isinstance(exc, NoDevice):
+        return {g: Outcome(skipped=str(exc), padding=padding, emulated=emulated) for g in grads}
     if isinstance(exc, refusals):
         return {g: Outcome(unsupported=message, padding=padding, emulated=emulated)
                 for g in grads}

@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from harness import dtypes
-from harness.adapters.base import Outcome, each_grad, once
+from harness.adapters.base import COMMON_VARIANTS, NoDevice, Outcome, each_grad, failed, once
 from harness.case import Case
 from harness.values import Inputs
 
@@ -24,33 +24,53 @@ REFUSALS = (TypeError, ValueError, NotImplementedError)
 
 def _jax():
     import jax
-    jax.config.update("jax_enable_x64", True)
     return jax
 
 
 class JaxVjp:
     name = "jax.vjp"
     framework = "jax"
+    variants = {"x64": ("on", "off"), **COMMON_VARIANTS}
+    settings: dict = {}
 
     def version(self) -> str:
         return _jax().__version__
+
+    def _configure(self, jax):
+        """x64 (on unless the variant says off), the device, and the conv precision."""
+        jax.config.update("jax_enable_x64", self.settings.get("x64", "on") == "on")
+        device = None
+        if self.settings.get("device", "cpu") == "cuda":
+            try:
+                device = jax.devices("gpu")[0]
+            except RuntimeError:
+                raise NoDevice("JAX sees no GPU here (a CPU-only jaxlib, or no CUDA device)") \
+                    from None
+        tf32 = self.settings.get("tf32")
+        precision = {"off": jax.lax.Precision.HIGHEST, "on": jax.lax.Precision.DEFAULT}.get(tf32)
+        return device, precision
 
     def compute(self, case: Case, inputs: Inputs, grads: Sequence[str]) -> dict[str, Outcome]:
         jax = _jax()
         padding = case.padding if isinstance(case.padding, str) else [tuple(p) for p in case.padding]
         recipe = f"padding={padding!r}"
+        try:
+            device, precision = self._configure(jax)
+        except Exception as exc:  # noqa: BLE001 - costs this case's verdicts only
+            return failed(grads, exc, REFUSALS, recipe)
         dtype = dtypes.numpy_dtype(case.dtype)
+        put = lambda a: jax.device_put(a.astype(dtype), device)  # noqa: E731
 
         def forward(x, w):
             return jax.lax.conv_general_dilated(
                 x, w, window_strides=case.strides, padding=padding,
-                rhs_dilation=case.dilations,
+                rhs_dilation=case.dilations, precision=precision,
                 dimension_numbers=(case.data_format, case.filter_format, case.data_format))
 
         @once
         def vjp():
-            y, pullback = jax.vjp(forward, inputs.x.astype(dtype), inputs.w.astype(dtype))
-            return (y, *pullback(inputs.dy.astype(dtype)))
+            y, pullback = jax.vjp(forward, put(inputs.x), put(inputs.w))
+            return (y, *pullback(put(inputs.dy)))
 
         thunks = {g: (lambda i=i: vjp()[i]) for i, g in enumerate(("y", "dx", "dw"))}
         return each_grad(grads, thunks, _finish, REFUSALS, recipe, False)

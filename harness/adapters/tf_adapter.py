@@ -18,7 +18,8 @@ from typing import Sequence
 import numpy as np
 
 from harness import layouts
-from harness.adapters.base import Outcome, each_grad, numpy_crop, numpy_pad, once
+from harness.adapters.base import (COMMON_VARIANTS, NoDevice, Outcome, each_grad, failed,
+                                   numpy_crop, numpy_pad, once)
 from harness.case import Case
 from harness.values import Inputs
 
@@ -76,18 +77,49 @@ def _finish(case: Case, filt: str):
 
 class _TfImpl:
     framework = "tensorflow"
+    variants = {"onednn": ("on", "off"), "threads": int, **COMMON_VARIANTS}
+    settings: dict = {}
 
     def version(self) -> str:
         return _tf().__version__
 
+    def environment(self) -> dict[str, str]:
+        """Settings TensorFlow reads once, at import."""
+        env = {}
+        if "onednn" in self.settings:
+            env["TF_ENABLE_ONEDNN_OPTS"] = "1" if self.settings["onednn"] == "on" else "0"
+        return env
+
+    def _device(self, tf) -> str:
+        if self.settings.get("device", "cpu") == "cpu":
+            return "/CPU:0"
+        if not tf.config.list_physical_devices("GPU"):
+            raise NoDevice("TensorFlow sees no GPU here (a CPU build, or no CUDA device)")
+        if "tf32" in self.settings:
+            tf.config.experimental.enable_tensor_float_32_execution(self.settings["tf32"] == "on")
+        return "/GPU:0"
+
     def compute(self, case: Case, inputs: Inputs, grads: Sequence[str]) -> dict[str, Outcome]:
         tf = _tf()
         padding, emulated, recipe = self.padding(case)
+        try:
+            _set_threads(tf, self.settings.get("threads"))
+            device = self._device(tf)
+        except Exception as exc:  # noqa: BLE001 - costs this case's verdicts only
+            return failed(grads, exc, _refusals(), recipe, emulated)
         filt = layouts.filter_formats(case.rank)[0]
         as_tf = lambda a: tf.cast(tf.constant(a), case.dtype)  # noqa: E731 - exact: pre-rounded
         w = layouts.convert(inputs.w, case.filter_format, filt)
-        thunks = self.thunks(case, tf, as_tf, inputs, w, padding, emulated)
-        return each_grad(grads, thunks, _finish(case, filt), _refusals(), recipe, emulated)
+        with tf.device(device):
+            thunks = self.thunks(case, tf, as_tf, inputs, w, padding, emulated)
+            return each_grad(grads, thunks, _finish(case, filt), _refusals(), recipe, emulated)
+
+
+def _set_threads(tf, threads: str | None) -> None:
+    """TF's thread pools can be sized only before its runtime starts (a fresh worker)."""
+    if threads and tf.config.threading.get_intra_op_parallelism_threads() != int(threads):
+        tf.config.threading.set_intra_op_parallelism_threads(int(threads))
+        tf.config.threading.set_inter_op_parallelism_threads(int(threads))
 
 
 class TfBackprop(_TfImpl):

@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from harness import layouts
-from harness.adapters.base import Outcome, each_grad, once
+from harness.adapters.base import COMMON_VARIANTS, NoDevice, Outcome, each_grad, failed, once
 from harness.case import Case
 from harness.values import Inputs
 
@@ -27,10 +27,30 @@ def _torch():
     return torch
 
 
-def _to_torch(a: np.ndarray, src: str, dst: str, dtype: str):
+def _to_torch(a: np.ndarray, src: str, dst: str, dtype: str, memory: str, device: str):
+    """``a`` (laid out as ``src``) as a torch tensor laid out as ``dst`` (channels-first).
+
+    ``memory`` is how it reaches torch: ``contiguous`` (a C-contiguous copy),
+    ``channels_last`` (torch's channels-last memory format), or ``nhwc_view``
+    (a channels-last NumPy array handed over zero-copy as a permuted view).
+    """
     torch = _torch()
-    array = np.ascontiguousarray(layouts.convert(a, src, dst))
-    return torch.from_numpy(array).to(getattr(torch, dtype))
+    staging = np.float32 if dtype == "bfloat16" else np.dtype(dtype)
+    if memory == "nhwc_view":
+        rank = len(src) - 2
+        last = layouts.data_formats(rank)[0] if "N" in src else layouts.filter_formats(rank)[0]
+        array = np.ascontiguousarray(layouts.convert(a, src, last), dtype=staging)
+        t = torch.from_numpy(array).permute(*layouts.permutation(last, dst))
+    else:
+        array = np.ascontiguousarray(layouts.convert(a, src, dst), dtype=staging)
+        t = torch.from_numpy(array)
+        if memory == "channels_last":
+            if t.dim() not in (4, 5):
+                raise ValueError("torch's channels_last memory format exists for 2-D and 3-D "
+                                 "convolutions only")
+            t = t.contiguous(memory_format=torch.channels_last if t.dim() == 4
+                             else torch.channels_last_3d)
+    return t.to(device=device, dtype=getattr(torch, dtype))  # keeps the strides
 
 
 def _to_numpy(t, src: str, dst: str) -> Outcome:
@@ -39,6 +59,7 @@ def _to_numpy(t, src: str, dst: str) -> Outcome:
     t = t.detach()
     if t.dtype == torch.bfloat16:  # NumPy has no bfloat16; float32 holds it exactly
         t = t.to(torch.float32)
+    t = t.cpu()
     return Outcome(values=layouts.convert(t.numpy(), src, dst), dtype=dtype)
 
 
@@ -49,17 +70,40 @@ def _torch_pad_tuple(pads: Sequence[tuple[int, int]]) -> tuple[int, ...]:
 
 class _TorchImpl:
     framework = "torch"
+    variants = {"threads": int, "memory": ("contiguous", "channels_last", "nhwc_view"),
+                **COMMON_VARIANTS}
+    settings: dict = {}
 
     def version(self) -> str:
         return _torch().__version__
+
+    def _configure(self, torch) -> str:
+        """Applies thread count and TF32 settings; returns the device to use."""
+        if "threads" in self.settings:
+            torch.set_num_threads(int(self.settings["threads"]))
+        if self.settings.get("device", "cpu") == "cpu":
+            return "cpu"
+        if not torch.cuda.is_available():
+            raise NoDevice("torch sees no CUDA device here (a CPU build, or no GPU)")
+        if "tf32" in self.settings:
+            allow = self.settings["tf32"] == "on"
+            torch.backends.cuda.matmul.allow_tf32 = allow
+            torch.backends.cudnn.allow_tf32 = allow
+        return "cuda"
 
     def compute(self, case: Case, inputs: Inputs, grads: Sequence[str]) -> dict[str, Outcome]:
         rank = case.rank
         data, filt = layouts.canonical_data(rank), layouts.canonical_filter(rank)
         padding, emulated, recipe = self.padding(case)
-        tensors = once(lambda: (_to_torch(inputs.x, case.data_format, data, case.dtype),
-                                _to_torch(inputs.w, case.filter_format, filt, case.dtype),
-                                _to_torch(inputs.dy, case.data_format, data, case.dtype)))
+        memory = self.settings.get("memory", "contiguous")
+        try:
+            device = self._configure(_torch())
+        except Exception as exc:  # noqa: BLE001 - costs this case's verdicts only
+            return failed(grads, exc, REFUSALS, recipe, emulated)
+        convert = lambda a, src, dst: _to_torch(a, src, dst, case.dtype, memory, device)  # noqa
+        tensors = once(lambda: (convert(inputs.x, case.data_format, data),
+                                convert(inputs.w, case.filter_format, filt),
+                                convert(inputs.dy, case.data_format, data)))
         thunks = self.thunks(case, tensors, padding, emulated)
         layout = {"y": (data, case.data_format), "dx": (data, case.data_format),
                   "dw": (filt, case.filter_format)}
