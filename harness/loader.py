@@ -54,8 +54,13 @@ class CaseError(Exception):
                  message: str):
         where = f"case '{case_id}': " if case_id else ""
         what = f"{field}: " if field else ""
-        super().__init__(f"{path}:{line}: {where}{what}{message}")
+        super().__init__(_printable(f"{path}:{line}: {where}{what}{message}"))
         self.path, self.line, self.case_id, self.field = path, line, case_id, field
+
+
+def _printable(text: str) -> str:
+    """``text`` with newlines and other control characters escaped: one error, one line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class LoadErrors(Exception):
@@ -156,8 +161,9 @@ def _matrix_cases(path: str, entry: Located) -> Iterator[Located]:
     ctx = _Context(path, entry)
     for key in entry:
         if key != "matrix":
-            raise ctx.error(key, "unknown key next to 'matrix': a matrix entry holds only "
-                                 "'matrix' (put id, base and product inside it)")
+            raise ctx.error(_key_text(key), "unknown key next to 'matrix': a matrix entry "
+                                            "holds only 'matrix' (put id, base and product "
+                                            "inside it)", entry.line_of(key))
     spec = entry["matrix"]
     if not isinstance(spec, Located):
         raise ctx.error("matrix", f"expected a mapping with {', '.join(MATRIX_KEYS)}, "
@@ -173,8 +179,15 @@ def _matrix_cases(path: str, entry: Located) -> Iterator[Located]:
     if count > MAX_MATRIX_CASES:
         raise ctx.error("matrix.product", f"expands to {count} cases; the limit is "
                                           f"{MAX_MATRIX_CASES}", spec.line_of("product"))
+    seen: set[str] = set()
     for combo in itertools.product(*[range(len(a[1])) for a in axes]):
-        yield _matrix_case(ctx.case_id, base, axes, combo)
+        raw = _matrix_case(ctx.case_id, base, axes, combo)
+        if raw["id"] in seen:
+            raise ctx.error("matrix.product", f"two cases get the id '{raw['id']}': give the "
+                                              "values (or the groups' names) distinct labels",
+                            spec.line_of("product"))
+        seen.add(raw["id"])
+        yield raw
 
 
 def _matrix_base(ctx: _Context, spec: Located) -> Located:
@@ -191,6 +204,13 @@ def _matrix_base(ctx: _Context, spec: Located) -> Located:
     return base
 
 
+_FIXED_IN_MATRIX = {
+    "id": "each case gets the id <matrix.id>/<labels>",
+    "claims": "claimed values belong to one case; put them in a group with the keys they "
+              "depend on",
+}
+
+
 def _matrix_axes(ctx: _Context, spec: Located) -> list:
     product, line = spec.get("product"), spec.line_of("product")
     if not isinstance(product, Located) or not product:
@@ -198,33 +218,32 @@ def _matrix_axes(ctx: _Context, spec: Located) -> list:
                                           "to a non-empty list of values", line)
     axes = []
     for name, values in product.items():
-        field, line = f"matrix.product.{name}", product.line_of(name)
-        if name in ("id", "claims"):
-            raise ctx.error(field, "cannot vary in a matrix (claims may travel in a group)",
-                            line)
+        field, line = f"matrix.product.{_key_text(name)}", product.line_of(name)
+        if name in _FIXED_IN_MATRIX:
+            raise ctx.error(field, f"cannot vary in a matrix: {_FIXED_IN_MATRIX[name]}", line)
         if not isinstance(values, list) or not values:
             raise ctx.error(field, f"expected a non-empty list of values, got "
                                    f"{_type_name(values)} {_show(values)}", line)
         is_group = name not in CASE_KEYS
         if is_group:
-            _check_group(ctx, field, values, line)
+            _check_group(ctx, field, name, values, line)
         axes.append((name, values, is_group, line))
     return axes
 
 
-def _check_group(ctx: _Context, field: str, values: list, line: int) -> None:
+def _check_group(ctx: _Context, field: str, name: str, values: list, line: int) -> None:
     for i, value in enumerate(values):
         if not isinstance(value, Located):
-            raise ctx.error(f"{field}[{i}]", f"'{field.rsplit('.', 1)[1]}' is not a case key, "
+            raise ctx.error(f"{field}[{i}]", f"{name!r} is not a case key, "
                             "so its values must be mappings of case keys (a group); known "
                             f"keys: {', '.join(CASE_KEYS)}", getattr(values, "line", line))
         if "id" in value:
             raise ctx.error(f"{field}[{i}].id", "not allowed: every case of a matrix gets "
                                                 "the id <matrix.id>/<labels>", value.line_of("id"))
-        name = value.get("name", "")
-        if not isinstance(name, (str, int)) or isinstance(name, bool) or _is_huge(name):
+        label = value.get("name", "")
+        if not isinstance(label, (str, int)) or isinstance(label, bool) or _is_huge(label):
             raise ctx.error(f"{field}[{i}].name", f"expected a short label (a string), got "
-                                                  f"{_show(name)}", value.line_of("name"))
+                                                  f"{_show(label)}", value.line_of("name"))
 
 
 def _matrix_case(prefix: str, base: Located, axes: list, combo: tuple) -> Located:
@@ -314,7 +333,13 @@ def _refuse_unknown(ctx: _Context, raw: Located, known: Sequence[str], prefix: s
             close = difflib.get_close_matches(key, known, n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else \
                 f"; known keys: {', '.join(known)}"
-            raise ctx.error(f"{prefix}{key}", f"unknown key{hint}", raw.line_of(key))
+            raise ctx.error(f"{prefix}{_key_text(key)}", f"unknown key{hint}",
+                            raw.line_of(key))
+
+
+def _key_text(key: str) -> str:
+    """A key as it reads in a field name: bare when it is a plain word, else quoted."""
+    return key if re.fullmatch(r"[\w-]+", key) else repr(key)
 
 
 def _type_name(value: object) -> str:
@@ -336,7 +361,8 @@ def _yaml_text(value: object, limit: int) -> str:
         items = value.items() if isinstance(value, dict) else value
         parts, length = [], 0
         for item in items:
-            parts.append(f"{item[0]}: {_yaml_text(item[1], limit)}" if isinstance(value, dict)
+            parts.append(f"{_key_text(str(item[0]))}: {_yaml_text(item[1], limit)}"
+                         if isinstance(value, dict)
                          else _yaml_text(item, limit))
             length += len(parts[-1]) + 2
             if length > limit:
@@ -519,6 +545,10 @@ def _value_spec(ctx: _Context, raw: Located, name: str):
     if isinstance(value, Located):
         _check_generator(ctx, name, value)
         return dict(value)
+    if not isinstance(value, list):
+        raise ctx.error(name, f"expected a nested list of numbers or a generator, got "
+                              f"{_type_name(value)} {_show(value)} (for one value everywhere "
+                              "write {constant: v})")
     shape = nested_shape(value)
     if isinstance(shape, str):
         raise ctx.error(name, shape)
@@ -806,7 +836,7 @@ def _claim(ctx: _Context, raw: Located, case: Case, i: int, entry: object) -> Cl
                                         f"of {', '.join(GRADS)}, got {_type_name(entry)}", line)
     for key in entry:
         if key != "source" and key not in GRADS:
-            raise ctx.error(f"claims[{i}]", f"unknown key '{key}'; expected 'source' and "
+            raise ctx.error(f"claims[{i}]", f"unknown key {_show(key)}; expected 'source' and "
                                             f"any of {', '.join(GRADS)}", entry.line_of(key))
     source = entry.get("source")
     if not isinstance(source, str) or not source.strip():

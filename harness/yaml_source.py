@@ -3,7 +3,8 @@
 Mappings load as :class:`Located` dicts that know the line of each key, lists
 as :class:`LocatedList` with their own line, so validation errors can name
 ``file:line``. Only PyYAML's safe constructors are used; aliases (the door to
-"billion laughs" bombs), duplicate keys and non-string keys are refused.
+"billion laughs" bombs), tags, duplicate keys and non-string keys are refused,
+and every error a constructor raises gets the line of its value.
 """
 from __future__ import annotations
 
