@@ -15,8 +15,8 @@ from typing import Iterable, Optional, Sequence
 import numpy as np
 from markupsafe import Markup, escape
 
-CELL = 22            # px, one cell of the padded-input drawing
-MARGIN = 30          # px, room for the index labels
+CELL = 28            # px, one cell of the padded-input drawing
+MARGIN = 32          # px, room for the index labels
 KEEP = {"before": 2, "data": 3, "after": 2}   # cells kept at each end of a long region
 MAX_SIDE = 12        # a grid shows at most MAX_SIDE x MAX_SIDE cells (around the worst)
 # Heat-map scale of |err| / bound: half-decade bins from 1e-3 to 1, then "over the bound".
@@ -228,7 +228,8 @@ def planes(view: dict, focus: Optional[Sequence[int]] = None) -> list[Plane]:
         return [_plane(fixed, layout, rows, cols, data, focus, shape)]
     others = [i for i in range(len(shape)) if i not in (rows, cols)]
     out = []
-    for combo in itertools.product(*(range(shape[i]) for i in others)):
+    combos = list(itertools.product(*(range(shape[i]) for i in others)))
+    for combo in combos:
         fixed = [None] * len(shape)
         index: list = [slice(None)] * len(shape)
         for i, v in zip(others, combo):
@@ -236,6 +237,8 @@ def planes(view: dict, focus: Optional[Sequence[int]] = None) -> list[Plane]:
         values = data[tuple(index)]
         out.append(_plane(fixed, layout, rows, cols, values.T if rows > cols else values,
                           focus, shape))
+    if len(combos) == 1:
+        out[0].label = ""   # "N=0, C=0" says nothing when there is only one grid
     return out
 
 
@@ -246,9 +249,7 @@ def _plane(fixed, layout, rows, cols, values, focus, shape) -> Plane:
 
 
 def _caption(p: Plane, layout: str) -> str:
-    parts = [f"{layout[p.rows]} rows x {layout[p.cols]} columns"]
-    if p.label:
-        parts.append(p.label)
+    parts = [p.label] if p.label else []
     for axis, start, n, full in ((p.rows, p.row0, p.values.shape[0], p.extent[0]),
                                  (p.cols, p.col0, p.values.shape[1], p.extent[1])):
         if n < full:
@@ -256,36 +257,56 @@ def _caption(p: Plane, layout: str) -> str:
     return "; ".join(parts)
 
 
-def _header_row(p: Plane) -> str:
-    return "<tr><th></th>" + "".join(f"<th>{p.col0 + j}</th>"
+def _header_row(p: Plane, layout: str) -> str:
+    r, c = escape(layout[p.rows]), escape(layout[p.cols])
+    corner = f'<th title="rows {r}, columns {c}">{r}\\{c}</th>'
+    return f"<tr>{corner}" + "".join(f"<th>{p.col0 + j}</th>"
                                       for j in range(p.values.shape[1])) + "</tr>"
+
+
+def _td(value: float, classes: list[str], title: str) -> str:
+    # Unquoted when one class: a valid attribute value, and thousands of cells add up.
+    c = f" class={classes[0]}" if len(classes) == 1 else \
+        f' class="{" ".join(classes)}"' if classes else ""
+    return f"<td{c}{title}>{escape(fmt(value))}</td>"
+
+
+def _heat(heat: Plane, expected: Optional[Plane], i: int, j: int, tips: bool) -> tuple[str, str]:
+    """(colour class, tooltip attribute) of one heat-map cell."""
+    r = float(heat.values[i, j])
+    if not tips:
+        return heat_class(r), ""
+    e = f"expected {fmt(float(expected.values[i, j]))}, " if expected else ""
+    return heat_class(r), f' title="{e}|err|/bound {fmt(r)}"'
 
 
 def grid(p: Plane, layout: str, *, heat: Optional[Plane] = None, expected: Optional[Plane] = None,
          worst: Optional[Sequence[int]] = None, differ: Optional[np.ndarray] = None,
-         css: str = "") -> Markup:
-    """One 2-D grid as a table; ``heat`` colours cells by |err| / bound, ``worst`` frames one."""
+         css: str = "", tips: bool = True) -> Markup:
+    """One 2-D grid as a table; ``heat`` colours cells by |err| / bound, ``worst`` frames one.
+
+    ``tips``: a tooltip per heat cell with the expected value and the ratio (left out
+    for passing verdicts: thousands of them would double the page).
+    """
     worst_t = tuple(worst) if worst else None
-    body = []
-    for i in range(p.values.shape[0]):
-        cells = []
-        for j in range(p.values.shape[1]):
-            cls, title = [], ""
-            if heat is not None:
-                r = float(heat.values[i, j])
-                cls.append(heat_class(r))
-                e = f"expected {fmt(float(expected.values[i, j]))}, " if expected else ""
-                title = f' title="{e}|err|/bound {fmt(r)}"'
-            if differ is not None and differ[i, j]:
-                cls.append("differ")
-            if worst_t is not None and p.index(i, j) == worst_t:
-                cls.append("worst")
-            c = f' class="{" ".join(cls)}"' if cls else ""
-            cells.append(f"<td{c}{title}>{escape(fmt(float(p.values[i, j])))}</td>")
-        body.append(f"<tr><th>{p.row0 + i}</th>{''.join(cells)}</tr>")
+
+    def cell(i: int, j: int) -> str:
+        classes, title = [], ""
+        if heat is not None:
+            colour, title = _heat(heat, expected, i, j, tips)
+            classes.append(colour)
+        if differ is not None and differ[i, j]:
+            classes.append("differ")
+        if worst_t is not None and p.index(i, j) == worst_t:
+            classes.append("worst")
+        return _td(float(p.values[i, j]), classes, title)
+
+    rows, cols = p.values.shape
+    body = "".join(f"<tr><th>{p.row0 + i}</th>{''.join(cell(i, j) for j in range(cols))}</tr>"
+                   for i in range(rows))
     cap = escape(_caption(p, layout))
-    return Markup(f'<table class="grid {css}"><caption>{cap}</caption>{_header_row(p)}'
-                  f'{"".join(body)}</table>')
+    cap = f"<caption>{cap}</caption>" if cap else ""
+    return Markup(f'<table class="grid {css}">{cap}{_header_row(p, layout)}{body}</table>')
 
 
 def grids(view: dict, *, focus: Optional[Sequence[int]] = None, **kw) -> Markup:

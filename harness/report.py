@@ -1,0 +1,336 @@
+"""The HTML report: a run record (or several, merged) rendered to one self-contained page.
+
+The page (``templates/report.html.j2``) has inline CSS and SVG only, no script
+and no network; a Content-Security-Policy forbids scripts, so a case file
+cannot run code in it even if escaping failed somewhere. Everything from a
+record is escaped by the template's autoescaping; drawings and grids come from
+:mod:`harness.svg`, which escapes its own text.
+
+Size: the detail grids are rendered for verdicts that did not pass and for
+small tensors (stored whole, at most ``record.FULL_ARRAY_LIMIT`` elements); a
+passing verdict of a large case gets a single statistics line.
+"""
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+from typing import Optional, Sequence
+
+import jinja2
+
+from harness import record as record_mod
+from harness import svg
+from harness.runner import CLAIM_STATUSES, STATUSES
+from harness.summary import repro_command
+CONVENTIONS = {
+    "VALID": "VALID: no padding.",
+    "SAME": "SAME (TensorFlow and JAX 'SAME', ONNX SAME_UPPER): out = ceil(in / stride), "
+            "total pad = max((out - 1) * stride + (k - 1) * dilation + 1 - in, 0); when the "
+            "total is odd the extra element goes AFTER the data (bottom / right).",
+    "SAME_LOWER": "SAME_LOWER (JAX, ONNX): the same total as SAME, but when it is odd the "
+                  "extra element goes BEFORE the data (top / left).",
+    "EXPLICIT": "explicit [before, after] pairs per spatial dimension, as given.",
+}
+RECORD_KEYS = ("environment", "impls", "cases", "verdicts", "claims")
+ENTRY_KEYS = {"impls": ("name",), "cases": ("id", "axes"),
+              "verdicts": ("case", "impl", "grad", "status"),
+              "claims": ("case", "source", "grad", "status")}
+
+
+class MergeError(record_mod.RecordError):
+    """Records that cannot be shown together (the same case id in two of them)."""
+
+
+# --------------------------------------------------------------------- loading and merging
+
+def _check(record: dict, path: str) -> dict:
+    missing = [k for k in RECORD_KEYS if not isinstance(record.get(k), (dict, list))]
+    if missing:
+        raise record_mod.RecordError(f"{path}: run record lacks {', '.join(missing)}")
+    for key, fields in ENTRY_KEYS.items():
+        for i, entry in enumerate(record[key]):
+            if not isinstance(entry, dict) or not set(fields) <= entry.keys():
+                raise record_mod.RecordError(f"{path}: {key}[{i}] needs {', '.join(fields)}")
+    return record
+
+
+def merge(records: Sequence[tuple[str, dict]]) -> dict:
+    """One record of several ``(path, record)``: cases, verdicts and claims concatenated."""
+    if len(records) == 1:
+        path, record = records[0]
+        return {**record, "sources": [_source(path, record)]}
+    owner: dict[str, str] = {}
+    merged = {**records[0][1], "cases": [], "verdicts": [], "claims": [], "impls": [],
+              "sources": [_source(p, r) for p, r in records]}
+    for path, record in records:
+        for case in record["cases"]:
+            if case["id"] in owner:
+                raise MergeError(f"case id {case['id']!r} is in both {owner[case['id']]} and "
+                                 f"{path}; merge records of different cases only")
+            owner[case["id"]] = path
+        for key in ("cases", "verdicts", "claims"):
+            merged[key] += record[key]
+        names = {i["name"] for i in merged["impls"]}
+        merged["impls"] += [i for i in record["impls"] if i["name"] not in names]
+    merged["summary"] = record_mod.summarize(merged["verdicts"], merged["claims"])
+    merged["incomplete"] = any(r.get("incomplete") for _, r in records)
+    return merged
+
+
+def _source(path: str, record: dict) -> dict:
+    return {"path": str(path), "started": record.get("started"),
+            "finished": record.get("finished"), "duration_s": record.get("duration_s"),
+            "incomplete": record.get("incomplete"), "environment": record["environment"]}
+
+
+def load(paths: Sequence[str | Path]) -> dict:
+    """Read and merge run records; :class:`record.RecordError` for anything unreadable."""
+    return merge([(str(p), _check(record_mod.read(p), str(p))) for p in paths])
+
+
+# --------------------------------------------------------------------- small helpers
+
+def slug(text: str) -> str:
+    """An HTML id / fragment for a case id: letters, digits, ``.``, ``_``, ``-`` only."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "x"
+
+
+def case_slugs(ids: Sequence[str]) -> dict[str, str]:
+    """A distinct slug per case id: ``-2``, ``-3`` ... where two ids clean to the same one."""
+    out: dict[str, str] = {}
+    taken: set[str] = set()
+    for case_id in ids:
+        base = candidate = slug(case_id)
+        n = 1
+        while candidate in taken:
+            n += 1
+            candidate = f"{base}-{n}"
+        out[case_id] = candidate
+        taken.add(candidate)
+    return out
+
+
+def verdict_slug(v: dict, case_slug: str) -> str:
+    return f"{case_slug}--{slug(v['impl'])}--{slug(v['grad'])}"
+
+
+def claim_slug(c: dict, i: int, case_slug: str) -> str:
+    return f"{case_slug}--claim-{slug(c['grad'])}-{i}"
+
+
+def _num(v: object, spec: str = ".3g") -> str:
+    return format(v, spec) if isinstance(v, (int, float)) else str(v)
+
+
+def stats_line(v: dict) -> str:
+    """One line of mismatch statistics (or the message, when nothing was compared)."""
+    s = v.get("stats") or {}
+    if s.get("total") is None:
+        return (v.get("message") or "").strip().split("\n")[0]
+    line = (f"{s.get('mismatched', 0)} / {s['total']} mismatched "
+            f"({_num(s.get('mismatch_percent', 0), '.1f')}%), greatest |err| / bound "
+            f"{_num(s.get('error_ratio'))}, greatest |err| {_num(s.get('max_abs_error'))}")
+    if s.get("worst_index") is not None and s.get("mismatched"):
+        line += (f"; worst at {tuple(s['worst_index'])}: expected "
+                 f"{_num(s.get('worst_expected'), '.6g')}, got {_num(s.get('worst_actual'), '.6g')}"
+                 f", bound {_num(s.get('worst_bound'))}")
+    return line
+
+
+def safe_url(url: object) -> Optional[str]:
+    """A link from a known-discrepancies entry, only if it is plain http(s)."""
+    ok = isinstance(url, str) and re.match(r"https?://[^\s\"'<>]+$", url)
+    return url if ok else None
+
+
+def is_small(view: Optional[dict]) -> bool:
+    return bool(view) and "plane" not in view
+
+
+def _worst(stats: dict) -> Optional[list]:
+    """The worst element's index, when there is an error to point at."""
+    ratio = stats.get("error_ratio")
+    if stats.get("worst_index") is None or ratio in (None, 0, 0.0):
+        return None
+    return stats["worst_index"]
+
+
+# --------------------------------------------------------------------- view models
+
+def verdict_view(v: dict, case_file: str, case_slug: str) -> dict:
+    arrays = v.get("arrays") or {}
+    detailed = "actual" in arrays and (v["status"] != "pass" or is_small(arrays["actual"]))
+    worst = _worst(v.get("stats") or {})
+    # A plane through the worst element is not the plane the case section shows: pair it.
+    paired = detailed and not is_small(arrays["actual"]) and "expected" in arrays
+    return {
+        "v": v, "slug": verdict_slug(v, case_slug), "stats": stats_line(v),
+        "message": (v.get("message") or "").strip() if v["status"] != "pass" else "",
+        "compared": bool((v.get("stats") or {}).get("total")),
+        "repro": repro_command(v, case_file), "link": safe_url((v.get("known") or {}).get("link")),
+        "grids": svg.grids(arrays["actual"], heat=arrays.get("ratio"),
+                           expected=arrays.get("expected"), worst=worst, focus=worst,
+                           css="heat", tips=v["status"] != "pass") if detailed else None,
+        "oracle": svg.grids(arrays["expected"], worst=worst, focus=worst, css="oracle")
+        if paired else None,
+    }
+
+
+def claim_view(c: dict, index: int, case_slug: str) -> dict:
+    arrays = c.get("arrays") or {}
+    worst = _worst(c.get("stats") or {})
+    pairs = []
+    if "claimed" in arrays and "expected" in arrays:
+        pairs = list(svg.claim_grids(arrays["claimed"], arrays["expected"], worst,
+                                     marked=c["status"] != "holds"))
+    return {"c": c, "slug": claim_slug(c, index, case_slug), "stats": stats_line(c), "pairs": pairs,
+            "message": (c.get("message") or "").strip() if c["status"] != "holds" else "",
+            "compared": bool((c.get("stats") or {}).get("total"))}
+
+
+def axis_rows(case: dict) -> list[dict]:
+    rows = []
+    for a in case["axes"]:
+        extra = "after" if a["after"] > a["before"] else "before" if a["before"] > a["after"] \
+            else ""
+        rows.append({**a, "extra": extra, "extra_by": abs(a["after"] - a["before"])})
+    return rows
+
+
+def impl_padding(verdicts: Sequence[dict]) -> list[dict]:
+    """Per impl, how it expressed the case's padding: native or emulated, and the recipe."""
+    seen: dict[tuple, list] = defaultdict(list)
+    for v in verdicts:
+        seen[(v["impl"], bool(v.get("emulated")), v.get("padding") or "")].append(v["grad"])
+    return [{"impl": impl, "emulated": emulated, "recipe": recipe, "grads": grads}
+            for (impl, emulated, recipe), grads in seen.items()]
+
+
+def padding_name(case: dict) -> str:
+    p = case.get("padding")
+    return p if isinstance(p, str) else "EXPLICIT"
+
+
+def _oracle_grid(case: dict, grad: str):
+    """The oracle's whole tensor, when small; large ones are shown per verdict, around its worst."""
+    view = (case.get("expected") or {}).get(grad)
+    return svg.grids(view, css="oracle") if is_small(view) else None
+
+
+def grad_view(case: dict, case_slug: str, grad: str, verdicts: list[dict],
+              claims: list[tuple]) -> dict:
+    vs = [verdict_view(v, case.get("file") or "cases/", case_slug) for v in verdicts]
+    cs = [claim_view(c, i, case_slug) for i, c in claims]
+    return {"grad": grad, "slug": f"{case_slug}--{slug(grad)}", "verdicts": vs,
+            "claims": cs, "oracle": _oracle_grid(case, grad),
+            "heat": any(x["grids"] is not None for x in vs)}
+
+
+def case_view(case: dict, case_slug: str, verdicts: list[dict], claims: list[tuple]) -> dict:
+    grads = list(dict.fromkeys(list(case.get("grads") or []) + [v["grad"] for v in verdicts]
+                               + [c["grad"] for _, c in claims]))
+    inputs = [(name, svg.grids(view, css="input")) for name, view in
+              (case.get("inputs") or {}).items() if is_small(view)]
+    return {
+        "case": case, "slug": case_slug, "all_pass": _all_pass(verdicts, claims),
+        "padding_name": padding_name(case), "convention": CONVENTIONS[padding_name(case)],
+        "axes": axis_rows(case), "impl_padding": impl_padding(verdicts),
+        "drawings": svg.drawings(case["axes"]) if case["axes"] else [],
+        "inputs": inputs,
+        "grads": [grad_view(case, case_slug, g, [v for v in verdicts if v["grad"] == g],
+                            [(i, c) for i, c in claims if c["grad"] == g]) for g in grads],
+    }
+
+
+def _all_pass(verdicts: Sequence[dict], claims: Sequence[tuple]) -> bool:
+    return all(v["status"] == "pass" for v in verdicts) and \
+        all(c["status"] == "holds" for _, c in claims)
+
+
+def matrix(record: dict, impls: list[str], by_case: dict, claims_by_case: dict,
+           slugs: dict[str, str]) -> list[dict]:
+    rows = []
+    for case in record["cases"]:
+        cs = slugs[case["id"]]
+        cells = defaultdict(list)
+        for v in by_case[case["id"]]:
+            cells[v["impl"]].append({"v": v, "slug": verdict_slug(v, cs)})
+        claims = [{"c": c, "slug": claim_slug(c, i, cs)} for i, c in claims_by_case[case["id"]]]
+        rows.append({"id": case["id"], "slug": cs, "claims": claims,
+                     "cells": [cells.get(i, []) for i in impls],
+                     "all_pass": _all_pass(by_case[case["id"]], claims_by_case[case["id"]])})
+    return rows
+
+
+def environment_rows(env: dict) -> list[tuple[str, str]]:
+    """The header's environment table: known fields first, anything else after."""
+    rows = [("Python", env.get("python")), ("NumPy", env.get("numpy"))]
+    rows += [(name, version or "not installed")
+             for name, version in (env.get("frameworks") or {}).items()]
+    rows += [("platform", env.get("platform")), ("CPU", env.get("cpu")),
+             ("cpu_count", env.get("cpu_count"))]
+    shown = {"python", "numpy", "frameworks", "platform", "cpu", "cpu_count", "numerics",
+             "command"}
+    rows += [(k, v) for k, v in env.items() if k not in shown]
+    return [(k, _value_text(v)) for k, v in rows if v not in (None, "", {}, [])]
+
+
+def _value_text(v: object) -> str:
+    if isinstance(v, dict):
+        return ", ".join(f"{k}={_value_text(x)}" for k, x in v.items())
+    return "" if v is None else str(v)
+
+
+def numerics(env: dict) -> tuple[list[tuple[str, str]], list[str]]:
+    """(set variables with their values, names of the unset ones)."""
+    flags = env.get("numerics") or {}
+    return ([(k, str(v)) for k, v in flags.items() if v is not None],
+            [k for k, v in flags.items() if v is None])
+
+
+def _command(env: dict) -> str:
+    cmd = env.get("command")
+    return " ".join(cmd) if isinstance(cmd, list) else str(cmd or "")
+
+
+def context(record: dict) -> dict:
+    """Everything the template needs, computed once."""
+    impls = [i["name"] for i in record["impls"]]
+    by_case, claims_by_case = defaultdict(list), defaultdict(list)
+    for v in record["verdicts"]:
+        by_case[v["case"]].append(v)
+    for i, c in enumerate(record["claims"]):
+        claims_by_case[c["case"]].append((i, c))
+    summary = record_mod.summarize(record["verdicts"], record["claims"])
+    statuses = list(STATUSES) + sorted(set(summary["verdicts"]) - set(STATUSES))
+    sources = record.get("sources") or [_source("", record)]
+    slugs = case_slugs([c["id"] for c in record["cases"]])
+    return {
+        "impls": record["impls"], "summary": summary,
+        "statuses": statuses, "claim_statuses": CLAIM_STATUSES,
+        "sources": [{**s, "command": _command(s["environment"]),
+                     "env": environment_rows(s["environment"]),
+                     "numerics": numerics(s["environment"])} for s in sources],
+        "rendered": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "wrong_claims": [{"c": c, "slug": claim_slug(c, i, slugs.get(c["case"], ""))}
+                         for i, c in enumerate(record["claims"]) if c["status"] == "wrong"],
+        "matrix": matrix(record, impls, by_case, claims_by_case, slugs),
+        "cases": [case_view(c, slugs[c["id"]], by_case[c["id"]], claims_by_case[c["id"]])
+                  for c in record["cases"]],
+        "heat_legend": list(zip([f"h{i}" for i in range(7)] + ["hx", "hn"], svg.HEAT_LEGEND)),
+    }
+
+
+@lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    # Lenient undefined: a field an older or hand-made record lacks renders empty.
+    return jinja2.Environment(loader=jinja2.PackageLoader("harness", "templates"),
+                              autoescape=True, trim_blocks=True, lstrip_blocks=True)
+
+
+def render(record: dict) -> str:
+    """The report of one (possibly merged) run record, as one HTML string."""
+    return _environment().get_template("report.html.j2").render(context(record))

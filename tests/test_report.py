@@ -1,0 +1,534 @@
+"""The HTML report (harness/report.py, harness/svg.py): rendered from records, read back as HTML.
+
+Records are built by the real pipeline (loader, oracle, runner, record) with
+small NumPy "impls" standing in for the frameworks, so these tests need no
+framework and run in a second. The page is read back with the stdlib
+``html.parser`` into a tiny element tree (:func:`parse`).
+"""
+from __future__ import annotations
+
+import copy
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import pytest
+
+from harness import cli, report, runner, svg
+from harness import record as record_mod
+from harness.adapters.base import Outcome
+from harness.expected import expected
+from harness.known import KnownDiscrepancy
+from harness.loader import load_cases
+
+# --------------------------------------------------------------------- HTML read back
+
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
+        "track", "wbr"}
+
+
+@dataclass
+class Node:
+    tag: str
+    attrs: dict
+    children: list = field(default_factory=list)
+    parent: Optional["Node"] = None
+
+    def text(self) -> str:
+        return "".join(c if isinstance(c, str) else c.text() for c in self.children)
+
+    def classes(self) -> set[str]:
+        return set((self.attrs.get("class") or "").split())
+
+    def iter(self):
+        for c in self.children:
+            if isinstance(c, Node):
+                yield c
+                yield from c.iter()
+
+    def find_all(self, tag: str | None = None, cls: str | None = None, **attrs) -> list["Node"]:
+        return [n for n in self.iter() if (tag is None or n.tag == tag)
+                and (cls is None or cls in n.classes())
+                and all(n.attrs.get(k.replace("_", "-")) == v for k, v in attrs.items())]
+
+    def find(self, tag: str | None = None, cls: str | None = None, **attrs) -> "Node":
+        found = self.find_all(tag, cls, **attrs)
+        assert found, f"no <{tag} class={cls} {attrs}>"
+        return found[0]
+
+
+class _TreeBuilder(HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.root = self.current = Node("#root", {})
+
+    def handle_starttag(self, tag, attrs):
+        node = Node(tag, {k: (v if v is not None else "") for k, v in attrs}, parent=self.current)
+        self.current.children.append(node)
+        if tag not in VOID:
+            self.current = node
+
+    def handle_startendtag(self, tag, attrs):
+        self.current.children.append(Node(tag, dict(attrs), parent=self.current))
+
+    def handle_endtag(self, tag):
+        node = self.current
+        while node is not self.root and node.tag != tag:
+            node = node.parent
+        if node is not self.root:
+            self.current = node.parent
+
+    def handle_data(self, data):
+        self.current.children.append(data)
+
+
+def parse(html: str) -> Node:
+    builder = _TreeBuilder()
+    builder.feed(html)
+    builder.close()
+    return builder.root
+
+
+def padding_rows(page: Node, case_id: str) -> dict[str, dict[str, Node]]:
+    """{dim: {"pad-total": td, "pad-before": td, ...}} of a case's padding table."""
+    section = page.find("section", id=f"case-{report.slug(case_id)}")
+    table = section.find("table", cls="padding-table")
+    return {tr.attrs["data-dim"]: {c: td for td in tr.find_all("td") for c in td.classes()
+                                   if c.startswith("pad-")}
+            for tr in table.find_all("tr") if "data-dim" in tr.attrs}
+
+
+def pad_cells(page: Node, case_id: str, kind: str) -> list[tuple[int, int]]:
+    """(row, col) data indices of a case's drawn cells of one kind (``cell-pad-after`` ...)."""
+    section = page.find("section", id=f"case-{report.slug(case_id)}")
+    svg_el = section.find("svg", cls="padded-input")
+    return sorted((int(r.attrs.get("data-row", 0)), int(r.attrs["data-col"]))
+                  for r in svg_el.find_all("rect", cls=kind))
+
+
+# --------------------------------------------------------------------- records to render
+
+@dataclass
+class FakeImpl:
+    """A NumPy impl: the oracle's answer, optionally spoiled, with a padding recipe."""
+
+    name: str
+    emulated: bool = False
+    recipe: str = "padding='SAME'"
+    spoil: Optional[Callable[[np.ndarray], np.ndarray]] = None
+    error: str = ""
+    unsupported: str = ""
+    framework: str = "numpy"
+
+    def version(self) -> str:
+        return np.__version__
+
+    def compute(self, case, inputs, grads):
+        exp = expected(case, inputs)
+        out = {}
+        for g in grads:
+            values = exp[g].values.astype(np.float32)
+            if self.spoil:
+                values = self.spoil(values.copy())
+            out[g] = Outcome(values=values, dtype="float32", padding=self.recipe,
+                             emulated=self.emulated, error=self.error,
+                             unsupported=self.unsupported)
+        return out
+
+
+def _spoil_last(a: np.ndarray) -> np.ndarray:
+    a.flat[-1] += 1.0
+    return a
+
+
+IMPLS = [FakeImpl("fake.native"),
+         FakeImpl("fake.emulated", emulated=True,
+                  recipe="x padded by F.pad(x, (0, 1, 0, 1)), padding=0, dx cropped back"),
+         FakeImpl("fake.wrong", spoil=_spoil_last),
+         FakeImpl("fake.broken", error="RuntimeError: boom\nTraceback line"),
+         FakeImpl("fake.refuses", unsupported="NCHW is not supported on CPU")]
+KNOWN = [KnownDiscrepancy(case="t/known*", impl="fake.wrong", reason="a tracked bug",
+                          evidence="x", link="javascript:alert(1)")]
+
+CASES = """
+- id: t/same
+  description: SAME, 2x2 kernel over 3x3
+  source: test
+  op: conv2d
+  grads: [dx, dw]
+  data_format: NHWC
+  padding: SAME
+  strides: [1, 1]
+  dtype: float32
+  input_shape: [1, 3, 3, 1]
+  x: {range: 1}
+  w: [[[[3]], [[4]]], [[[5]], [[6]]]]
+  dy: {range: 1}
+  claims:
+    - source: a blog
+      dx: [[[[0], [0], [0]], [[0], [0], [0]], [[0], [0], [0]]]]
+- id: t/same-lower
+  description: SAME_LOWER, 2x2 kernel over 3x3
+  op: conv2d
+  grads: [dx]
+  data_format: NHWC
+  padding: SAME_LOWER
+  dtype: float32
+  input_shape: [1, 3, 3, 1]
+  w: [[[[3]], [[4]]], [[[5]], [[6]]]]
+  dy: {range: 1}
+- id: t/valid
+  description: VALID
+  op: conv2d
+  grads: [dx]
+  data_format: NHWC
+  padding: VALID
+  dtype: float32
+  input_shape: [1, 3, 3, 1]
+  w: [[[[3]], [[4]]], [[[5]], [[6]]]]
+  dy: {range: 1}
+- id: t/known-1d
+  description: 1-D, explicit pads
+  op: conv1d
+  grads: [dx]
+  data_format: NWC
+  padding: [[2, 1]]
+  dtype: float32
+  input_shape: [1, 5, 2]
+  filter_shape: [2, 2, 3]
+  w: {range: 1}
+  dy: {range: 1}
+- id: t/3d
+  description: 3-D SAME
+  op: conv3d
+  grads: [dw]
+  data_format: NDHWC
+  padding: SAME
+  dtype: float32
+  input_shape: [1, 2, 3, 3, 1]
+  filter_shape: [2, 2, 2, 1, 1]
+  x: {range: 1}
+  dy: {range: 1}
+- id: t/big
+  description: a large case, stored as planes
+  op: conv2d
+  grads: [dx]
+  data_format: NHWC
+  padding: SAME
+  strides: [2, 2]
+  dtype: float32
+  input_shape: [2, 30, 30, 3]
+  filter_shape: [3, 3, 3, 4]
+  w: {random: normal, seed: 1}
+  dy: {random: normal, seed: 2}
+"""
+
+
+def build_record(tmp: Path, text: str = CASES, impls=IMPLS, known=KNOWN, name="cases.yaml") -> dict:
+    """A run record of the YAML cases ``text``, judged with the fake impls."""
+    path = tmp / name
+    path.write_text(text, encoding="utf-8")
+    infos = runner.probe(impls)
+    results = runner.run(load_cases([path]), infos, known)
+    return json.loads(json.dumps(record_mod.build(
+        results, infos, ["convgrad", "run", str(path)], datetime.now(timezone.utc))))
+
+
+@pytest.fixture(scope="module")
+def record(tmp_path_factory) -> dict:
+    return build_record(tmp_path_factory.mktemp("cases"))
+
+
+@pytest.fixture(scope="module")
+def page(record) -> Node:
+    return parse(report.render(report.merge([("results.json", record)])))
+
+
+# --------------------------------------------------------------------- padding
+
+def test_same_puts_the_extra_pad_after_the_data(page):
+    rows = padding_rows(page, "t/same")
+    assert set(rows) == {"H", "W"}
+    for cells in rows.values():
+        assert (cells["pad-total"].text(), cells["pad-before"].text(),
+                cells["pad-after"].text()) == ("1", "0", "1")
+        assert "extra" in cells["pad-after"].classes()
+        assert "extra" not in cells["pad-before"].classes()
+        assert cells["pad-extra"].attrs["data-extra"] == "after"
+
+
+def test_same_lower_puts_the_extra_pad_before_the_data(page):
+    for cells in padding_rows(page, "t/same-lower").values():
+        assert (cells["pad-total"].text(), cells["pad-before"].text(),
+                cells["pad-after"].text()) == ("1", "1", "0")
+        assert "extra" in cells["pad-before"].classes()
+        assert cells["pad-extra"].attrs["data-extra"] == "before"
+
+
+def test_the_convention_is_named(page):
+    def convention(case_id):
+        return page.find("section", id=f"case-{report.slug(case_id)}").find(
+            "p", cls="convention").text()
+    assert "AFTER the data" in convention("t/same")
+    assert "BEFORE the data" in convention("t/same-lower")
+    assert convention("t/valid").startswith("VALID")
+    assert "explicit" in convention("t/known-1d")
+
+
+def test_same_drawing_has_pad_cells_in_the_last_row_and_column(page):
+    after = pad_cells(page, "t/same", "cell-pad-after")
+    assert after == sorted({(r, c) for r in range(4) for c in range(4)}
+                           - {(r, c) for r in range(3) for c in range(3)})
+    assert pad_cells(page, "t/same", "cell-pad-before") == []
+    assert len(pad_cells(page, "t/same", "cell-data")) == 9
+
+
+def test_same_lower_drawing_has_pad_cells_in_the_first_row_and_column(page):
+    before = pad_cells(page, "t/same-lower", "cell-pad-before")
+    assert before == sorted({(r, c) for r in range(-1, 3) for c in range(-1, 3)}
+                            - {(r, c) for r in range(3) for c in range(3)})
+    assert pad_cells(page, "t/same-lower", "cell-pad-after") == []
+
+
+def test_valid_drawing_has_no_pad_cells_and_marks_the_first_window(page):
+    section = page.find("section", id="case-t-valid")
+    assert pad_cells(page, "t/valid", "cell-pad-before") == []
+    assert pad_cells(page, "t/valid", "cell-pad-after") == []
+    window = section.find("rect", cls="window")
+    assert (window.attrs["width"], window.attrs["height"]) == (str(2 * svg.CELL),) * 2
+
+
+def test_one_d_and_three_d_drawings(page):
+    one_d = page.find("section", id="case-t-known-1d").find_all("svg", cls="padded-input")
+    assert len(one_d) == 1
+    before = [int(r.attrs["data-col"]) for r in one_d[0].find_all("rect", cls="cell-pad-before")]
+    after = [int(r.attrs["data-col"]) for r in one_d[0].find_all("rect", cls="cell-pad-after")]
+    assert (before, after) == ([-2, -1], [5])
+    three_d = page.find("section", id="case-t-3d").find_all("svg", cls="padded-input")
+    assert [s.attrs["data-axes"] for s in three_d] == ["HW", "DH", "DW"]
+
+
+def test_long_axes_are_drawn_with_a_gap():
+    slots = svg.axis_slots({"before": 0, "size": 30, "after": 1})
+    kinds = [s.kind for s in slots]
+    assert kinds == ["data"] * 3 + ["gap"] + ["data"] * 3 + ["after"]
+    assert (slots[3].lo, slots[3].hi) == (3, 26)
+
+
+# --------------------------------------------------------------------- summary and verdicts
+
+def test_emulated_verdicts_are_marked_with_their_recipe(page, record):
+    recipe = IMPLS[1].recipe
+    links = [a for a in page.find("table", cls="matrix").find_all("a")
+             if a.attrs.get("href") == "#v-t-same--fake.emulated--dx"]
+    assert len(links) == 1 and links[0].text().endswith("~") and recipe in links[0].attrs["title"]
+    row = page.find("section", id="case-t-same").find("tr", data_impl="fake.emulated")
+    assert "emulated" in row.classes() and recipe in row.text()
+    native = page.find("section", id="case-t-same").find("tr", data_impl="fake.native")
+    assert "native" in native.classes()
+
+
+def test_every_matrix_link_has_a_target(page, record):
+    ids = {n.attrs["id"] for n in page.iter() if "id" in n.attrs}
+    hrefs = [a.attrs["href"] for a in page.find_all("a") if a.attrs.get("href", "").startswith("#")]
+    assert len(hrefs) >= len(record["verdicts"])
+    assert [h for h in hrefs if h[1:] not in ids] == []
+
+
+def test_counts_and_the_only_problems_toggle(page, record):
+    chips = {c.attrs["data-status"]: c.text() for c in page.find_all("span", cls="chip")
+             if "data-status" in c.attrs}
+    assert chips["fail"] == f"{record['summary']['verdicts']['fail']} fail"
+    assert chips["known"].startswith("1 ")
+    assert page.find("input", id="only-problems").attrs["type"] == "checkbox"
+    assert page.find("label", cls="toggle").attrs["for"] == "only-problems"
+    assert page.find_all("script") == []
+
+
+def test_a_failing_verdict_has_a_heat_map_with_its_worst_element(page):
+    v = page.find("div", id="v-t-same--fake.wrong--dx")
+    assert "st-fail" in v.classes()
+    worst = v.find("td", cls="worst")
+    assert "hx" in worst.classes()
+    assert "reproduce: convgrad run" in v.text() and "-k 't/same' --impl 'fake.wrong'" in v.text()
+    assert "Mismatched elements: 1 / 9" in v.text()
+
+
+def test_passing_verdicts_of_large_cases_are_one_line(page):
+    v = page.find("div", id="v-t-big--fake.native--dx")
+    assert v.find_all("table") == [] and "0 / 5400 mismatched" in v.text()
+    failing = page.find("div", id="v-t-big--fake.wrong--dx")
+    caption = failing.find("table", cls="grid").find("caption").text()
+    assert "N=1" in caption and "C=2" in caption and "H 18–29 of 30" in caption
+
+
+def test_errors_unsupported_and_known(page):
+    assert "RuntimeError: boom" in page.find("div", id="v-t-same--fake.broken--dx").text()
+    assert "NCHW is not supported" in page.find("div", id="v-t-same--fake.refuses--dx").text()
+    known = page.find("div", id="v-t-known-1d--fake.wrong--dx")
+    assert "st-known" in known.classes() and "a tracked bug" in known.text()
+    assert not [a for a in known.find_all("a") if "javascript" in a.attrs.get("href", "")]
+
+
+def test_wrong_claims_are_listed_apart_at_the_top(page):
+    top = page.find("section", id="wrong-claims")
+    link = top.find("a")
+    assert link.attrs["href"].startswith("#c-t-same--claim-dx")
+    claim = page.find("div", id=link.attrs["href"][1:])
+    assert "st-wrong" in claim.classes()
+    assert len(claim.find_all("td", cls="differ")) == 2 * 9   # all nine differ, both grids
+
+
+def test_header_records_the_environment(page, record):
+    header = page.find("header").text()
+    for needle in (record["environment"]["python"], record["environment"]["numpy"],
+                   record["environment"]["cpu"], "cpu_count", "numerics", "convgrad run"):
+        assert str(needle) in header
+
+
+def test_small_tensors_show_one_grid_per_channel_pair(page):
+    oracle = page.find("div", id="g-t-known-1d--dx").find("div", cls="grids")
+    grids = oracle.find_all("table", cls="grid")
+    assert len(grids) == 1    # 1-D NWC: channels as rows, W as columns, one grid per N
+    rows = grids[0].find_all("tr")
+    assert len(rows) == 1 + 2 and len(rows[1].find_all("td")) == 5
+
+
+# --------------------------------------------------------------------- escaping
+
+HOSTILE = """
+- id: t/<b>bold</b>
+  description: <script>alert(1)</script> & <img src=x onerror="alert(2)">
+  source: "</p><a href='javascript:alert(3)'>x</a>"
+  op: conv2d
+  grads: [dx]
+  data_format: NHWC
+  padding: VALID
+  dtype: float32
+  input_shape: [1, 3, 3, 1]
+  w: [[[[3]], [[4]]], [[[5]], [[6]]]]
+  dy: {range: 1}
+  claims:
+    - source: <script>alert(4)</script>
+      dx: [[[[0], [0], [0]], [[0], [0], [0]], [[0], [0], [0]]]]
+"""
+
+
+def test_everything_from_a_case_file_is_escaped(tmp_path):
+    rec = build_record(tmp_path, HOSTILE, impls=IMPLS[:1])
+    html = report.render(rec)
+    tree = parse(html)
+    assert tree.find_all("script") == [] and tree.find_all("img") == []
+    assert tree.find_all("b") == [] and not [a for a in tree.find_all("a")
+                                             if "javascript" in a.attrs.get("href", "")]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &lt;img src=x onerror=" in html
+    assert tree.find("section", id="case-t-b-bold-b").find("h2").text() == "t/<b>bold</b>"
+
+
+def test_ids_that_clean_to_the_same_slug_get_distinct_anchors(tmp_path):
+    text = CASES.split("- id: t/same-lower")[0].replace("  claims:\n    - source: a blog\n"
+                                                       "      dx: [[[[0], [0], [0]], [[0], [0], "
+                                                       "[0]], [[0], [0], [0]]]]\n", "")
+    rec = build_record(tmp_path, text + text.replace("id: t/same", "id: t-same"),
+                       impls=IMPLS[:1])
+    tree = parse(report.render(rec))
+    assert [s.attrs["data-case"] for s in tree.find_all("section", id="case-t-same")] == ["t/same"]
+    assert tree.find("section", id="case-t-same-2").attrs["data-case"] == "t-same"
+    assert tree.find("div", id="v-t-same-2--fake.native--dx")
+
+
+# --------------------------------------------------------------------- merging and the CLI
+
+def test_merge_concatenates_records(tmp_path, record):
+    other = build_record(tmp_path, CASES.replace("id: t/", "id: u/"), impls=IMPLS[:2])
+    merged = report.merge([("a.json", record), ("b.json", other)])
+    assert len(merged["cases"]) == 2 * len(record["cases"])
+    assert len(merged["verdicts"]) == len(record["verdicts"]) + len(other["verdicts"])
+    assert merged["summary"]["verdicts"]["pass"] == \
+        record["summary"]["verdicts"]["pass"] + other["summary"]["verdicts"]["pass"]
+    tree = parse(report.render(merged))
+    assert tree.find("section", id="case-u-same") and tree.find("section", id="case-t-same")
+    assert [h.text() for h in tree.find("header").find_all("h2")] == ["Run 1: a.json",
+                                                                     "Run 2: b.json"]
+
+
+def test_merge_refuses_a_case_id_in_two_records(record):
+    with pytest.raises(report.MergeError, match=r"case id 't/same' is in both a.json and b.json"):
+        report.merge([("a.json", record), ("b.json", copy.deepcopy(record))])
+
+
+def _write(path: Path, record: dict) -> str:
+    record_mod.write(record, path)
+    return str(path)
+
+
+def test_cli_report_writes_html_and_junit(tmp_path, record, capsys):
+    src = _write(tmp_path / "results.json", record)
+    out, junit = tmp_path / "out" / "r.html", tmp_path / "j.xml"
+    assert cli.main(["report", src, "-o", str(out), "--junit", str(junit)]) == 0
+    assert out.read_text().startswith("<!DOCTYPE html>") and junit.read_text().startswith("<?xml")
+    assert f"report: {out}" in capsys.readouterr().out
+
+
+HEAD = f'"schema": "{record_mod.SCHEMA}", "schema_version": {record_mod.SCHEMA_VERSION}'
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "not a readable JSON run record: [Errno 2]"),
+    ("garbage{", "not a readable JSON run record: Expecting value"),
+    ('{"a": 1}', 'not a convgrad run record'),
+    (f'{{"schema": "{record_mod.SCHEMA}", "schema_version": 999}}', "schema version 999"),
+    (f"{{{HEAD}}}", "run record lacks environment"),
+    (f'{{{HEAD}, "environment": {{}}, "impls": [], "cases": [], "verdicts": [{{"case": "a"}}], '
+     '"claims": []}', "verdicts[0] needs case, impl, grad, status"),
+])
+def test_cli_report_refuses_bad_records(tmp_path, capsys, content, message):
+    path = tmp_path / "r.json"
+    if content is not None:
+        path.write_text(content)
+    assert cli.main(["report", str(path), "-o", str(tmp_path / "o.html")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {path}: ") and message in err and "Traceback" not in err
+    assert not (tmp_path / "o.html").exists()
+
+
+def test_cli_report_refuses_duplicate_case_ids(tmp_path, record, capsys):
+    a, b = _write(tmp_path / "a.json", record), _write(tmp_path / "b.json", record)
+    assert cli.main(["report", a, b, "-o", str(tmp_path / "o.html")]) == 2
+    assert capsys.readouterr().err == (f"error: case id 't/same' is in both {a} and {b}; "
+                                       "merge records of different cases only\n")
+
+
+# --------------------------------------------------------------------- size
+
+def synthetic_record(base: dict, cases: int) -> dict:
+    """``base``'s cases copied under new ids, three grads each: a suite-sized record."""
+    rec = {**base, "cases": [], "verdicts": [], "claims": []}
+    for i in range(cases):
+        src = base["cases"][i % len(base["cases"])]
+        new_id = f"synthetic/{i:04d}/{src['id']}"
+        grad = src["grads"][0]
+        rec["cases"].append({**src, "id": new_id, "grads": ["y", "dx", "dw"],
+                             "expected": {g: src["expected"][grad] for g in ("y", "dx", "dw")}})
+        for v in base["verdicts"]:
+            if v["case"] == src["id"]:
+                rec["verdicts"] += [{**v, "case": new_id, "grad": g} for g in ("y", "dx", "dw")]
+        rec["claims"] += [{**c, "case": new_id} for c in base["claims"] if c["case"] == src["id"]]
+    rec["summary"] = record_mod.summarize(rec["verdicts"], rec["claims"])
+    return rec
+
+
+def test_a_suite_sized_report_stays_small(record):
+    big = synthetic_record(record, 100)
+    start = time.perf_counter()
+    html = report.render(big)
+    seconds = time.perf_counter() - start
+    per_verdict = len(html.encode()) / len(big["verdicts"])
+    # 5000 verdicts must stay under 20 MB: 4 KB each at most (see docs/report.md).
+    assert per_verdict < 4000, per_verdict
+    assert seconds < 20
