@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import os
+import re
+import signal
 import sys
 import time
 from datetime import datetime, timezone
@@ -19,28 +22,21 @@ from harness import record as record_mod
 from harness.adapters import UnknownImpl, all_impls, select
 from harness.loader import LoadErrors, load_cases
 from harness.summary import print_summary
+from harness.variants import VariantError
 from harness.yaml_source import SourceError
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 class UsageError(Exception):
     pass
 
 
-def _split(values: Sequence[str] | None) -> list[str] | None:
-    if not values:
-        return None
-    return [n.strip() for v in values for n in v.split(",") if n.strip()]
-
-
 def filter_cases(cases: list, pattern: str | None) -> list:
-    """``-k``: a glob (``*``, ``?``, ``[``) on the id, else a substring of it."""
+    """``-k``: cases whose id contains ``pattern``, which may hold glob wildcards (``*?[``)."""
     if not pattern:
         return cases
-    if any(ch in pattern for ch in "*?["):
-        return [c for c in cases if fnmatch.fnmatchcase(c.id, pattern)]
-    return [c for c in cases if pattern in c.id]
+    return [c for c in cases if fnmatch.fnmatchcase(c.id, f"*{pattern}*")]
 
 
 class Progress:
@@ -76,27 +72,120 @@ def _load_known(path: str | None, explicit: bool) -> list:
     return known_mod.load_known(path)
 
 
-def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from harness import runner  # imports NumPy-side modules only; frameworks load lazily
+def split_impl_specs(values: Sequence[str] | None) -> list[str] | None:
+    """``--impl`` values split on commas outside brackets: ``a[x=1,y=2],b`` -> two specs."""
+    if not values:
+        return None
+    specs = []
+    for value in values:
+        specs += [s.strip() for s in re.split(r",(?![^\[]*\])", value) if s.strip()]
+    return specs
 
+
+def resolve_impls(args: argparse.Namespace) -> list:
+    """The impls of ``--impl`` (globs and variants) with ``--device`` / ``--tf32`` applied."""
+    from harness import variants
+
+    chosen = []
+    for spec in split_impl_specs(args.impl) or ["*"]:
+        base, settings = variants.parse(spec)
+        run_wide = {k: v for k, v in (("device", args.device), ("tf32", args.tf32))
+                    if v and not (k == "device" and v == "cpu")}
+        for impl in select([base]):
+            variant = variants.make(impl, {**run_wide, **settings})
+            if variant.name in [c.name for c in chosen]:
+                continue
+            chosen.append(variant)
+    return chosen
+
+
+def _backend(args: argparse.Namespace, impls: list):
+    from harness import runner, variants
+    from harness.worker import WorkerPool
+
+    if args.in_process:
+        needs_env = [i.name for i in impls if variants.environment(i)]
+        if needs_env:
+            raise UsageError(f"{', '.join(needs_env)}: settings read at framework import need "
+                             "worker processes; drop --in-process")
+        return runner.InProcess()
+    max_rss = args.max_memory << 20 if args.max_memory else None
+    return WorkerPool(jobs=args.jobs, timeout=args.timeout, max_rss=max_rss)
+
+
+def _judge(cases, infos, known, backend, repeat) -> tuple[list, bool]:
+    """Results in case order; on Ctrl-C (or SIGTERM) the ones judged so far, incomplete."""
+    from harness import runner
+
+    results, progress = [], Progress(len(cases))
+    try:
+        for i, result in enumerate(runner.run_iter(cases, infos, known, backend, repeat)):
+            results.append(result)
+            progress(i, result.case)
+        return results, False
+    except KeyboardInterrupt:
+        return results, True
+    finally:
+        progress.done()
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     started = datetime.now(timezone.utc)
     cases = filter_cases(load_cases(args.paths), args.k)
     if not cases:
         raise UsageError(f"no case matches -k {args.k!r}" if args.k else
                          f"no cases found in {' '.join(args.paths)}")
     known = _load_known(args.known, args.known != known_mod.DEFAULT_FILE)
-    impls = runner.probe(select(_split(args.impl)))
-    progress = Progress(len(cases))
-    results = runner.run(cases, impls, known, progress=progress)
-    progress.done()
-    record = record_mod.build(results, impls, argv, started)
+    impls = resolve_impls(args)
+    backend = _backend(args, impls)
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        infos = backend.probe(impls)
+        results, incomplete = _judge(cases, infos, known, backend, args.repeat)
+    finally:
+        backend.close()
+        signal.signal(signal.SIGTERM, previous)
+    options = {"isolation": "in-process" if args.in_process else "workers",
+               "jobs": 1 if args.in_process else args.jobs, "timeout_s": args.timeout,
+               "repeat": args.repeat, "device": args.device, "tf32": args.tf32 or "default"}
+    record = record_mod.build(results, infos, argv, started, incomplete=incomplete,
+                              options=options)
     out = Path(args.out)
+    if incomplete:
+        record_mod.write(record, out / "results.incomplete.json")
+        print(f"interrupted after {len(results)} of {len(cases)} cases: what was judged is in "
+              f"{out / 'results.incomplete.json'}; {out / 'results.json'} and the report are "
+              "untouched", file=sys.stderr)
+        return EXIT_INTERRUPTED
     record_mod.write(record, out / "results.json")
+    _write_outputs(record, out / "index.html", args.junit)
     print_summary(record, sys.stdout, color=sys.stdout.isatty())
-    print(f"record: {out / 'results.json'}")
+    print(f"record: {out / 'results.json'}\nreport: {out / 'index.html'}")
     bad = record["summary"]["verdicts"]
-    return EXIT_FAILED if bad["fail"] or bad["error"] or record["summary"]["claims"]["wrong"] \
-        else EXIT_OK
+    failed = bad["fail"] or bad["error"] or bad["nondeterministic"]
+    return EXIT_FAILED if failed or record["summary"]["claims"]["wrong"] else EXIT_OK
+
+
+def _write_outputs(record: dict, html: Path, junit_path: str | None) -> None:
+    """The HTML report and, if asked for, the JUnit XML of a record (each written atomically)."""
+    from harness import junit, report
+
+    record_mod.write_atomic(html, report.render(record))
+    if junit_path:
+        record_mod.write_atomic(junit_path, junit.to_string(record))
+
+
+def cmd_report(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from harness import report
+
+    record = report.load(args.paths)
+    _write_outputs(record, Path(args.output), args.junit)
+    print(f"report: {args.output}" + (f"\njunit: {args.junit}" if args.junit else ""))
+    return EXIT_OK
 
 
 def cmd_list(args: argparse.Namespace, argv: Sequence[str]) -> int:
@@ -109,11 +198,30 @@ def cmd_list(args: argparse.Namespace, argv: Sequence[str]) -> int:
               f" pads={pads} strides={list(case.strides)} grads={','.join(case.grads)}")
     if cases:
         print(f"{len(cases)} cases\n")
-    impls = select(_split(args.impl)) if args.impl else all_impls()
+    from harness import variants
+
+    impls = select(split_impl_specs(args.impl)) if args.impl else all_impls()
     for info in probe(impls):
         state = f"available  {info.version}" if info.available else f"unavailable  {info.version}"
         print(f"{info.impl.name:16} {info.impl.framework:11} {state}")
+        print(f"{'':16} variants: {variants.describe(info.impl) or 'none'}")
     return EXIT_OK
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return int(text)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
 
 
 def parser() -> argparse.ArgumentParser:
@@ -130,13 +238,37 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("-k", metavar="PATTERN", help="only cases whose id contains PATTERN "
                      "(or matches it as a glob)")
     run.add_argument("--out", default="reports", metavar="DIR",
-                     help="where results.json goes (default: reports/)")
+                     help="where results.json and index.html go (default: reports/)")
     run.add_argument("--known", default=known_mod.DEFAULT_FILE, metavar="FILE",
                      help=f"known-discrepancies file (default: {known_mod.DEFAULT_FILE} "
                           "if present)")
     run.add_argument("--no-known", dest="known", action="store_const", const=None,
                      help="ignore known discrepancies: show them as fail")
+    run.add_argument("--junit", metavar="FILE", help="also write JUnit XML to FILE")
+    run.add_argument("--jobs", type=_positive, default=os.cpu_count() or 1, metavar="N",
+                     help="worker processes computing at once (default: the machine's cores)")
+    run.add_argument("--timeout", type=_positive_float, default=300.0, metavar="SECONDS",
+                     help="per case and impl; a worker past it is killed and the verdict is "
+                          "an error (default: 300)")
+    run.add_argument("--max-memory", type=_positive, default=None, metavar="MIB",
+                     help="kill a worker whose resident memory exceeds this (default: none)")
+    run.add_argument("--in-process", action="store_true",
+                     help="compute in this process, no workers (no crash isolation)")
+    run.add_argument("--repeat", type=_positive, default=1, metavar="N",
+                     help="evaluate each verdict N times; bitwise-different results are "
+                          "'nondeterministic'")
+    run.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                     help="where the frameworks compute (cuda: skipped without a GPU)")
+    run.add_argument("--tf32", choices=("on", "off"), default=None,
+                     help="allow TF32 for float32 on NVIDIA GPUs (default: each framework's)")
     run.set_defaults(func=cmd_run)
+    rep = sub.add_parser("report", help="render saved run records as one HTML report")
+    rep.add_argument("paths", nargs="+", metavar="RECORD",
+                     help="results.json files; several are merged (their case ids must differ)")
+    rep.add_argument("-o", "--output", default="reports/index.html", metavar="FILE",
+                     help="where the HTML goes (default: reports/index.html)")
+    rep.add_argument("--junit", metavar="FILE", help="also write JUnit XML to FILE")
+    rep.set_defaults(func=cmd_report)
     lst = sub.add_parser("list", help="list cases and impls (with availability and versions)")
     lst.add_argument("paths", nargs="*", help="case files or directories")
     lst.add_argument("--impl", action="append", metavar="NAMES")
@@ -153,7 +285,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LoadErrors as exc:
         for error in exc.errors:
             print(f"error: {error}", file=sys.stderr)
-    except (SourceError, UsageError, UnknownImpl, record_mod.RecordError) as exc:
+    except (SourceError, UsageError, UnknownImpl, VariantError, record_mod.RecordError) as exc:
         print(f"error: {exc}", file=sys.stderr)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

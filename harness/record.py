@@ -158,7 +158,7 @@ def summarize(verdicts: Sequence[dict], claims: Sequence[dict]) -> dict:
 
 
 def build(results: Sequence[CaseResult], impls: Sequence[ImplInfo], argv: Sequence[str],
-          started: datetime, *, incomplete: bool = False) -> dict:
+          started: datetime, *, incomplete: bool = False, options: dict | None = None) -> dict:
     verdicts = [verdict_entry(r, v) for r in results for v in r.verdicts]
     claims = [claim_entry(r, c) for r in results for c in r.claims]
     finished = datetime.now(timezone.utc)
@@ -168,7 +168,7 @@ def build(results: Sequence[CaseResult], impls: Sequence[ImplInfo], argv: Sequen
         "finished": finished.isoformat(timespec="seconds"),
         "duration_s": round((finished - started).total_seconds(), 3),
         "incomplete": incomplete,
-        "environment": environment(impls, argv),
+        "environment": {**environment(impls, argv), "run": options or {}},
         "impls": [{"name": i.impl.name, "framework": i.impl.framework,
                    "available": i.available,
                    **({"version": i.version} if i.available else {"reason": i.version})}

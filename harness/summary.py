@@ -27,6 +27,14 @@ def _paint(text: str, color: bool) -> str:
     return f"\033[{code}m{text}\033[0m" if code else text
 
 
+PROBLEMS = {"fail", "error", "nondeterministic", "known", "wrong"}
+
+
+def _problem_cases(record: dict) -> set[str]:
+    """Cases with a verdict or claim that is neither a pass nor a refusal or skip."""
+    return {e["case"] for e in record["verdicts"] + record["claims"] if e["status"] in PROBLEMS}
+
+
 def table(record: dict, *, color: bool = False, only_problems: bool | None = None) -> str:
     impls = [i["name"] for i in record["impls"]]
     cells: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
@@ -46,8 +54,7 @@ def table(record: dict, *, color: bool = False, only_problems: bool | None = Non
     if only_problems is None:
         only_problems = len(rows) > MAX_FULL_ROWS
     if only_problems:
-        ok = {"pass", "pass~", "-", "holds", "skipped", "unsupported", "unsupported~"}
-        rows = [r for r in rows if not set(r[1:]) <= ok]
+        rows = [r for r in rows if r[0] in _problem_cases(record)]
     header = ["case"] + impls + ["claims"]
     widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
@@ -56,8 +63,8 @@ def table(record: dict, *, color: bool = False, only_problems: bool | None = Non
         lines.append("  ".join(_paint(str(c), color and i > 0) + " " * (w - len(str(c)))
                                for i, (c, w) in enumerate(zip(r, widths))).rstrip())
     if only_problems:
-        lines.append(f"({len(record['cases'])} cases; only those with something other than "
-                     "pass / unsupported / skipped are listed)")
+        lines.append(f"({len(record['cases'])} cases; only those with a fail, error, "
+                     "nondeterministic, known or wrong claim are listed)")
     return "\n".join(lines)
 
 
