@@ -7,7 +7,6 @@ no source claim is wrong; 1 a verdict failed or errored, or a claim is wrong;
 from __future__ import annotations
 
 import argparse
-import fnmatch
 import os
 import re
 import signal
@@ -19,6 +18,7 @@ from typing import Sequence
 
 from harness import known as known_mod
 from harness import record as record_mod
+from harness import selection
 from harness.adapters import UnknownImpl, all_impls, select
 from harness.loader import LoadErrors, load_cases
 from harness.summary import print_summary
@@ -30,13 +30,6 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 class UsageError(Exception):
     pass
-
-
-def filter_cases(cases: list, pattern: str | None) -> list:
-    """``-k``: cases whose id contains ``pattern``, which may hold glob wildcards (``*?[``)."""
-    if not pattern:
-        return cases
-    return [c for c in cases if fnmatch.fnmatchcase(c.id, f"*{pattern}*")]
 
 
 class Progress:
@@ -70,6 +63,18 @@ def _load_known(path: str | None, explicit: bool) -> list:
             raise UsageError(f"{path}: no such known-discrepancies file")
         return []
     return known_mod.load_known(path)
+
+
+def select_cases(args: argparse.Namespace) -> list:
+    """The cases of ``paths``, kept by ``-k`` and ``--shard``."""
+    cases = selection.matching(load_cases(args.paths), args.k)
+    if getattr(args, "shard", None):
+        try:
+            k, n = selection.parse_shard(args.shard)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        cases = selection.shard(cases, k, n)
+    return cases
 
 
 def split_impl_specs(values: Sequence[str] | None) -> list[str] | None:
@@ -135,8 +140,11 @@ def _raise_interrupt(signum, frame):
 
 def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     started = datetime.now(timezone.utc)
-    cases = filter_cases(load_cases(args.paths), args.k)
+    cases = select_cases(args)
     if not cases:
+        if args.shard:
+            print(f"shard {args.shard} holds none of these cases", file=sys.stderr)
+            return EXIT_OK
         raise UsageError(f"no case matches -k {args.k!r}" if args.k else
                          f"no cases found in {' '.join(args.paths)}")
     known = _load_known(args.known, args.known != known_mod.DEFAULT_FILE)
@@ -188,10 +196,21 @@ def cmd_report(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return EXIT_OK
 
 
+def cmd_merge(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from harness import merge
+
+    merged = merge.load(args.paths, allow_mismatch=args.allow_mismatch)
+    record_mod.write(merged, args.output)
+    counts = merged["summary"]["verdicts"]
+    print(f"merged {len(args.paths)} records ({len(merged['cases'])} cases, "
+          f"{sum(counts.values())} verdicts) into {args.output}")
+    return EXIT_OK
+
+
 def cmd_list(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from harness.runner import probe
 
-    cases = filter_cases(load_cases(args.paths), args.k) if args.paths else []
+    cases = select_cases(args) if args.paths else []
     for case in cases:
         pads = "VALID" if case.padding == "VALID" else case.pads
         print(f"{case.id}  {case.op} {case.dtype} {case.data_format} padding={case.padding_name}"
@@ -261,6 +280,8 @@ def parser() -> argparse.ArgumentParser:
                      help="where the frameworks compute (cuda: skipped without a GPU)")
     run.add_argument("--tf32", choices=("on", "off"), default=None,
                      help="allow TF32 for float32 on NVIDIA GPUs (default: each framework's)")
+    run.add_argument("--shard", metavar="K/N", help="run only shard K of N (a stable split "
+                     "by case id, for N CI machines; join the records with 'convgrad merge')")
     run.set_defaults(func=cmd_run)
     rep = sub.add_parser("report", help="render saved run records as one HTML report")
     rep.add_argument("paths", nargs="+", metavar="RECORD",
@@ -269,6 +290,13 @@ def parser() -> argparse.ArgumentParser:
                      help="where the HTML goes (default: reports/index.html)")
     rep.add_argument("--junit", metavar="FILE", help="also write JUnit XML to FILE")
     rep.set_defaults(func=cmd_report)
+    mrg = sub.add_parser("merge", help="join run records (e.g. of shards) into one")
+    mrg.add_argument("paths", nargs="+", metavar="RECORD", help="results.json files")
+    mrg.add_argument("-o", "--output", required=True, metavar="FILE", help="the merged record")
+    mrg.add_argument("--allow-mismatch", action="store_true",
+                     help="merge records from different environments (framework versions, "
+                          "numerics flags, device) anyway")
+    mrg.set_defaults(func=cmd_merge)
     lst = sub.add_parser("list", help="list cases and impls (with availability and versions)")
     lst.add_argument("paths", nargs="*", help="case files or directories")
     lst.add_argument("--impl", action="append", metavar="NAMES")

@@ -22,6 +22,8 @@ from typing import Optional, Sequence
 import jinja2
 
 from harness import record as record_mod
+from harness import merge as merge_mod
+from harness.merge import MergeError, load, merge  # noqa: F401 (re-exported)
 from harness import svg
 from harness.runner import CLAIM_STATUSES, STATUSES
 from harness.summary import repro_command
@@ -34,63 +36,6 @@ CONVENTIONS = {
                   "extra element goes BEFORE the data (top / left).",
     "EXPLICIT": "explicit [before, after] pairs per spatial dimension, as given.",
 }
-RECORD_KEYS = ("environment", "impls", "cases", "verdicts", "claims")
-ENTRY_KEYS = {"impls": ("name",), "cases": ("id", "axes"),
-              "verdicts": ("case", "impl", "grad", "status"),
-              "claims": ("case", "source", "grad", "status")}
-
-
-class MergeError(record_mod.RecordError):
-    """Records that cannot be shown together (the same case id in two of them)."""
-
-
-# --------------------------------------------------------------------- loading and merging
-
-def _check(record: dict, path: str) -> dict:
-    missing = [k for k in RECORD_KEYS if not isinstance(record.get(k), (dict, list))]
-    if missing:
-        raise record_mod.RecordError(f"{path}: run record lacks {', '.join(missing)}")
-    for key, fields in ENTRY_KEYS.items():
-        for i, entry in enumerate(record[key]):
-            if not isinstance(entry, dict) or not set(fields) <= entry.keys():
-                raise record_mod.RecordError(f"{path}: {key}[{i}] needs {', '.join(fields)}")
-    return record
-
-
-def merge(records: Sequence[tuple[str, dict]]) -> dict:
-    """One record of several ``(path, record)``: cases, verdicts and claims concatenated."""
-    if len(records) == 1:
-        path, record = records[0]
-        return {**record, "sources": [_source(path, record)]}
-    owner: dict[str, str] = {}
-    merged = {**records[0][1], "cases": [], "verdicts": [], "claims": [], "impls": [],
-              "sources": [_source(p, r) for p, r in records]}
-    for path, record in records:
-        for case in record["cases"]:
-            if case["id"] in owner:
-                raise MergeError(f"case id {case['id']!r} is in both {owner[case['id']]} and "
-                                 f"{path}; merge records of different cases only")
-            owner[case["id"]] = path
-        for key in ("cases", "verdicts", "claims"):
-            merged[key] += record[key]
-        names = {i["name"] for i in merged["impls"]}
-        merged["impls"] += [i for i in record["impls"] if i["name"] not in names]
-    merged["summary"] = record_mod.summarize(merged["verdicts"], merged["claims"])
-    merged["incomplete"] = any(r.get("incomplete") for _, r in records)
-    return merged
-
-
-def _source(path: str, record: dict) -> dict:
-    return {"path": str(path), "started": record.get("started"),
-            "finished": record.get("finished"), "duration_s": record.get("duration_s"),
-            "incomplete": record.get("incomplete"), "environment": record["environment"]}
-
-
-def load(paths: Sequence[str | Path]) -> dict:
-    """Read and merge run records; :class:`record.RecordError` for anything unreadable."""
-    return merge([(str(p), _check(record_mod.read(p), str(p))) for p in paths])
-
-
 # --------------------------------------------------------------------- small helpers
 
 def slug(text: str) -> str:
@@ -306,7 +251,7 @@ def context(record: dict) -> dict:
         claims_by_case[c["case"]].append((i, c))
     summary = record_mod.summarize(record["verdicts"], record["claims"])
     statuses = list(STATUSES) + sorted(set(summary["verdicts"]) - set(STATUSES))
-    sources = record.get("sources") or [_source("", record)]
+    sources = record.get("sources") or [merge_mod.source("", record)]
     slugs = case_slugs([c["id"] for c in record["cases"]])
     return {
         "impls": record["impls"], "summary": summary,

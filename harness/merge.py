@@ -1,0 +1,93 @@
+"""Several run records as one: shards of a run, or runs of different case sets.
+
+Records merge only when they describe the same environment (framework
+versions, NumPy, Python, numerics flags, device and TF32 setting): verdicts
+from different versions side by side would look like one run and mislead. The
+check can be waived (``allow_mismatch``) to put two runs next to each other on
+purpose; the merged record then lists every source's environment.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from harness import record as record_mod
+
+RECORD_KEYS = ("environment", "impls", "cases", "verdicts", "claims")
+ENTRY_KEYS = {"impls": ("name",), "cases": ("id", "axes"),
+              "verdicts": ("case", "impl", "grad", "status"),
+              "claims": ("case", "source", "grad", "status")}
+# What must agree between records for their verdicts to count as one run.
+SAME_ENVIRONMENT = ("python", "numpy", "frameworks", "numerics")
+SAME_RUN_OPTIONS = ("device", "tf32")
+
+
+class MergeError(record_mod.RecordError):
+    """Records that cannot be shown together (the same case id in two of them)."""
+
+
+def _check(record: dict, path: str) -> dict:
+    missing = [k for k in RECORD_KEYS if not isinstance(record.get(k), (dict, list))]
+    if missing:
+        raise record_mod.RecordError(f"{path}: run record lacks {', '.join(missing)}")
+    for key, fields in ENTRY_KEYS.items():
+        for i, entry in enumerate(record[key]):
+            if not isinstance(entry, dict) or not set(fields) <= entry.keys():
+                raise record_mod.RecordError(f"{path}: {key}[{i}] needs {', '.join(fields)}")
+    return record
+
+
+def _fingerprint(record: dict) -> dict:
+    env = record["environment"]
+    run = env.get("run", {})
+    return {**{k: env.get(k) for k in SAME_ENVIRONMENT},
+            **{f"run.{k}": run.get(k) for k in SAME_RUN_OPTIONS}}
+
+
+def check_environments(records: Sequence[tuple[str, dict]]) -> None:
+    """Refuse records whose environments differ, naming the first difference."""
+    first_path, first = records[0][0], _fingerprint(records[0][1])
+    for path, record in records[1:]:
+        other = _fingerprint(record)
+        for key in first:
+            if first[key] != other[key]:
+                raise MergeError(f"{path}: {key} is {other[key]!r} but {first_path} has "
+                                 f"{first[key]!r}; these records come from different "
+                                 "environments (pass --allow-mismatch to merge anyway)")
+
+
+def merge(records: Sequence[tuple[str, dict]], allow_mismatch: bool = True) -> dict:
+    """One record of several ``(path, record)``: cases, verdicts and claims concatenated."""
+    if not allow_mismatch:
+        check_environments(records)
+    if len(records) == 1:
+        path, record = records[0]
+        return {**record, "sources": [source(path, record)]}
+    owner: dict[str, str] = {}
+    merged = {**records[0][1], "cases": [], "verdicts": [], "claims": [], "impls": [],
+              "sources": [source(p, r) for p, r in records]}
+    for path, record in records:
+        for case in record["cases"]:
+            if case["id"] in owner:
+                raise MergeError(f"case id {case['id']!r} is in both {owner[case['id']]} and "
+                                 f"{path}; merge records of different cases only")
+            owner[case["id"]] = path
+        for key in ("cases", "verdicts", "claims"):
+            merged[key] += record[key]
+        names = {i["name"] for i in merged["impls"]}
+        merged["impls"] += [i for i in record["impls"] if i["name"] not in names]
+    merged["summary"] = record_mod.summarize(merged["verdicts"], merged["claims"])
+    merged["incomplete"] = any(r.get("incomplete") for _, r in records)
+    return merged
+
+
+def source(path: str, record: dict) -> dict:
+    """Where a merged record's part came from, for the report header."""
+    return {"path": str(path), "started": record.get("started"),
+            "finished": record.get("finished"), "duration_s": record.get("duration_s"),
+            "incomplete": record.get("incomplete"), "environment": record["environment"]}
+
+
+def load(paths: Sequence[str | Path], allow_mismatch: bool = True) -> dict:
+    """Read and merge run records; :class:`record.RecordError` for anything unreadable."""
+    return merge([(str(p), _check(record_mod.read(p), str(p))) for p in paths], allow_mismatch)

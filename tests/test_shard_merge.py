@@ -1,0 +1,61 @@
+"""--shard K/N splits cases deterministically; `convgrad merge` joins shards into one run."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness import selection
+from harness.cli import main
+from harness.loader import load_cases
+from tests.conftest import chosen_impl_names
+
+CASES = "cases/conformance/float64.yaml"
+IMPL = chosen_impl_names()[-1]
+
+
+def _verdicts(path):
+    record = json.loads(path.read_text())
+    return sorted((v["case"], v["impl"], v["grad"], v["status"], v["stats"].get("error_ratio"))
+                  for v in record["verdicts"])
+
+
+def test_shards_partition_the_cases_and_do_not_move_when_cases_are_added():
+    ids = [c.id for c in load_cases(["cases/conformance"])]
+    shards = [set(c for c in ids if selection.shard_of(c, 3) == k) for k in (1, 2, 3)]
+    assert set().union(*shards) == set(ids) and sum(map(len, shards)) == len(ids)
+    assert all(len(s) > len(ids) / 6 for s in shards)  # roughly balanced
+    assert [selection.shard_of(c, 3) for c in ids[:50]] == \
+        [selection.shard_of(c, 3) for c in (ids + ["new/case"])[:50]]
+
+
+@pytest.mark.parametrize("text", ["0/2", "3/2", "1", "a/b", "1/0"])
+def test_bad_shard_is_a_usage_error(text, tmp_path, capsys):
+    assert main(["run", CASES, "--shard", text, "--in-process", "--out", str(tmp_path)]) == 2
+    assert "expected K/N with 1 <= K <= N" in capsys.readouterr().err
+
+
+def test_two_shards_merged_equal_one_unsharded_run(tmp_path):
+    common = [CASES, "--impl", IMPL, "--in-process"]
+    assert main(["run", *common, "--out", str(tmp_path / "all")]) == 0
+    for k in (1, 2):
+        assert main(["run", *common, "--shard", f"{k}/2", "--out", str(tmp_path / f"s{k}")]) == 0
+    merged = tmp_path / "merged.json"
+    assert main(["merge", str(tmp_path / "s1/results.json"), str(tmp_path / "s2/results.json"),
+                 "-o", str(merged)]) == 0
+    assert _verdicts(merged) == _verdicts(tmp_path / "all/results.json")
+    assert main(["report", str(merged), "-o", str(tmp_path / "merged.html")]) == 0
+
+
+def test_merge_refuses_records_from_different_environments(tmp_path, capsys):
+    assert main(["run", CASES, "-k", "VALID-s1x1-NHWC", "--impl", IMPL, "--in-process",
+                 "--out", str(tmp_path / "a")]) == 0
+    record = json.loads((tmp_path / "a/results.json").read_text())
+    record["environment"]["numpy"] = "0.0.1"
+    record["cases"] = [{**c, "id": c["id"] + "-other"} for c in record["cases"]]
+    other = tmp_path / "b.json"
+    other.write_text(json.dumps(record))
+    args = ["merge", str(tmp_path / "a/results.json"), str(other), "-o", str(tmp_path / "m.json")]
+    assert main(args) == 2
+    assert "numpy is '0.0.1' but" in capsys.readouterr().err
+    assert main(args + ["--allow-mismatch"]) == 0
