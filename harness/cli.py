@@ -77,31 +77,13 @@ def select_cases(args: argparse.Namespace) -> list:
     return cases
 
 
-def split_impl_specs(values: Sequence[str] | None) -> list[str] | None:
-    """``--impl`` values split on commas outside brackets: ``a[x=1,y=2],b`` -> two specs."""
-    if not values:
-        return None
-    specs = []
-    for value in values:
-        specs += [s.strip() for s in re.split(r",(?![^\[]*\])", value) if s.strip()]
-    return specs
-
-
 def resolve_impls(args: argparse.Namespace) -> list:
     """The impls of ``--impl`` (globs and variants) with ``--device`` / ``--tf32`` applied."""
     from harness import variants
 
-    chosen = []
-    for spec in split_impl_specs(args.impl) or ["*"]:
-        base, settings = variants.parse(spec)
-        run_wide = {k: v for k, v in (("device", args.device), ("tf32", args.tf32))
-                    if v and not (k == "device" and v == "cpu")}
-        for impl in select([base]):
-            variant = variants.make(impl, {**run_wide, **settings})
-            if variant.name in [c.name for c in chosen]:
-                continue
-            chosen.append(variant)
-    return chosen
+    run_wide = {k: v for k, v in (("device", args.device), ("tf32", args.tf32))
+                if v and not (k == "device" and v == "cpu")}
+    return variants.resolve(args.impl, run_wide=run_wide)
 
 
 def _backend(args: argparse.Namespace, impls: list):
@@ -158,7 +140,9 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         backend.close()
         signal.signal(signal.SIGTERM, previous)
     options = {"isolation": "in-process" if args.in_process else "workers",
-               "jobs": 1 if args.in_process else args.jobs, "timeout_s": args.timeout,
+               "jobs": 1 if args.in_process else args.jobs,
+               "threads_per_worker": None if args.in_process else
+               max(1, (os.cpu_count() or 1) // args.jobs), "timeout_s": args.timeout,
                "repeat": args.repeat, "device": args.device, "tf32": args.tf32 or "default"}
     record = record_mod.build(results, infos, argv, started, incomplete=incomplete,
                               options=options)
@@ -219,7 +203,7 @@ def cmd_list(args: argparse.Namespace, argv: Sequence[str]) -> int:
         print(f"{len(cases)} cases\n")
     from harness import variants
 
-    impls = select(split_impl_specs(args.impl)) if args.impl else all_impls()
+    impls = select(variants.split_specs(args.impl)) if args.impl else all_impls()
     for info in probe(impls):
         state = f"available  {info.version}" if info.available else f"unavailable  {info.version}"
         print(f"{info.impl.name:16} {info.impl.framework:11} {state}")

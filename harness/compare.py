@@ -56,7 +56,8 @@ class Comparison:
 
     def stats(self) -> dict:
         out = asdict(self)
-        out.pop("ratio")
+        for key in ("ratio", "passed", "message"):  # the verdict carries status and message
+            out.pop(key)
         out["mismatch_percent"] = self.mismatch_percent
         return out
 

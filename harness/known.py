@@ -42,7 +42,8 @@ class KnownDiscrepancy:
         if self.grad and self.grad != grad:
             return False
         if impl is not None:
-            if not self.impl or not fnmatch.fnmatchcase(impl.split("[")[0], self.impl):
+            if not self.impl or not (fnmatch.fnmatchcase(impl, self.impl) or
+                                     fnmatch.fnmatchcase(impl.split("[")[0], self.impl)):
                 return False
         elif claim is not None:
             if not self.claim or not fnmatch.fnmatchcase(claim, self.claim):

@@ -200,7 +200,7 @@ def write_atomic(path: str | Path, text: str) -> None:
 
 
 def write(record: dict, path: str | Path) -> None:
-    write_atomic(path, json.dumps(record, indent=1, allow_nan=False) + "\n")
+    write_atomic(path, json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n")
 
 
 def read(path: str | Path) -> dict:

@@ -165,6 +165,8 @@ def judge_repeats(case: Case, info: "ImplInfo", grad: str, runs: list[dict[str, 
                        "spread": _spread(values)}
             v.message = (f"{distinct} distinct results in {len(runs)} runs; largest "
                          f"element-wise spread {v.stats['spread']:.6g}\n" + v.message)
+            if v.known:
+                v.status = "known"
     return v
 
 
@@ -177,15 +179,17 @@ class InProcess:
         return probe(impls)
 
     def compute(self, info: ImplInfo, case: Case, inputs: Inputs,
-                repeat: int) -> list[dict[str, Outcome]]:
+                repeat: int) -> tuple[list[dict[str, Outcome]], float]:
         from harness.worker import compute_guarded
-        return compute_guarded(info.impl, case, inputs, case.grads, repeat)
+        start = time.perf_counter()
+        runs = compute_guarded(info.impl, case, inputs, case.grads, repeat)
+        return runs, time.perf_counter() - start
 
     def close(self) -> None:
         pass
 
 
-def _case_verdicts(case, inputs, exp, impls, runs_of, known) -> list[Verdict]:
+def _case_verdicts(case, exp, impls, runs_of, known) -> list[Verdict]:
     verdicts = []
     for info in impls:
         if not info.available:
@@ -199,9 +203,9 @@ def _case_verdicts(case, inputs, exp, impls, runs_of, known) -> list[Verdict]:
 
 
 def _timed(backend, info, case, inputs, repeat):
-    start = time.perf_counter()
-    runs = backend.compute(info, case, inputs, repeat)
-    return runs, (time.perf_counter() - start) / max(repeat * len(case.grads), 1)
+    """The backend's runs, and the compute seconds per grad and run."""
+    runs, seconds = backend.compute(info, case, inputs, repeat)
+    return runs, seconds / max(repeat * len(case.grads), 1)
 
 
 def run_iter(cases: Sequence[Case], impls: Sequence[ImplInfo],
@@ -234,7 +238,7 @@ def run_iter(cases: Sequence[Case], impls: Sequence[ImplInfo],
 def _gather(item, impls, known) -> CaseResult:
     case, inputs, exp, futures = item
     runs_of = {name: f.result() for name, f in futures.items()}
-    return CaseResult(case, inputs, exp, _case_verdicts(case, inputs, exp, impls, runs_of, known),
+    return CaseResult(case, inputs, exp, _case_verdicts(case, exp, impls, runs_of, known),
                       judge_claims(case, exp, known))
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import re
+from typing import Sequence
 
 from harness.adapters.base import Impl
 
@@ -80,3 +81,31 @@ def environment(impl: Impl) -> dict[str, str]:
     """Environment variables the impl's settings need before its framework is imported."""
     env_of = getattr(impl, "environment", None)
     return env_of() if env_of else {}
+
+
+def split_specs(values: Sequence[str] | None) -> list[str] | None:
+    """``--impl`` values split on commas outside brackets: ``a[x=1,y=2],b`` -> two specs."""
+    if not values:
+        return None
+    specs = []
+    for value in values:
+        specs += [s.strip() for s in re.split(r",(?![^\[]*\])", value) if s.strip()]
+    return specs
+
+
+def resolve(specs: Sequence[str] | None, registry: Sequence[Impl] | None = None,
+            run_wide: dict[str, str] | None = None) -> list[Impl]:
+    """The impls ``--impl`` names (globs and variants, default all) over ``registry``
+    (default: the built-in impls and plug-ins), each with ``run_wide`` settings
+    (``--device``, ``--tf32``) under its own."""
+    from harness.adapters import select
+
+    chosen: list[Impl] = []
+    for spec in split_specs(specs) or ["*"]:
+        base, settings = parse(spec)
+        for impl in select([base], registry):
+            variant = make(impl, {**(run_wide or {}), **settings})
+            if variant.name not in [c.name for c in chosen]:
+                chosen.append(variant)
+    return chosen
+

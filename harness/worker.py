@@ -217,13 +217,45 @@ def error_outcomes(grads: Sequence[str], cause: str) -> dict[str, Outcome]:
     return {g: Outcome(error=cause) for g in grads}
 
 
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                    "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+
+
+def thread_environment(threads: int) -> dict[str, str]:
+    """Thread-pool sizes for one worker, so that ``jobs`` busy workers share the cores
+    instead of each spinning up a pool the size of the machine. Variables the user
+    set are left alone."""
+    env = {k: str(threads) for k in THREAD_VARIABLES if k not in os.environ}
+    if "XLA_FLAGS" not in os.environ and threads == 1:
+        env["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false"
+    return env
+
+
 class WorkerPool:
-    """The runner's backend with isolation: one :class:`Worker` per impl, ``jobs`` at once."""
+    """The runner's backend with isolation: worker processes per impl, ``jobs`` busy at once.
+
+    Each impl starts with one worker. Once an impl has computed for more than
+    ``GROW_AFTER_S`` (so a new worker's start-up, a framework import of a few
+    seconds, will pay for itself), another is started whenever all of its
+    workers are busy, up to ``jobs``: an impl that dominates the run (JAX
+    compiling every new shape, say) is spread over the cores too.
+    """
+
+    GROW_AFTER_S = 10.0
 
     def __init__(self, jobs: int, timeout: float, max_rss: Optional[int] = None):
         self.jobs, self.timeout, self.max_rss = jobs, timeout, max_rss
-        self.workers: dict[str, Worker] = {}
-        self.locks: dict[str, threading.Lock] = {}
+        self.threads = max(1, (os.cpu_count() or 1) // max(jobs, 1))
+        self.envs: dict[str, dict[str, str]] = {}
+        self.idle: dict[str, list[Worker]] = {}
+        self.all: list[Worker] = []
+        self.busy_s: dict[str, float] = {}
+        self.cond = threading.Condition()
+
+    def _new_worker(self, impl: Impl) -> Worker:
+        worker = Worker(impl, self.envs[impl.name], self.timeout, self.max_rss)
+        self.all.append(worker)
+        return worker
 
     def probe(self, impls: Sequence[Impl]) -> list:
         """Start a worker per installed impl (in parallel); availability comes from inside it."""
@@ -233,25 +265,50 @@ class WorkerPool:
         def start(impl):
             if not is_installed(impl.framework):
                 return ImplInfo(impl, False, f"{impl.framework} is not installed")
-            worker = Worker(impl, environment(impl), self.timeout, self.max_rss)
-            self.workers[impl.name], self.locks[impl.name] = worker, threading.Lock()
+            self.envs[impl.name] = {**thread_environment(self.threads), **environment(impl)}
+            with self.cond:
+                worker = self._new_worker(impl)
             try:
-                return ImplInfo(impl, *worker.start())
+                info = ImplInfo(impl, *worker.start())
             except WorkerDied as exc:
                 return ImplInfo(impl, False, f"worker failed to start: {exc}")
+            self.idle[impl.name] = [worker]
+            return info
         with ThreadPoolExecutor(max_workers=max(self.jobs, 1)) as pool:
             return list(pool.map(start, impls))
 
-    def compute(self, info, case, inputs, repeat: int) -> list[dict[str, Outcome]]:
-        name = info.impl.name
-        with self.locks[name]:
-            try:
-                return self.workers[name].compute(case, inputs, case.grads, repeat)
-            except WorkerDied as exc:
-                return [error_outcomes(case.grads, str(exc))]
+    def _acquire(self, impl: Impl) -> Worker:
+        with self.cond:
+            while True:
+                if self.idle[impl.name]:
+                    return self.idle[impl.name].pop()
+                grown = sum(w.impl.name == impl.name for w in self.all)
+                if grown < self.jobs and self.busy_s.get(impl.name, 0.0) > self.GROW_AFTER_S:
+                    return self._new_worker(impl)
+                self.cond.wait()
+
+    def _release(self, worker: Worker, seconds: float) -> None:
+        with self.cond:
+            name = worker.impl.name
+            self.busy_s[name] = self.busy_s.get(name, 0.0) + seconds
+            self.idle[name].append(worker)
+            self.cond.notify_all()
+
+    def compute(self, info, case, inputs, repeat: int) -> tuple[list[dict[str, Outcome]], float]:
+        """Outcomes of ``repeat`` runs and the seconds they took (waiting not counted)."""
+        worker = self._acquire(info.impl)
+        start = time.perf_counter()
+        try:
+            runs = worker.compute(case, inputs, case.grads, repeat)
+        except WorkerDied as exc:
+            runs = [error_outcomes(case.grads, str(exc))]
+        finally:  # whatever happened, the worker goes back to the pool
+            seconds = time.perf_counter() - start
+            self._release(worker, seconds)
+        return runs, seconds
 
     def close(self) -> None:
-        for worker in self.workers.values():
+        for worker in self.all:
             worker.close()
 
 

@@ -28,7 +28,8 @@ class UnknownImpl(ValueError):
     pass
 
 
-def _as_impls(obj: object, origin: str) -> list[Impl]:
+def as_impls(obj: object, origin: str) -> list[Impl]:
+    """``obj`` (an impl, an impl class, or a sequence of impls) as a checked list of impls."""
     if isinstance(obj, type):
         obj = obj()
     items = list(obj) if isinstance(obj, (list, tuple)) else [obj]
@@ -43,7 +44,7 @@ def all_impls() -> list[Impl]:
     """Built-in impls, then plug-ins, in a stable order; names are unique."""
     impls = [i for m in BUILTIN_MODULES for i in importlib.import_module(m).IMPLS]
     for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
-        impls += _as_impls(ep.load(), f"entry point {ep.name} = {ep.value}")
+        impls += as_impls(ep.load(), f"entry point {ep.name} = {ep.value}")
     names = [i.name for i in impls]
     duplicates = {n for n in names if names.count(n) > 1}
     if duplicates:
