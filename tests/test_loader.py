@@ -542,3 +542,20 @@ def test_every_error_example_in_the_docs_is_a_real_message():
     shown = [line for block in doc_blocks("text error") for line in block.splitlines()]
     assert len(shown) >= 3
     assert set(shown) <= {message for _, message in BAD_CASES}
+
+
+def test_a_yaml_alias_bomb_is_refused_quickly_without_expanding(tmp_path):
+    import time
+    import tracemalloc
+    lines = ["a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 10)]
+    path = write(tmp_path, "\n".join(lines) + "\nid: bomb\nop: conv2d\n")
+    tracemalloc.start()
+    start = time.perf_counter()
+    message = str(load_errors(path))
+    elapsed = time.perf_counter() - start
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert message == (f"{path}:2: invalid YAML: alias *a0 is not allowed: case files write "
+                       "every value out in full")
+    assert elapsed < 2 and peak < 4 << 20  # 9**10 list elements were never built
