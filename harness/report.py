@@ -6,9 +6,10 @@ cannot run code in it even if escaping failed somewhere. Everything from a
 record is escaped by the template's autoescaping; drawings and grids come from
 :mod:`harness.svg`, which escapes its own text.
 
-Size: the detail grids are rendered for verdicts that did not pass and for
-small tensors (stored whole, at most ``record.FULL_ARRAY_LIMIT`` elements); a
-passing verdict of a large case gets a single statistics line.
+Size: the detail grids are rendered for verdicts that did not pass and, for
+passing ones, only in small cases (every tensor stored whole, at most
+``record.FULL_ARRAY_LIMIT`` elements); a passing verdict of a larger case gets
+a single statistics line. That keeps the 612-case suite's report under 20 MB.
 """
 from __future__ import annotations
 
@@ -105,9 +106,18 @@ def _worst(stats: dict) -> Optional[list]:
 
 # --------------------------------------------------------------------- view models
 
-def verdict_view(v: dict, case_file: str, case_slug: str) -> dict:
+def is_small_case(case: dict) -> bool:
+    """Every tensor of the case is stored whole (the article's size, say)."""
+    return all(is_small(view) for view in (case.get("inputs") or {}).values())
+
+
+def verdict_view(v: dict, case_file: str, case_slug: str, small_case: bool = True) -> dict:
     arrays = v.get("arrays") or {}
-    detailed = "actual" in arrays and (v["status"] != "pass" or is_small(arrays["actual"]))
+    # Grids for every verdict that did not pass; for a pass, only in small cases,
+    # where seeing each value is the point: in a big suite they would be most of the
+    # page (the conformance report went over 20 MB with them).
+    detailed = "actual" in arrays and (v["status"] != "pass" or
+                                       (small_case and is_small(arrays["actual"])))
     worst = _worst(v.get("stats") or {})
     # A plane through the worst element is not the plane the case section shows: pair it.
     paired = detailed and not is_small(arrays["actual"]) and "expected" in arrays
@@ -167,7 +177,8 @@ def _oracle_grid(case: dict, grad: str):
 
 def grad_view(case: dict, case_slug: str, grad: str, verdicts: list[dict],
               claims: list[tuple]) -> dict:
-    vs = [verdict_view(v, case.get("file") or "cases/", case_slug) for v in verdicts]
+    small = is_small_case(case)
+    vs = [verdict_view(v, case.get("file") or "cases/", case_slug, small) for v in verdicts]
     cs = [claim_view(c, i, case_slug) for i, c in claims]
     return {"grad": grad, "slug": f"{case_slug}--{slug(grad)}", "verdicts": vs,
             "claims": cs, "oracle": _oracle_grid(case, grad),
