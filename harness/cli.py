@@ -19,6 +19,7 @@ from typing import Sequence
 from harness import known as known_mod
 from harness import record as record_mod
 from harness import selection
+from harness.argtypes import positive_float, positive_int
 from harness.adapters import UnknownImpl, all_impls, select
 from harness.loader import LoadErrors, load_cases
 from harness.summary import print_summary
@@ -211,22 +212,6 @@ def cmd_list(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return EXIT_OK
 
 
-def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return int(text)
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
-
-
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="convgrad", description=(
         "Cross-validate convolution gradients (y, dx, dw) of TensorFlow, PyTorch and JAX "
@@ -248,16 +233,16 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--no-known", dest="known", action="store_const", const=None,
                      help="ignore known discrepancies: show them as fail")
     run.add_argument("--junit", metavar="FILE", help="also write JUnit XML to FILE")
-    run.add_argument("--jobs", type=_positive, default=os.cpu_count() or 1, metavar="N",
+    run.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1, metavar="N",
                      help="worker processes computing at once (default: the machine's cores)")
-    run.add_argument("--timeout", type=_positive_float, default=300.0, metavar="SECONDS",
+    run.add_argument("--timeout", type=positive_float, default=300.0, metavar="SECONDS",
                      help="per case and impl; a worker past it is killed and the verdict is "
                           "an error (default: 300)")
-    run.add_argument("--max-memory", type=_positive, default=None, metavar="MIB",
+    run.add_argument("--max-memory", type=positive_int, default=None, metavar="MIB",
                      help="kill a worker whose resident memory exceeds this (default: none)")
     run.add_argument("--in-process", action="store_true",
                      help="compute in this process, no workers (no crash isolation)")
-    run.add_argument("--repeat", type=_positive, default=1, metavar="N",
+    run.add_argument("--repeat", type=positive_int, default=1, metavar="N",
                      help="evaluate each verdict N times; bitwise-different results are "
                           "'nondeterministic'")
     run.add_argument("--device", choices=("cpu", "cuda"), default="cpu",

@@ -7,13 +7,14 @@ in :mod:`harness.pytest_items`. Usage and the collection rule: ``docs/pytest.md`
 """
 from __future__ import annotations
 
-import argparse
 import glob
 import json
 import os
 from pathlib import Path
 
 import pytest
+
+from harness.argtypes import positive_float
 
 YAML_SUFFIXES = (".yaml", ".yml")
 MARKERS = {
@@ -26,16 +27,6 @@ MARKERS = {
     "claim": "a value a source claims (the case's claims: list)",
 }
 STATE = pytest.StashKey["object"]()   # a harness.pytest_items.RunState, made on first use
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -54,7 +45,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--convgrad-in-process", action="store_true",
                     help="compute in the pytest process, no worker processes (faster, "
                          "no crash isolation)")
-    group.addoption("--convgrad-timeout", type=_positive_float, default=300.0,
+    group.addoption("--convgrad-timeout", type=positive_float, default=300.0,
                     metavar="SECONDS", help="per case and impl in a worker (default: 300)")
     group.addoption("--convgrad-impl-module", action="append", default=[],
                     metavar="MODULE[:ATTR]", help="also register the impls of MODULE.ATTR "

@@ -47,7 +47,9 @@ def _cpu() -> str:
 
 def environment(impls: Sequence[ImplInfo], argv: Sequence[str]) -> dict:
     frameworks = {i.impl.framework: (i.version if i.available else None) for i in impls}
+    from harness import __version__
     return {
+        "convgrad": __version__,
         "python": platform.python_version(),
         "numpy": np.__version__,
         "frameworks": frameworks,
