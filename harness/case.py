@@ -6,6 +6,7 @@ loader (:mod:`harness.loader`) is the only place that builds them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Optional, Union
 
 from harness import layouts, padding as pad
@@ -65,9 +66,9 @@ class Case:
         return layouts.shape_in(self.filter_shape, self.filter_format,
                                 layouts.canonical_filter(self.rank))
 
-    @property
+    @cached_property
     def axes(self) -> tuple[pad.AxisPadding, ...]:
-        """Resolved padding per spatial axis (D, H, W order)."""
+        """Resolved padding per spatial axis (D, H, W order), resolved once per case."""
         return pad.resolve(self.padding, self.canonical_input_shape[2:],
                            self.canonical_filter_shape[2:], self.strides, self.dilations)
 

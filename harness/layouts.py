@@ -30,10 +30,6 @@ def filter_formats(rank: int) -> tuple[str, str]:
     return f"{s}IO", f"OI{s}"
 
 
-def is_channels_last(data_format: str) -> bool:
-    return data_format.endswith("C")
-
-
 def canonical_data(rank: int) -> str:
     return data_formats(rank)[1]
 

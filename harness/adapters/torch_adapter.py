@@ -14,6 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from harness import layouts
+from harness import padding as pad
 from harness.adapters.base import COMMON_VARIANTS, NoDevice, Outcome, each_grad, failed, once
 from harness.case import Case
 from harness.values import Inputs
@@ -127,7 +128,7 @@ class TorchAutograd(_TorchImpl):
             return "valid", False, "padding='valid'"
         if case.padding == "SAME" and set(case.strides) == {1}:
             return "same", False, "padding='same'"
-        if all(b == a for b, a in pads):
+        if pad.is_symmetric(case.axes):
             sym = tuple(b for b, _ in pads)
             return sym, False, f"padding={sym}"
         return pads, True, f"F.pad(x, {_torch_pad_tuple(pads)}) then padding=0"
@@ -155,7 +156,7 @@ class TorchNnGrad(_TorchImpl):
 
     def padding(self, case: Case):
         pads = case.pads
-        if all(b == a for b, a in pads):
+        if pad.is_symmetric(case.axes):
             sym = tuple(b for b, _ in pads)
             return sym, False, f"padding={sym}"
         return pads, True, (f"x padded by F.pad(x, {_torch_pad_tuple(pads)}), "
