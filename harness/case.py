@@ -91,6 +91,10 @@ class Case:
     def padding_name(self) -> str:
         return self.padding if isinstance(self.padding, str) else "EXPLICIT"
 
+    def layout_of(self, tensor: str) -> str:
+        """Layout of ``x``/``dx``/``y``/``dy`` (``data_format``) or ``w``/``dw`` (``filter_format``)."""
+        return self.filter_format if tensor in ("w", "dw") else self.data_format
+
     def shape_of(self, tensor: str) -> tuple[int, ...]:
         """Shape of ``x``/``dx``, ``w``/``dw`` or ``y``/``dy`` in the case's layouts."""
         return {"x": self.input_shape, "dx": self.input_shape, "w": self.filter_shape,

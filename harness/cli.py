@@ -66,6 +66,18 @@ def _load_known(path: str | None, explicit: bool) -> list:
     return known_mod.load_known(path)
 
 
+def load_limitations(extra: Sequence[str] | None) -> list:
+    """The shipped documented limitations, then those of each ``--limitations`` file."""
+    from harness import limitations
+
+    entries = list(limitations.default())
+    for path in extra or ():
+        if not Path(path).is_file():
+            raise UsageError(f"{path}: no such limitations file")
+        entries += limitations.load_limitations(path)
+    return entries
+
+
 def select_cases(args: argparse.Namespace) -> list:
     """The cases of ``paths``, kept by ``-k`` and ``--shard``."""
     cases = selection.matching(load_cases(args.paths), args.k)
@@ -101,13 +113,11 @@ def _backend(args: argparse.Namespace, impls: list):
     return WorkerPool(jobs=args.jobs, timeout=args.timeout, max_rss=max_rss)
 
 
-def _judge(cases, infos, known, backend, repeat) -> tuple[list, bool]:
+def _judge(session, cases) -> tuple[list, bool]:
     """Results in case order; on Ctrl-C (or SIGTERM) the ones judged so far, incomplete."""
-    from harness import runner
-
     results, progress = [], Progress(len(cases))
     try:
-        for i, result in enumerate(runner.run_iter(cases, infos, known, backend, repeat)):
+        for i, result in enumerate(session.judge_iter(cases)):
             results.append(result)
             progress(i, result.case)
         return results, False
@@ -130,15 +140,19 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
             return EXIT_OK
         raise UsageError(f"no case matches -k {args.k!r}" if args.k else
                          f"no cases found in {' '.join(args.paths)}")
+    from harness.runner import Session
+
     known = _load_known(args.known, args.known != known_mod.DEFAULT_FILE)
+    limitations = load_limitations(args.limitations)
     impls = resolve_impls(args)
-    backend = _backend(args, impls)
+    session = Session(known=known, backend=_backend(args, impls), repeat=args.repeat,
+                      limitations=limitations)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        infos = backend.probe(impls)
-        results, incomplete = _judge(cases, infos, known, backend, args.repeat)
+        infos = session.probe(impls)
+        results, incomplete = _judge(session, cases)
     finally:
-        backend.close()
+        session.close()
         signal.signal(signal.SIGTERM, previous)
     options = {"isolation": "in-process" if args.in_process else "workers",
                "jobs": 1 if args.in_process else args.jobs,
@@ -158,9 +172,14 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     _write_outputs(record, out / "index.html", args.junit)
     print_summary(record, sys.stdout, color=sys.stdout.isatty())
     print(f"record: {out / 'results.json'}\nreport: {out / 'index.html'}")
-    bad = record["summary"]["verdicts"]
-    failed = bad["fail"] or bad["error"] or bad["nondeterministic"]
-    return EXIT_FAILED if failed or record["summary"]["claims"]["wrong"] else EXIT_OK
+    return EXIT_FAILED if failing(record) else EXIT_OK
+
+
+def failing(record: dict) -> bool:
+    """Whether a record has a verdict or claim whose status fails a run."""
+    from harness.status import FAILING
+
+    return any(e["status"] in FAILING for e in record["verdicts"] + record["claims"])
 
 
 def _write_outputs(record: dict, html: Path, junit_path: str | None) -> None:
@@ -232,6 +251,10 @@ def parser() -> argparse.ArgumentParser:
                           "if present)")
     run.add_argument("--no-known", dest="known", action="store_const", const=None,
                      help="ignore known discrepancies: show them as fail")
+    run.add_argument("--limitations", action="append", metavar="FILE",
+                     help="also treat the refusals documented in FILE as 'unsupported' (the "
+                          "format of harness/data/limitations.yaml); any other exception a "
+                          "framework raises is an error")
     run.add_argument("--junit", metavar="FILE", help="also write JUnit XML to FILE")
     run.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1, metavar="N",
                      help="worker processes computing at once (default: the machine's cores)")

@@ -24,6 +24,7 @@ from harness.adapters import UnknownImpl, all_impls, as_impls
 from harness.case import Case, Claim
 from harness.loader import CaseError, LoadErrors, load_cases
 from harness.pytest_plugin import MARKERS, run_state
+from harness.status import Status
 from harness.summary import repro_command
 from harness.yaml_source import SourceError, load as load_yaml
 
@@ -96,6 +97,7 @@ class RunState:
         self._known: Optional[list] = None
         self.known_path: Optional[str] = None
         self._backend = None
+        self._session: Optional[runner.Session] = None
         self.infos: dict[str, runner.ImplInfo] = {}
         self.results: dict[tuple[str, str], runner.CaseResult] = {}
         self.needed: Optional[dict[tuple[str, str], set]] = None
@@ -107,7 +109,7 @@ class RunState:
     # -------------------------------------------------------------- options
     def prepare(self) -> None:
         """Resolve impls and load known discrepancies; :class:`OptionError` if unusable."""
-        impls, _ = self.impls(), self.known_entries()
+        impls, _, _ = self.impls(), self.known_entries(), self.session()
         if self.config.getoption("convgrad_in_process"):
             needs_env = [i.name for i in impls if variants.environment(i)]
             if needs_env:
@@ -161,6 +163,19 @@ class RunState:
         return None
 
     # -------------------------------------------------------------- running
+    def session(self) -> runner.Session:
+        """The run's :class:`harness.runner.Session` (the one ``convgrad run`` uses)."""
+        if self._session is None:
+            extra = self.config.getoption("convgrad_limitations") or []
+            try:
+                from harness.cli import UsageError, load_limitations
+                entries = load_limitations([str(self.here / p) for p in extra])
+            except (UsageError, SourceError) as exc:
+                raise OptionError(f"--convgrad-limitations: {exc}") from None
+            self._session = runner.Session(known=self.known_entries(), backend=self.backend(),
+                                           limitations=entries)
+        return self._session
+
     def backend(self):
         if self._backend is None:
             if self.config.getoption("convgrad_in_process"):
@@ -174,7 +189,7 @@ class RunState:
     def infos_for(self, names: set) -> list[runner.ImplInfo]:
         """Availability and version of the named impls, each probed once per process."""
         todo = [i for i in self.impls() if i.name in names and i.name not in self.infos]
-        for info in self.backend().probe(todo) if todo else ():
+        for info in self.session().probe(todo):
             self.infos[info.impl.name] = info
         return [self.infos[i.name] for i in self.impls() if i.name in names]
 
@@ -191,8 +206,7 @@ class RunState:
         if key not in self.results:
             names = (self.needed.get(key, set()) if self.needed is not None
                      else {i.name for i in self.impls()})
-            self.results[key] = next(runner.run_iter([case], self.infos_for(names),
-                                                     self.known_entries(), self.backend()))
+            self.results[key] = next(self.session().judge_iter([case], self.infos_for(names)))
         return self.results[key]
 
     def register_ids(self, cases: list[Case]) -> list[str]:
@@ -207,7 +221,9 @@ class RunState:
         return errors
 
     def close(self) -> None:
-        if self._backend is not None:
+        if self._session is not None:
+            self._session.close()
+        elif self._backend is not None:
             self._backend.close()
 
     # -------------------------------------------------------------- reporting
@@ -380,10 +396,13 @@ class VerdictItem(CaseItem):
                   if v.impl == self.impl.name and v.grad == self.grad), None)
         if v is None:
             raise RuntimeError(f"{self.impl.name} was not run on {self.case.id}")
-        if v.status in ("unsupported", "skipped"):
-            raise pytest.skip.Exception(f"{v.status}: {v.message}", _use_item_location=True)
-        if v.status != "pass":
-            status = "FAIL (a known discrepancy)" if v.status == "known" else v.status.upper()
+        if v.status in (Status.UNSUPPORTED, Status.SKIPPED):
+            why = f" ({v.limitation['id']})" if v.limitation else ""
+            raise pytest.skip.Exception(f"{v.status}{why}: {v.message}",
+                                        _use_item_location=True)
+        if v.status != Status.PASS:
+            status = ("FAIL (a known discrepancy)" if v.status == Status.KNOWN
+                      else v.status.upper())
             notes = "".join(f"\nnote: {n}" for n in v.notes)
             raise VerdictFailed(_report(f"{status} {v.case} [{v.impl}] {v.grad}",
                                         v.message + notes,
@@ -399,7 +418,8 @@ class ClaimItem(CaseItem):
 
     def runtest(self) -> None:
         c = run_state(self.config).result(self.case).claims[self.position]
-        if c.status != "holds":
-            status = "WRONG CLAIM (a known discrepancy)" if c.status == "known" else "WRONG CLAIM"
+        if c.status != Status.HOLDS:
+            status = ("WRONG CLAIM (a known discrepancy)" if c.status == Status.KNOWN
+                      else "WRONG CLAIM")
             raise VerdictFailed(_report(f"{status} {c.case} {c.grad} ({c.source})", c.message,
                                         f"convgrad run {self.case.file} -k '{c.case}'"))

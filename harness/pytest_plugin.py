@@ -42,6 +42,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--convgrad-known", metavar="FILE",
                     help="known-discrepancies file (default: known-discrepancies.yaml if "
                          "present); matching verdicts are strict xfails")
+    group.addoption("--convgrad-limitations", action="append", metavar="FILE",
+                    help="also treat the refusals documented in FILE as unsupported (skips); "
+                         "any other framework exception is an error")
     group.addoption("--convgrad-in-process", action="store_true",
                     help="compute in the pytest process, no worker processes (faster, "
                          "no crash isolation)")

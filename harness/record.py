@@ -20,10 +20,10 @@ import numpy as np
 
 from harness import layouts
 from harness.case import Case
-from harness.runner import STATUSES, CaseResult, ImplInfo
+from harness.runner import CLAIM_STATUSES, STATUSES, CaseResult, ImplInfo
 
 SCHEMA = "convgrad-run-record"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 FULL_ARRAY_LIMIT = 64   # tensors up to this many elements are stored whole
 NUMERICS_VARIABLES = ("TF_ENABLE_ONEDNN_OPTS", "TF_CPP_MIN_LOG_LEVEL", "OMP_NUM_THREADS",
                       "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "XLA_FLAGS", "JAX_ENABLE_X64",
@@ -117,10 +117,9 @@ def case_entry(result: CaseResult) -> dict:
                   "dilation": a.dilation, "effective_kernel": a.effective_kernel,
                   "total": a.total, "before": a.before, "after": a.after,
                   "output": a.output_size} for d, a in zip(letters, c.axes)],
-        "inputs": {name: array_view(getattr(result.inputs, name),
-                                    c.filter_format if name == "w" else c.data_format)
+        "inputs": {name: array_view(getattr(result.inputs, name), c.layout_of(name))
                    for name in ("x", "w", "dy")},
-        "expected": {g: array_view(e.values, c.filter_format if g == "dw" else c.data_format)
+        "expected": {g: array_view(e.values, c.layout_of(g))
                      for g, e in result.expected.items()},
     }
     return entry
@@ -131,7 +130,7 @@ def verdict_entry(result: CaseResult, v) -> dict:
     # Arrays for the report: every verdict that did not pass, and every small one.
     keep = v.status != "pass" or (v.actual is not None and v.actual.size <= FULL_ARRAY_LIMIT)
     if keep and v.comparison is not None and v.comparison.ratio is not None:
-        layout = result.case.filter_format if v.grad == "dw" else result.case.data_format
+        layout = result.case.layout_of(v.grad)
         at = v.comparison.worst_index
         out["arrays"] = {"expected": array_view(result.expected[v.grad].values, layout, at),
                          "actual": array_view(v.actual, layout, at),
@@ -141,22 +140,27 @@ def verdict_entry(result: CaseResult, v) -> dict:
 
 def claim_entry(result: CaseResult, cv) -> dict:
     out = _clean(cv.to_dict())
-    layout = result.case.filter_format if cv.grad == "dw" else result.case.data_format
+    layout = result.case.layout_of(cv.grad)
     at = cv.comparison.worst_index if cv.comparison else None
-    out["arrays"] = {"claimed": array_view(cv.claimed, layout, at),
+    out["arrays"] = {"claimed": array_view(cv.actual, layout, at),
                      "expected": array_view(result.expected[cv.grad].values, layout, at)}
     return out
 
 
 def summarize(verdicts: Sequence[dict], claims: Sequence[dict]) -> dict:
     counts = {s: 0 for s in STATUSES}
+    limitations: dict[str, int] = {}
     for v in verdicts:
         counts[v["status"]] = counts.get(v["status"], 0) + 1
-    claim_counts = {"holds": 0, "wrong": 0, "known": 0}
+        if v["status"] == "unsupported":
+            key = (v.get("limitation") or {}).get("id", "undocumented")
+            limitations[key] = limitations.get(key, 0) + 1
+    claim_counts = {s: 0 for s in CLAIM_STATUSES}
     for c in claims:
-        claim_counts[c["status"]] += 1
+        claim_counts[c["status"]] = claim_counts.get(c["status"], 0) + 1
     return {"verdicts": counts, "claims": claim_counts,
-            "emulated": sum(1 for v in verdicts if v.get("emulated"))}
+            "emulated": sum(1 for v in verdicts if v.get("emulated")),
+            "unsupported_by_limitation": dict(sorted(limitations.items()))}
 
 
 def build(results: Sequence[CaseResult], impls: Sequence[ImplInfo], argv: Sequence[str],
@@ -214,6 +218,6 @@ def read(path: str | Path) -> dict:
     if not isinstance(record, dict) or record.get("schema") != SCHEMA:
         raise RecordError(f"{path}: not a convgrad run record (no \"schema\": \"{SCHEMA}\")")
     if record.get("schema_version") != SCHEMA_VERSION:
-        raise RecordError(f"{path}: run record schema version {record.get('schema_version')}; "
-                          f"this convgrad reads version {SCHEMA_VERSION}")
+        raise RecordError(f"{path}: run record schema version {record.get('schema_version')!r}; "
+                          f"this convgrad reads version {SCHEMA_VERSION!r}")
     return record

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, Optional, Sequence
 
 import numpy as np
@@ -21,49 +21,52 @@ from harness.case import Case
 from harness.compare import Comparison, compare
 from harness.expected import Expected, expected
 from harness.values import Inputs, materialize
+from harness import limitations as limitations_mod
+from harness.status import CLAIM_STATUSES, IMPL_STATUSES, Status, fail_status, pass_status
 
-STATUSES = ("pass", "fail", "error", "nondeterministic", "unsupported", "skipped", "known")
-CLAIM_STATUSES = ("holds", "wrong", "known")
+STATUSES = tuple(str(s) for s in IMPL_STATUSES)          # record order
+CLAIM_STATUSES = tuple(str(s) for s in CLAIM_STATUSES)
+REFERENCE = "oracle"
 
 
 @dataclass
 class Verdict:
+    """The judgement of one *subject* (an impl, or a source's claim) against a *reference*
+    (the oracle) for one grad of one case: the one result type of a run."""
+
     case: str
-    impl: str
+    subject: str                 # the impl's name, or the claim's source
     grad: str
-    status: str
+    status: Status
+    kind: str = "impl"           # "impl" or "claim"
+    reference: str = REFERENCE
     emulated: bool = False
     padding: str = ""
     dtype: str = ""              # dtype the impl returned
     message: str = ""
     stats: dict = field(default_factory=dict)
     known: Optional[dict] = None
+    limitation: Optional[dict] = None   # the documented limitation of an unsupported verdict
     seconds: float = 0.0
     notes: list = field(default_factory=list)
     comparison: Optional[Comparison] = field(default=None, repr=False)
     actual: Optional[np.ndarray] = field(default=None, repr=False)
 
-    def to_dict(self) -> dict:
-        out = asdict(self)
-        out.pop("comparison"), out.pop("actual")
-        return out
+    @property
+    def impl(self) -> str:
+        return self.subject if self.kind == "impl" else ""
 
-
-@dataclass
-class ClaimVerdict:
-    case: str
-    source: str
-    grad: str
-    status: str
-    message: str
-    stats: dict = field(default_factory=dict)
-    known: Optional[dict] = None
-    comparison: Optional[Comparison] = field(default=None, repr=False)
-    claimed: Optional[np.ndarray] = field(default=None, repr=False)
+    @property
+    def source(self) -> str:
+        return self.subject if self.kind == "claim" else ""
 
     def to_dict(self) -> dict:
-        out = asdict(self)
-        out.pop("comparison"), out.pop("claimed")
+        out = {"case": self.case, ("impl" if self.kind == "impl" else "source"): self.subject,
+               "grad": self.grad, "status": str(self.status), "reference": self.reference,
+               "message": self.message, "stats": self.stats, "known": self.known}
+        if self.kind == "impl":
+            out.update(emulated=self.emulated, padding=self.padding, dtype=self.dtype,
+                       limitation=self.limitation, seconds=self.seconds, notes=self.notes)
         return out
 
 
@@ -72,8 +75,8 @@ class CaseResult:
     case: Case
     inputs: Inputs
     expected: dict[str, Expected]
-    verdicts: list[Verdict]
-    claims: list[ClaimVerdict]
+    verdicts: list[Verdict]      # the impls'
+    claims: list[Verdict]        # the sources' claims'
 
 
 @dataclass
@@ -88,49 +91,90 @@ def probe(impls: Sequence[Impl]) -> list[ImplInfo]:
     return [ImplInfo(i, *availability(i)) for i in impls]
 
 
+def judge_values(v: Verdict, values: np.ndarray, exact: np.ndarray, limit: np.ndarray) -> Verdict:
+    """``v`` judged on ``values`` against the reference's ``exact`` within ``limit``: the one
+    comparison every subject goes through."""
+    c = compare(values, exact, limit)
+    v.comparison, v.actual, v.stats, v.message = c, values, c.stats(), c.message
+    v.status = pass_status(v.kind) if c.passed else fail_status(v.kind)
+    return v
+
+
+def apply_known(v: Verdict, entry: Optional[known_mod.KnownDiscrepancy]) -> Verdict:
+    """A documented discrepancy turns a failing verdict into ``known``; one that matches a
+    verdict that passed is flagged, so a fixed bug does not stay hidden."""
+    if entry is None:
+        return v
+    v.known = entry.to_dict()
+    if v.status in (Status.FAIL, Status.ERROR, Status.WRONG, Status.NONDETERMINISTIC):
+        v.status = Status.KNOWN
+    elif v.status in (Status.PASS, Status.HOLDS):
+        v.message += ("\nnote: a known discrepancy matches this verdict but it passed: "
+                      "the entry may be out of date")
+    return v
+
+
 def judge_claims(case: Case, exp: dict[str, Expected],
-                 known: Sequence[known_mod.KnownDiscrepancy] = ()) -> list[ClaimVerdict]:
+                 known: Sequence[known_mod.KnownDiscrepancy] = ()) -> list[Verdict]:
     results = []
     for claim in case.claims:
         for grad, values in claim.values.items():
-            claimed = np.asarray(values, dtype=np.float64)
-            c = compare(claimed, exp[grad].values, exp[grad].bound)
-            status = "holds" if c.passed else "wrong"
-            entry = known_mod.find(list(known), case.id, grad, claim=claim.source)
-            if entry and status == "wrong":
-                status = "known"
-            results.append(ClaimVerdict(case.id, claim.source, grad, status, c.message,
-                                        c.stats(), entry.to_dict() if entry else None, c,
-                                        claimed))
+            v = Verdict(case.id, claim.source, grad, Status.HOLDS, kind="claim")
+            judge_values(v, np.asarray(values, dtype=np.float64), exp[grad].values,
+                         exp[grad].bound)
+            results.append(apply_known(v, known_mod.find(list(known), case.id, grad,
+                                                         claim=claim.source)))
     return results
 
 
-def judge_outcome(case: Case, impl_name: str, grad: str, outcome: Outcome, exp: Expected,
-                  version: str, known: Sequence[known_mod.KnownDiscrepancy],
-                  seconds: float) -> Verdict:
-    v = Verdict(case.id, impl_name, grad, "pass", outcome.emulated, outcome.padding,
-                outcome.dtype, seconds=seconds, notes=list(outcome.notes))
-    if outcome.skipped:
-        v.status, v.message = "skipped", outcome.skipped
-        return v
-    if outcome.unsupported:
-        v.status, v.message = "unsupported", outcome.unsupported
-        return v
-    if outcome.error:
-        v.status, v.message = "error", outcome.error
+def _refusal(case: Case, info: "ImplInfo", grad: str, outcome: Outcome,
+             limitations: Sequence[limitations_mod.Limitation]) -> Verdict:
+    """An exception (or a refusal the impl reported): ``unsupported`` when a documented
+    limitation of the impl's framework covers it, else ``error``."""
+    impl = info.impl
+    text = outcome.unsupported or outcome.exception
+    v = Verdict(case.id, impl.name, grad, Status.ERROR, emulated=outcome.emulated,
+                padding=outcome.padding, dtype=outcome.dtype, notes=list(outcome.notes))
+    found = None
+    if text:
+        facts = limitations_mod.facts(case, impl.name, getattr(impl, "settings", {}) or {},
+                                      grad, outcome.emulated)
+        found = limitations_mod.find(limitations, impl.framework, text, facts)
+    if found:
+        v.status, v.message, v.limitation = Status.UNSUPPORTED, text, found.to_dict()
+    elif outcome.unsupported:
+        v.message = (f"{impl.name} reported a refusal that no documented limitation of "
+                     f"{impl.framework} covers (see harness/data/limitations.yaml): "
+                     f"{outcome.unsupported}")
     else:
-        c = compare(outcome.values, exp.values, exp.bound)
-        v.comparison, v.actual, v.stats, v.message = c, outcome.values, c.stats(), c.message
-        v.status = "pass" if c.passed else "fail"
-    entry = known_mod.find(list(known), case.id, grad, impl=impl_name, version=version)
-    if entry:
-        v.known = entry.to_dict()
-        if v.status in ("fail", "error"):
-            v.status = "known"
-        else:
-            v.message += "\nnote: a known discrepancy matches this verdict but it passed: " \
-                         "the entry may be out of date"
+        v.message = outcome.error
     return v
+
+
+def judge_outcome(case: Case, info: "ImplInfo", grad: str, outcome: Outcome, exp: Expected,
+                  known: Sequence[known_mod.KnownDiscrepancy], seconds: float,
+                  limitations: Sequence[limitations_mod.Limitation] = ()) -> Verdict:
+    name = info.impl.name
+    if outcome.skipped:
+        return Verdict(case.id, name, grad, Status.SKIPPED, emulated=outcome.emulated,
+                       padding=outcome.padding, message=outcome.skipped, seconds=seconds)
+    if outcome.unsupported or outcome.error:
+        v = _refusal(case, info, grad, outcome, limitations)
+    elif np.shape(outcome.values) != exp.values.shape:
+        v = Verdict(case.id, name, grad, Status.ERROR, emulated=outcome.emulated,
+                    padding=outcome.padding, dtype=outcome.dtype, notes=list(outcome.notes),
+                    message=f"{name} returned {grad} of shape {list(np.shape(outcome.values))}; "
+                            f"the case's {grad} has shape {list(exp.values.shape)}")
+        v.actual = outcome.values
+    else:
+        v = Verdict(case.id, name, grad, Status.PASS, emulated=outcome.emulated,
+                    padding=outcome.padding, dtype=outcome.dtype, notes=list(outcome.notes))
+        judge_values(v, outcome.values, exp.values, exp.bound)
+    v.seconds = seconds
+    if v.status == Status.UNSUPPORTED:
+        return v
+    return apply_known(v, known_mod.find(list(known), case.id, grad, impl=name,
+                                         version=info.version))
 
 
 def _spread(values: list[np.ndarray]) -> float:
@@ -152,21 +196,20 @@ def _distinct(values: list[np.ndarray]) -> int:
 
 
 def judge_repeats(case: Case, info: "ImplInfo", grad: str, runs: list[dict[str, Outcome]],
-                  exp: Expected, known, seconds: float) -> Verdict:
+                  exp: Expected, known, seconds: float, limitations=()) -> Verdict:
     """The verdict of one grad; ``nondeterministic`` when repeated runs differ bitwise."""
-    v = judge_outcome(case, info.impl.name, grad, runs[0][grad], exp, info.version, known,
-                      seconds)
+    v = judge_outcome(case, info, grad, runs[0][grad], exp, known, seconds, limitations)
     values = [r[grad].values for r in runs if r[grad].values is not None]
     if len(runs) > 1 and len(values) == len(runs):
         distinct = _distinct(values)
         if distinct > 1:
-            v.status = "nondeterministic"
+            v.status = Status.NONDETERMINISTIC
             v.stats = {**v.stats, "repeats": len(runs), "distinct": distinct,
                        "spread": _spread(values)}
             v.message = (f"{distinct} distinct results in {len(runs)} runs; largest "
                          f"element-wise spread {v.stats['spread']:.6g}\n" + v.message)
             if v.known:
-                v.status = "known"
+                v.status = Status.KNOWN
     return v
 
 
@@ -189,66 +232,98 @@ class InProcess:
         pass
 
 
-def _case_verdicts(case, exp, impls, runs_of, known) -> list[Verdict]:
-    verdicts = []
-    for info in impls:
-        if not info.available:
-            verdicts += [Verdict(case.id, info.impl.name, g, "skipped", message=info.version)
-                         for g in case.grads]
-            continue
-        runs, seconds = runs_of[info.impl.name]
-        verdicts += [judge_repeats(case, info, g, runs, exp[g], known, seconds)
-                     for g in case.grads]
-    return verdicts
-
-
 def _timed(backend, info, case, inputs, repeat):
     """The backend's runs, and the compute seconds per grad and run."""
     runs, seconds = backend.compute(info, case, inputs, repeat)
     return runs, seconds / max(repeat * len(case.grads), 1)
 
 
+class Session:
+    """One run: which impls judge, with what known discrepancies and documented
+    limitations, on which backend (:class:`InProcess` or
+    :class:`harness.worker.WorkerPool`, the same interface: ``probe``, ``compute``,
+    ``close``, ``jobs``). The CLI and the pytest plugin both judge through it."""
+
+    def __init__(self, impls: Sequence[ImplInfo] = (),
+                 known: Sequence[known_mod.KnownDiscrepancy] = (), backend=None,
+                 repeat: int = 1,
+                 limitations: Optional[Sequence[limitations_mod.Limitation]] = None):
+        self.impls = list(impls)
+        self.known = list(known)
+        self.backend = backend or InProcess()
+        self.repeat = repeat
+        self.limitations = list(limitations_mod.default() if limitations is None
+                                else limitations)
+
+    def probe(self, impls: Sequence[Impl]) -> list[ImplInfo]:
+        """Availability and version of ``impls`` (through the backend), added to the run."""
+        infos = self.backend.probe(impls) if impls else []
+        self.impls += infos
+        return infos
+
+    def judge_iter(self, cases: Sequence[Case],
+                   impls: Optional[Sequence[ImplInfo]] = None) -> Iterator[CaseResult]:
+        """Judge every case, yielding results in case order as they complete.
+
+        Impls compute concurrently when the backend has more than one job; a few
+        cases run ahead so that every worker stays busy.
+        """
+        impls = self.impls if impls is None else list(impls)
+        backend, window = self.backend, deque()
+        with ThreadPoolExecutor(max_workers=max(backend.jobs, 1)) as pool:
+            try:
+                for case in cases:
+                    inputs = materialize(case)
+                    futures = {i.impl.name: pool.submit(_timed, backend, i, case, inputs,
+                                                        self.repeat)
+                               for i in impls if i.available}
+                    window.append((case, inputs, expected(case, inputs), futures))
+                    if len(window) > 2 * max(backend.jobs, 1):
+                        yield self._gather(window.popleft(), impls)
+                while window:
+                    yield self._gather(window.popleft(), impls)
+            finally:
+                for *_, futures in window:
+                    for f in futures.values():
+                        f.cancel()
+
+    def judge(self, cases: Iterable[Case],
+              progress: Optional[Callable[[int, Case], None]] = None) -> list[CaseResult]:
+        results = []
+        for i, result in enumerate(self.judge_iter(list(cases))):
+            if progress:
+                progress(i, result.case)
+            results.append(result)
+        return results
+
+    def _gather(self, item, impls) -> CaseResult:
+        case, inputs, exp, futures = item
+        runs_of = {name: f.result() for name, f in futures.items()}
+        verdicts = []
+        for info in impls:
+            if not info.available:
+                verdicts += [Verdict(case.id, info.impl.name, g, Status.SKIPPED,
+                                     message=info.version) for g in case.grads]
+                continue
+            runs, seconds = runs_of[info.impl.name]
+            verdicts += [judge_repeats(case, info, g, runs, exp[g], self.known, seconds,
+                                       self.limitations) for g in case.grads]
+        return CaseResult(case, inputs, exp, verdicts, judge_claims(case, exp, self.known))
+
+    def close(self) -> None:
+        self.backend.close()
+
+
 def run_iter(cases: Sequence[Case], impls: Sequence[ImplInfo],
              known: Sequence[known_mod.KnownDiscrepancy] = (), backend=None,
              repeat: int = 1) -> Iterator[CaseResult]:
-    """Judge every case, yielding results in case order as they complete.
-
-    Impls compute concurrently when the backend has more than one job; a few
-    cases run ahead so that every worker stays busy.
-    """
-    backend = backend or InProcess()
-    window = deque()
-    with ThreadPoolExecutor(max_workers=max(backend.jobs, 1)) as pool:
-        try:
-            for case in cases:
-                inputs = materialize(case)
-                futures = {i.impl.name: pool.submit(_timed, backend, i, case, inputs, repeat)
-                           for i in impls if i.available}
-                window.append((case, inputs, expected(case, inputs), futures))
-                if len(window) > 2 * max(backend.jobs, 1):
-                    yield _gather(window.popleft(), impls, known)
-            while window:
-                yield _gather(window.popleft(), impls, known)
-        finally:
-            for *_, futures in window:
-                for f in futures.values():
-                    f.cancel()
-
-
-def _gather(item, impls, known) -> CaseResult:
-    case, inputs, exp, futures = item
-    runs_of = {name: f.result() for name, f in futures.items()}
-    return CaseResult(case, inputs, exp, _case_verdicts(case, exp, impls, runs_of, known),
-                      judge_claims(case, exp, known))
+    """:meth:`Session.judge_iter` of a session over already-probed ``impls``."""
+    return Session(impls, known, backend, repeat).judge_iter(list(cases))
 
 
 def run(cases: Iterable[Case], impls: Sequence[ImplInfo],
         known: Sequence[known_mod.KnownDiscrepancy] = (),
         progress: Optional[Callable[[int, Case], None]] = None, backend=None,
         repeat: int = 1) -> list[CaseResult]:
-    results = []
-    for i, result in enumerate(run_iter(list(cases), impls, known, backend, repeat)):
-        if progress:
-            progress(i, result.case)
-        results.append(result)
-    return results
+    """:meth:`Session.judge` of a session over already-probed ``impls``."""
+    return Session(impls, known, backend, repeat).judge(cases, progress)

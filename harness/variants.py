@@ -9,7 +9,6 @@ the framework.
 """
 from __future__ import annotations
 
-import copy
 import re
 from typing import Sequence
 
@@ -68,13 +67,41 @@ def _check(impl: Impl, settings: dict[str, str]) -> None:
                                f"{', '.join(allowed[key])}")
 
 
+class Variant:
+    """An impl with settings, wrapping it: the impl itself is never changed (a frozen or
+    shared third-party impl works). The wrapped impl takes the settings through
+    ``with_settings(settings)``, which returns a configured impl of its own."""
+
+    def __init__(self, impl: Impl, settings: dict[str, str]):
+        configure = getattr(impl, "with_settings", None)
+        if not callable(configure):
+            raise VariantError(f"{impl.name} declares settings but has no "
+                               "with_settings(settings) to take them")
+        self.base, self.settings = impl, dict(settings)
+        self.configured = configure(dict(settings))
+        self.name = name_of(impl.name, settings)
+        self.framework = impl.framework
+        self.variants = declared(impl)
+
+    def version(self) -> str:
+        return self.base.version()
+
+    def environment(self) -> dict[str, str]:
+        env_of = getattr(self.configured, "environment", None)
+        return env_of() if env_of else {}
+
+    def compute(self, case, inputs, grads):
+        return self.configured.compute(case, inputs, grads)
+
+    def __repr__(self) -> str:
+        return f"Variant({self.name})"
+
+
 def make(impl: Impl, settings: dict[str, str]) -> Impl:
-    """A copy of ``impl`` carrying ``settings``, named ``base[k=v,...]``."""
+    """``impl`` itself when there are no settings, else a :class:`Variant` named
+    ``base[k=v,...]`` carrying them."""
     _check(impl, settings)
-    variant = copy.copy(impl)
-    variant.settings = dict(settings)
-    variant.name = name_of(impl.name, settings)
-    return variant
+    return Variant(impl, settings) if settings else impl
 
 
 def environment(impl: Impl) -> dict[str, str]:

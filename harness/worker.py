@@ -25,7 +25,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO, Optional, Sequence
 
-from harness.adapters.base import Impl, Outcome, failed, is_installed
+from harness.adapters.base import Impl, Outcome, checked_outcomes, failed, is_installed
 
 HEADER = struct.Struct("!Q")
 STDERR_TAIL_LINES = 12
@@ -80,11 +80,15 @@ def serve() -> None:
 
 
 def compute_guarded(impl: Impl, case, inputs, grads, repeat: int) -> list[dict[str, Outcome]]:
-    """``repeat`` evaluations; an exception escaping the impl is this case's ``error``."""
+    """``repeat`` evaluations, each checked (:func:`checked_outcomes`); an exception escaping
+    the impl, even ``SystemExit``, costs this case's verdicts, not the run."""
+    runs = []
     try:
-        return [impl.compute(case, inputs, grads) for _ in range(repeat)]
-    except Exception as exc:  # noqa: BLE001 - a broken impl costs its verdicts, not the run
-        return [failed(grads, exc, ())]
+        for _ in range(repeat):
+            runs.append(checked_outcomes(impl.compute(case, inputs, grads), grads))
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - a broken impl costs its verdicts
+        return [failed(grads, exc)]
+    return runs
 
 
 def _version(impl: Impl) -> tuple[bool, str]:
@@ -259,12 +263,13 @@ class WorkerPool:
 
     def probe(self, impls: Sequence[Impl]) -> list:
         """Start a worker per installed impl (in parallel); availability comes from inside it."""
+        from harness.adapters import availability
         from harness.runner import ImplInfo
         from harness.variants import environment
 
         def start(impl):
-            if not is_installed(impl.framework):
-                return ImplInfo(impl, False, f"{impl.framework} is not installed")
+            if not is_installed(impl.framework):   # or a plug-in that failed to load
+                return ImplInfo(impl, *availability(impl))
             self.envs[impl.name] = {**thread_environment(self.threads), **environment(impl)}
             with self.cond:
                 worker = self._new_worker(impl)

@@ -41,7 +41,7 @@ class Planted:
         try:
             return self._compute(case, inputs, grads)
         except ValueError as exc:  # the oracle refuses shapes a bug made inconsistent
-            return failed(grads, exc, ())
+            return failed(grads, exc)
 
     def _compute(self, case: Case, inputs: Inputs, grads) -> dict[str, Outcome]:
         data, filt = layouts.canonical_data(case.rank), layouts.canonical_filter(case.rank)

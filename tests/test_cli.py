@@ -19,7 +19,7 @@ IMPL = chosen_impl_names()[-1]  # one real impl is enough here (the cheapest to 
 def test_run_writes_a_record_and_exits_1_for_the_wrong_article_claim(tmp_path, capsys):
     assert main(["run", "cases/article", "--impl", IMPL, "--out", str(tmp_path)]) == 1
     record = json.loads((tmp_path / "results.json").read_text())
-    assert record["schema_version"] == 1 and record["incomplete"] is False
+    assert record["schema_version"] == 2 and record["incomplete"] is False
     assert {"python", "numpy", "frameworks", "cpu", "numerics", "command"} <= \
         set(record["environment"])
     assert [c["status"] for c in record["claims"]] == ["holds", "holds", "wrong", "holds"]

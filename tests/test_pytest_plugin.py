@@ -112,25 +112,42 @@ def test_a_known_discrepancy_that_passes_is_a_strict_xpass_failure(project):
         "means it no longer happens: remove or narrow that entry"])
 
 
-def test_a_refusal_is_a_skip_in_the_frameworks_words(project):
-    project.makepyfile(refuser="""
-        from harness.adapters.base import Outcome
+REFUSER = """
+    from harness.adapters.base import Outcome
 
-        class Refuser:
-            name, framework = "mylib.refuser", "json"   # any importable module
-            def version(self):
-                return "1.0"
-            def compute(self, case, inputs, grads):
-                return {g: Outcome(unsupported="NotImplementedError: no SAME") for g in grads}
+    class Refuser:
+        name, framework = "mylib.refuser", "json"   # any importable module
+        def version(self):
+            return "1.0"
+        def compute(self, case, inputs, grads):
+            return {g: Outcome(unsupported="NotImplementedError: no SAME") for g in grads}
 
-        IMPLS = [Refuser()]
-    """)
+    IMPLS = [Refuser()]
+"""
+
+
+def test_a_documented_refusal_is_a_skip_in_the_frameworks_words(project):
+    project.makepyfile(refuser=REFUSER)
+    (project.path / "limits.yaml").write_text(
+        "- id: json-no-same\n  framework: json\n  message: no SAME\n"
+        "  summary: mylib has no SAME\n  evidence: its docs\n")
     project.syspathinsert()
     result = run(project, "cases/", "--impl", "mylib.*", "--convgrad-impl-module", "refuser",
+                 "--convgrad-limitations", "limits.yaml",
                  "--convgrad-in-process", "-m", "impl_json", "-rs", "--strict-markers")
     result.assert_outcomes(skipped=4, deselected=4)
     result.stdout.fnmatch_lines(["SKIPPED [[]1[]] cases/article/4-same-dw.yaml:*: "
-                                 "unsupported: NotImplementedError: no SAME"])
+                                 "unsupported (json-no-same): NotImplementedError: no SAME"])
+
+
+def test_an_undocumented_refusal_is_an_error_not_a_skip(project):
+    project.makepyfile(refuser=REFUSER)
+    project.syspathinsert()
+    result = run(project, "cases/", "--impl", "mylib.*", "--convgrad-impl-module", "refuser",
+                 "--convgrad-in-process", "-m", "impl_json")
+    result.assert_outcomes(failed=4, deselected=4)
+    result.stdout.fnmatch_lines(["ERROR article/same-dw [[]mylib.refuser[]] dw:",
+                                 "*no documented limitation of json covers*no SAME"])
 
 
 def test_a_bad_case_file_is_a_collection_error_of_loader_lines(project):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -19,7 +20,7 @@ from typing import Callable, Optional
 import numpy as np
 import pytest
 
-from harness import cli, report, runner, svg
+from harness import cli, limitations, report, runner, svg
 from harness import record as record_mod
 from harness.adapters.base import Outcome
 from harness.expected import expected
@@ -152,6 +153,10 @@ IMPLS = [FakeImpl("fake.native"),
          FakeImpl("fake.wrong", spoil=_spoil_last),
          FakeImpl("fake.broken", error="RuntimeError: boom\nTraceback line"),
          FakeImpl("fake.refuses", unsupported="NCHW is not supported on CPU")]
+# The fake refusal is documented (for the "numpy" framework), so it is unsupported.
+LIMITATIONS = [limitations.Limitation(
+    id="fake-nchw", framework="numpy", message=re.compile("NCHW is not supported"),
+    summary="the fake impl refuses NCHW", evidence="tests/test_report.py")]
 KNOWN = [KnownDiscrepancy(case="t/known*", impl="fake.wrong", reason="a tracked bug",
                           evidence="x", link="javascript:alert(1)")]
 
@@ -234,7 +239,8 @@ def build_record(tmp: Path, text: str = CASES, impls=IMPLS, known=KNOWN, name="c
     path = tmp / name
     path.write_text(text, encoding="utf-8")
     infos = runner.probe(impls)
-    results = runner.run(load_cases([path]), infos, known)
+    session = runner.Session(infos, known, limitations=[*limitations.default(), *LIMITATIONS])
+    results = session.judge(load_cases([path]))
     return json.loads(json.dumps(record_mod.build(
         results, infos, ["convgrad", "run", str(path)], datetime.now(timezone.utc))))
 

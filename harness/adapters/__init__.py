@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import fnmatch
 import importlib
+import warnings
 from importlib.metadata import entry_points
 from typing import Iterable, Sequence
 
@@ -40,11 +41,39 @@ def as_impls(obj: object, origin: str) -> list[Impl]:
     return items
 
 
+class UnloadableImpl:
+    """A plug-in whose entry point failed to load: listed, never run (its verdicts are
+    ``skipped`` with the reason), and a warning, not a crash of the run."""
+
+    framework = "<plug-in>"
+
+    def __init__(self, name: str, reason: str):
+        self.name, self.reason = name, reason
+
+    def version(self) -> str:
+        raise RuntimeError(self.reason)
+
+    def compute(self, case, inputs, grads):
+        raise RuntimeError(self.reason)
+
+
+def _plugins() -> list[Impl]:
+    impls = []
+    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        origin = f"entry point {ep.name} = {ep.value}"
+        try:
+            impls += as_impls(ep.load(), origin)
+        except Exception as exc:  # noqa: BLE001 - a broken plug-in costs itself, not the run
+            reason = f"plug-in {origin} failed to load: {type(exc).__name__}: {exc}"
+            warnings.warn(reason, stacklevel=2)
+            impls.append(UnloadableImpl(f"plugin.{ep.name}", reason))
+    return impls
+
+
 def all_impls() -> list[Impl]:
     """Built-in impls, then plug-ins, in a stable order; names are unique."""
     impls = [i for m in BUILTIN_MODULES for i in importlib.import_module(m).IMPLS]
-    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
-        impls += as_impls(ep.load(), f"entry point {ep.name} = {ep.value}")
+    impls += _plugins()
     names = [i.name for i in impls]
     duplicates = {n for n in names if names.count(n) > 1}
     if duplicates:
@@ -69,6 +98,8 @@ def select(patterns: Sequence[str] | None, impls: Iterable[Impl] | None = None) 
 
 def availability(impl: Impl) -> tuple[bool, str]:
     """(available, version or the reason it is not), importing the framework if installed."""
+    if isinstance(getattr(impl, "base", impl), UnloadableImpl):
+        return False, getattr(impl, "base", impl).reason
     if not is_installed(impl.framework):
         return False, f"{impl.framework} is not installed (pip install 'convgrad[...]')"
     try:

@@ -3,10 +3,13 @@
 An impl is any object with ``name``, ``framework``, ``version()`` and
 ``compute(case, inputs, grads)``; arrays cross the boundary only as NumPy in
 the case's own layouts. ``compute`` returns one :class:`Outcome` per grad: the
-values, or the framework's refusal, or an unexpected exception.
+values, or the exception the framework raised. Whether an exception is a
+documented limitation (``unsupported``) or an ``error`` is for the harness to
+decide (:mod:`harness.limitations`), never for the adapter.
 """
 from __future__ import annotations
 
+import copy
 import importlib.util
 import re
 import traceback
@@ -25,9 +28,13 @@ class Outcome:
 
     values: Optional[np.ndarray] = None   # laid out as the case says, any float dtype
     dtype: str = ""                       # the dtype the framework returned
-    unsupported: str = ""                 # the framework's own refusal message
+    unsupported: str = ""                 # a refusal the impl reports (the framework's words);
+                                          # unsupported only if a documented limitation matches
     skipped: str = ""                     # cannot run here at all (no GPU, say)
-    error: str = ""                       # an unexpected exception, with its type
+    error: str = ""                       # an exception (type, message, traceback tail), or
+                                          # why the worker died
+    exception: str = ""                   # ``Type: message`` of that exception, for matching
+                                          # against the documented limitations
     padding: str = ""                     # how the case's padding was expressed
     emulated: bool = False                # padding built from pad / crop, not native
     notes: list[str] = field(default_factory=list)
@@ -36,6 +43,18 @@ class Outcome:
 # Settings every built-in impl takes (see harness.variants): where it runs, and
 # whether NVIDIA GPUs may use TF32 for float32 convolutions.
 COMMON_VARIANTS = {"device": ("cpu", "cuda"), "tf32": ("on", "off")}
+
+
+class Configurable:
+    """A built-in impl's settings (see :mod:`harness.variants`): ``with_settings`` returns a
+    configured copy; ``compute`` reads ``self.settings``."""
+
+    settings: Mapping[str, str] = {}
+
+    def with_settings(self, settings: Mapping[str, str]) -> "Configurable":
+        configured = copy.copy(self)
+        configured.settings = dict(settings)
+        return configured
 
 
 class NoDevice(Exception):
@@ -68,33 +87,74 @@ def describe_exception(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
-def failed(grads: Sequence[str], exc: BaseException, refusals: tuple, padding: str = "",
+def failed(grads: Sequence[str], exc: BaseException, padding: str = "",
            emulated: bool = False) -> dict[str, Outcome]:
-    """Outcomes for an exception: a framework refusal is ``unsupported``, anything else ``error``."""
-    message = describe_exception(exc)
+    """Outcomes for an exception: ``skipped`` for :class:`NoDevice`, else the exception
+    (the harness judges whether it is a documented limitation)."""
     if isinstance(exc, NoDevice):
         return {g: Outcome(skipped=str(exc), padding=padding, emulated=emulated) for g in grads}
-    if isinstance(exc, refusals):
-        return {g: Outcome(unsupported=message, padding=padding, emulated=emulated)
-                for g in grads}
+    message = describe_exception(exc)
     detail = message + "\n" + "".join(traceback.format_exception(exc)[-4:])
-    return {g: Outcome(error=detail, padding=padding, emulated=emulated) for g in grads}
+    return {g: Outcome(error=detail, exception=message, padding=padding, emulated=emulated)
+            for g in grads}
 
 
 def each_grad(grads: Sequence[str], thunks: Mapping[str, Callable[[], object]],
-              finish: Callable[[str, object], Outcome], refusals: tuple, padding: str,
+              finish: Callable[[str, object], Outcome], padding: str,
               emulated: bool) -> dict[str, Outcome]:
-    """Compute and convert every grad on its own, so a refusal of one (a framework with
-    no kernel for dx, say) does not cost the others their verdicts."""
+    """Compute and convert every grad on its own, so that an exception in one (a framework
+    with no kernel for dx, say) does not cost the others their verdicts."""
     outcomes = {}
     for g in grads:
         try:
             outcome = finish(g, thunks[g]())
         except Exception as exc:  # noqa: BLE001 - a failure costs this verdict, not the run
-            outcome = failed([g], exc, refusals, padding, emulated)[g]
+            outcome = failed([g], exc, padding, emulated)[g]
         outcome.padding, outcome.emulated = padding, emulated
         outcomes[g] = outcome
     return outcomes
+
+
+def checked_outcomes(result: object, grads: Sequence[str]) -> dict[str, Outcome]:
+    """What an impl's ``compute`` returned, as one :class:`Outcome` per grad: anything that
+    is not (a mapping with an Outcome per grad whose values are a real floating-point
+    array) becomes that grad's ``error`` saying what was wrong, never a crash of the run."""
+    if not isinstance(result, Mapping):
+        what = f"compute() returned {type(result).__name__}, not a mapping of grad -> Outcome"
+        return {g: Outcome(error=what) for g in grads}
+    out = {}
+    for g in grads:
+        outcome = result.get(g)
+        if not isinstance(outcome, Outcome):
+            what = ("no outcome" if outcome is None else
+                    f"a {type(outcome).__name__} instead of an Outcome")
+            out[g] = Outcome(error=f"compute() returned {what} for {g}")
+            continue
+        if outcome.values is not None and not (outcome.error or outcome.unsupported
+                                               or outcome.skipped):
+            problem = value_problem(outcome.values)
+            if problem:
+                outcome = Outcome(error=f"{g}: {problem}", dtype=outcome.dtype,
+                                  padding=outcome.padding, emulated=outcome.emulated,
+                                  notes=list(outcome.notes))
+        elif not (outcome.error or outcome.unsupported or outcome.skipped):
+            outcome = Outcome(error=f"{g}: the outcome has no values and says no reason",
+                              padding=outcome.padding, emulated=outcome.emulated)
+        out[g] = outcome
+    return out
+
+
+def value_problem(values: object) -> str:
+    """Why ``values`` cannot be a gradient (empty string if it can): it must be a NumPy
+    array of a real floating-point dtype (bfloat16 included)."""
+    if not isinstance(values, np.ndarray):
+        return f"values are a {type(values).__name__}, not a NumPy array"
+    kind = values.dtype.kind
+    if kind == "c":
+        return f"values are complex ({values.dtype}); a real gradient was expected"
+    if kind != "f" and values.dtype.name != "bfloat16":
+        return f"values have dtype {values.dtype}, not a floating-point dtype"
+    return ""
 
 
 def once(fn: Callable[[], object]) -> Callable[[], object]:

@@ -13,13 +13,12 @@ from typing import Sequence
 import numpy as np
 
 from harness import dtypes
-from harness.adapters.base import COMMON_VARIANTS, NoDevice, Outcome, each_grad, failed, once
+from harness.adapters.base import (COMMON_VARIANTS, Configurable, NoDevice, Outcome,
+                                   each_grad, failed, once)
 from harness.case import Case
 from harness.values import Inputs
 
 
-# Exceptions by which JAX refuses a configuration (anything else is an error).
-REFUSALS = (TypeError, ValueError, NotImplementedError)
 
 
 def _jax():
@@ -27,11 +26,10 @@ def _jax():
     return jax
 
 
-class JaxVjp:
+class JaxVjp(Configurable):
     name = "jax.vjp"
     framework = "jax"
     variants = {"x64": ("on", "off"), **COMMON_VARIANTS}
-    settings: dict = {}
 
     def version(self) -> str:
         return _jax().__version__
@@ -57,7 +55,7 @@ class JaxVjp:
         try:
             device, precision = self._configure(jax)
         except Exception as exc:  # noqa: BLE001 - costs this case's verdicts only
-            return failed(grads, exc, REFUSALS, recipe)
+            return failed(grads, exc, recipe)
         dtype = dtypes.numpy_dtype(case.dtype)
         put = lambda a: jax.device_put(a.astype(dtype), device)  # noqa: E731
 
@@ -73,7 +71,7 @@ class JaxVjp:
             return (y, *pullback(put(inputs.dy)))
 
         thunks = {g: (lambda i=i: vjp()[i]) for i, g in enumerate(("y", "dx", "dw"))}
-        return each_grad(grads, thunks, _finish, REFUSALS, recipe, False)
+        return each_grad(grads, thunks, _finish, recipe, False)
 
 
 def _finish(grad: str, value) -> Outcome:

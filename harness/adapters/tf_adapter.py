@@ -18,8 +18,8 @@ from typing import Sequence
 import numpy as np
 
 from harness import layouts
-from harness.adapters.base import (COMMON_VARIANTS, NoDevice, Outcome, each_grad, failed,
-                                   numpy_crop, numpy_pad, once)
+from harness.adapters.base import (COMMON_VARIANTS, Configurable, NoDevice, Outcome,
+                                   each_grad, failed, numpy_crop, numpy_pad, once)
 from harness.case import Case
 from harness.values import Inputs
 
@@ -49,11 +49,6 @@ def _tf():
     return tf
 
 
-def _refusals() -> tuple:
-    tf = _tf()
-    return (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError, ValueError,
-            NotImplementedError)
-
 
 def _explicit_tf_pads(case: Case, pads) -> list[list[int]]:
     """Explicit pads in TF's form: one pair per dimension of ``data_format``."""
@@ -70,15 +65,15 @@ def _full(case: Case, values: Sequence[int]) -> list[int]:
 def _finish(case: Case, filt: str):
     """Converts one grad's TF tensor back to NumPy in the case's layout."""
     def finish(grad: str, t) -> Outcome:
-        src, dst = (filt, case.filter_format) if grad == "dw" else (case.data_format,) * 2
+        src = filt if grad == "dw" else case.data_format
+        dst = case.layout_of(grad)
         return Outcome(values=layouts.convert(t.numpy(), src, dst), dtype=t.dtype.name)
     return finish
 
 
-class _TfImpl:
+class _TfImpl(Configurable):
     framework = "tensorflow"
     variants = {"onednn": ("on", "off"), "threads": int, **COMMON_VARIANTS}
-    settings: dict = {}
 
     def version(self) -> str:
         return _tf().__version__
@@ -106,13 +101,13 @@ class _TfImpl:
             _set_threads(tf, self.settings.get("threads"))
             device = self._device(tf)
         except Exception as exc:  # noqa: BLE001 - costs this case's verdicts only
-            return failed(grads, exc, _refusals(), recipe, emulated)
+            return failed(grads, exc, recipe, emulated)
         filt = layouts.filter_formats(case.rank)[0]
         as_tf = lambda a: tf.cast(tf.constant(a), case.dtype)  # noqa: E731 - exact: pre-rounded
         w = layouts.convert(inputs.w, case.filter_format, filt)
         with tf.device(device):
             thunks = self.thunks(case, tf, as_tf, inputs, w, padding, emulated)
-            return each_grad(grads, thunks, _finish(case, filt), _refusals(), recipe, emulated)
+            return each_grad(grads, thunks, _finish(case, filt), recipe, emulated)
 
 
 def _set_threads(tf, threads: str | None) -> None:

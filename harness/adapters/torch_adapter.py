@@ -15,12 +15,11 @@ import numpy as np
 
 from harness import layouts
 from harness import padding as pad
-from harness.adapters.base import COMMON_VARIANTS, NoDevice, Outcome, each_grad, failed, once
+from harness.adapters.base import (COMMON_VARIANTS, Configurable, NoDevice, Outcome,
+                                   each_grad, failed, once)
 from harness.case import Case
 from harness.values import Inputs
 
-# Exceptions by which torch refuses a configuration (anything else is an error).
-REFUSALS = (RuntimeError, NotImplementedError, ValueError)
 
 
 def _torch():
@@ -69,11 +68,10 @@ def _torch_pad_tuple(pads: Sequence[tuple[int, int]]) -> tuple[int, ...]:
     return tuple(p for pair in reversed(pads) for p in pair)
 
 
-class _TorchImpl:
+class _TorchImpl(Configurable):
     framework = "torch"
     variants = {"threads": int, "memory": ("contiguous", "channels_last", "nhwc_view"),
                 **COMMON_VARIANTS}
-    settings: dict = {}
 
     def version(self) -> str:
         return _torch().__version__
@@ -100,7 +98,7 @@ class _TorchImpl:
         try:
             device = self._configure(_torch())
         except Exception as exc:  # noqa: BLE001 - costs this case's verdicts only
-            return failed(grads, exc, REFUSALS, recipe, emulated)
+            return failed(grads, exc, recipe, emulated)
         convert = lambda a, src, dst: _to_torch(a, src, dst, case.dtype, memory, device)  # noqa
         tensors = once(lambda: (convert(inputs.x, case.data_format, data),
                                 convert(inputs.w, case.filter_format, filt),
@@ -111,7 +109,7 @@ class _TorchImpl:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             outcomes = each_grad(grads, thunks, lambda g, t: _to_numpy(t, *layout[g]),
-                                 REFUSALS, recipe, emulated)
+                                 recipe, emulated)
         notes = sorted({f"torch warned: {w.message}" for w in caught})
         for outcome in outcomes.values():
             outcome.notes = notes
