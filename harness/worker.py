@@ -277,6 +277,10 @@ class WorkerPool:
                 info = ImplInfo(impl, *worker.start())
             except WorkerDied as exc:
                 return ImplInfo(impl, False, f"worker failed to start: {exc}")
+            except (pickle.PicklingError, TypeError, AttributeError) as exc:
+                worker.close()
+                return ImplInfo(impl, False, f"cannot be sent to a worker process "
+                                f"({type(exc).__name__}: {exc}); run it with --in-process")
             self.idle[impl.name] = [worker]
             return info
         with ThreadPoolExecutor(max_workers=max(self.jobs, 1)) as pool:

@@ -39,8 +39,20 @@ def pytest_report_header(config):
     return lines
 
 
+def pytest_collection_finish(session):
+    """Tests that need a framework carry the ``frameworks`` marker (the fast layer is
+    ``pytest -m 'not frameworks'``); only a run that selects one needs them installed."""
+    session.config.stash[NEEDS_FRAMEWORKS] = any(i.get_closest_marker("frameworks")
+                                                 for i in session.items)
+
+
+NEEDS_FRAMEWORKS = pytest.StashKey[bool]()
+
+
 @pytest.fixture(scope="session", autouse=True)
-def _chosen_frameworks_are_installed():
+def _chosen_frameworks_are_installed(request):
+    if not request.config.stash.get(NEEDS_FRAMEWORKS, True):
+        return
     missing = [f for f in FRAMEWORKS if not is_installed(f)]
     if missing:
         pytest.exit(f"CONVGRAD_FRAMEWORKS names {missing}, which are not installed: run "

@@ -1,8 +1,6 @@
 """The real TensorFlow, PyTorch and JAX through the harness: verdicts that must hold."""
 from __future__ import annotations
 
-import re
-
 import pytest
 
 from harness.adapters import select
@@ -13,14 +11,7 @@ from tests.conftest import FRAMEWORKS, chosen_impl_names
 
 IMPL_NAMES = chosen_impl_names()
 
-# What the frameworks are allowed to refuse here (CPU builds); any other refusal
-# would be an adapter bug hiding behind 'unsupported'.
-KNOWN_REFUSALS = [
-    r"only supports NHWC",
-    r"only supports the NHWC tensor format on the CPU",
-    r"do not yet support dilation rates larger than 1",
-    r"`strides > 1` not supported in conjunction with `dilation_rate > 1`",
-]
+pytestmark = pytest.mark.frameworks
 
 
 @pytest.fixture(scope="module")
@@ -70,9 +61,9 @@ def test_no_false_alarm_on_a_conformance_sample(impls):
     bad = [(v.case, v.impl, v.grad, v.status, v.message[:200]) for v in verdicts
            if v.status not in ("pass", "unsupported")]
     assert bad == []
-    unexplained = [(v.case, v.impl, v.message) for v in verdicts if v.status == "unsupported"
-                   and not any(re.search(p, v.message) for p in KNOWN_REFUSALS)]
-    assert unexplained == []
+    # every refusal is a documented limitation (harness/data/limitations.yaml)
+    assert [(v.case, v.impl, v.message) for v in verdicts
+            if v.status == "unsupported" and not v.limitation] == []
     assert sum(v.status == "pass" for v in verdicts) > 0.8 * len(verdicts)
 
 

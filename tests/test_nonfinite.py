@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from harness.loader import load_cases
 from harness.runner import InProcess, run
@@ -29,6 +30,7 @@ def test_the_oracle_has_nan_and_inf_where_the_windows_touch_them():
     assert [v.status for v in result.verdicts] == ["pass", "pass"]
 
 
+@pytest.mark.frameworks
 def test_real_frameworks_match_nan_for_nan():
     from harness.adapters import select
     result = run(CASE, InProcess().probe(select(chosen_impl_names())))[0]

@@ -223,6 +223,7 @@ def test_out_writes_a_record_and_a_report(project):
     assert "article/same-dx" in (project.path / "out/index.html").read_text()
 
 
+@pytest.mark.frameworks
 def test_a_real_framework_in_worker_processes(project):
     impl = chosen_impl_names()[-1]    # the cheapest to import (JAX when all are chosen)
     result = run(project, "cases/", "--impl", impl)
