@@ -7,37 +7,33 @@ documented in ``docs/cases.md``.
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import difflib
 import itertools
 import math
 import re
-import sys
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from harness import dtypes, layouts, padding as pad
+from harness import dtypes, generators, layouts, padding as pad
+from harness.fields import (compact as _compact,
+                            is_float64 as _is_float64, is_huge as _is_huge, is_int as _is_int,
+                            is_number as _is_number, key_text as _key_text, show as _show,
+                            type_name as _type_name)
 from harness.case import GRADS, OPS, Case, Claim
-from harness.yaml_source import Located, LocatedList, SourceError, load
+from harness.yaml_source import Located, SourceError, load
 
 # Refuse tensors and oracle work that would not fit in memory or time.
 MAX_ELEMENTS = 2 ** 24          # per tensor (128 MiB in float64); also bounds every size
 MAX_ORACLE_MACS = 2 ** 32       # multiply-adds of one oracle evaluation
 MAX_MATRIX_CASES = 10_000       # cases one matrix may expand to
-MAX_EXACT_INT = 2 ** 53         # generator integers stay exact in float64
 
 CASE_KEYS = ("id", "description", "source", "op", "grads", "data_format", "filter_format",
              "padding", "strides", "dilations", "dtype", "input_shape", "filter_shape",
              "batch", "in_channels", "out_channels", "input_size", "kernel_size",
              "x", "w", "dy", "claims")
 MATRIX_KEYS = ("id", "base", "product")
-GENERATOR_PARAMS = {
-    "normal": ("seed", "scale"),
-    "uniform": ("seed", "low", "high"),
-    "integers": ("seed", "low", "high"),
-}
 NEEDED_BY = {"x": ("y", "dw"), "w": ("y", "dx"), "dy": ("dx", "dw")}
 # Shorthand keys that only mean something next to input_size / kernel_size.
 SHORTHAND_USERS = {"batch": ("input_size",), "out_channels": ("kernel_size",),
@@ -284,12 +280,6 @@ def _label(name: str, value: Any, index: int) -> str:
     return f"{name}={_compact(value)}"
 
 
-def _compact(value: Any) -> str:
-    if isinstance(value, list):
-        return "x".join(_compact(e) for e in value)
-    return value if isinstance(value, str) else _show(value)
-
-
 # ---------------------------------------------------------------- one case
 
 def parse_case(path: str, raw: Located) -> Case:
@@ -335,73 +325,6 @@ def _refuse_unknown(ctx: _Context, raw: Located, known: Sequence[str], prefix: s
                 f"; known keys: {', '.join(known)}"
             raise ctx.error(f"{prefix}{_key_text(key)}", f"unknown key{hint}",
                             raw.line_of(key))
-
-
-def _key_text(key: str) -> str:
-    """A key as it reads in a field name: bare when it is a plain word, else quoted."""
-    return key if re.fullmatch(r"[\w-]+", key) else repr(key)
-
-
-def _type_name(value: object) -> str:
-    if isinstance(value, datetime.date):
-        return "a date (quote it to make it a string)"
-    return {Located: "a mapping", LocatedList: "a list", bool: "a boolean", str: "a string",
-            int: "an integer", float: "a number", type(None): "nothing"}.get(
-                type(value), type(value).__name__)
-
-
-def _show(value: object, limit: int = 60) -> str:
-    """``value`` spelled as in YAML (``true``, ``null``, ``[1, 2]``), cut to ``limit``."""
-    text = _yaml_text(value, limit)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
-
-
-def _yaml_text(value: object, limit: int) -> str:
-    if isinstance(value, (list, dict, tuple)):
-        items = value.items() if isinstance(value, dict) else value
-        parts, length = [], 0
-        for item in items:
-            parts.append(f"{_key_text(str(item[0]))}: {_yaml_text(item[1], limit)}"
-                         if isinstance(value, dict)
-                         else _yaml_text(item, limit))
-            length += len(parts[-1]) + 2
-            if length > limit:
-                break
-        text = ", ".join(parts)
-        return f"{{{text}}}" if isinstance(value, dict) else f"[{text}]"
-    return _scalar_text(value)
-
-
-def _scalar_text(value: object) -> str:
-    if isinstance(value, bool) or value is None:
-        return {True: "true", False: "false", None: "null"}[value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return ".nan" if math.isnan(value) else ("-.inf" if value < 0 else ".inf")
-    if isinstance(value, int) and _is_huge(value):
-        return f"{'-' if value < 0 else ''}<an integer of {value.bit_length()} bits>"
-    return repr(value) if isinstance(value, str) else str(value)
-
-
-def _is_huge(value: object) -> bool:
-    """An integer too long to print (Python refuses int -> str beyond 4300 digits)."""
-    return isinstance(value, int) and abs(value).bit_length() > 4000
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _is_float64(value: object) -> bool:
-    """A number float64 holds (inf and nan included, integers beyond its range not)."""
-    return _is_number(value) and (isinstance(value, float) or abs(value) <= sys.float_info.max)
-
-
-def _is_finite(value: object) -> bool:
-    return _is_float64(value) and math.isfinite(value)
 
 
 def _required_str(ctx: _Context, raw: Located, key: str, field: str | None = None) -> str:
@@ -543,7 +466,10 @@ def _value_spec(ctx: _Context, raw: Located, name: str):
         return None
     value = raw[name]
     if isinstance(value, Located):
-        _check_generator(ctx, name, value)
+        try:
+            generators.check(name, value)
+        except generators.GeneratorError as exc:
+            raise ctx.error(exc.field, exc.message) from None
         return dict(value)
     if not isinstance(value, list):
         raise ctx.error(name, f"expected a nested list of numbers or a generator, got "
@@ -553,76 +479,6 @@ def _value_spec(ctx: _Context, raw: Located, name: str):
     if isinstance(shape, str):
         raise ctx.error(name, shape)
     return value
-
-
-def _check_generator(ctx: _Context, name: str, spec: Located) -> None:
-    kinds = [k for k in ("random", "range", "constant") if k in spec]
-    if len(kinds) != 1:
-        raise ctx.error(name, "a generator has exactly one of 'random', 'range', 'constant'; "
-                              f"got keys {', '.join(spec) or 'none'}")
-    kind = kinds[0]
-    allowed = (kind,)
-    if kind == "random":
-        dist = spec["random"]
-        if not isinstance(dist, str) or dist not in GENERATOR_PARAMS:
-            raise ctx.error(f"{name}.random", f"{_show(dist)} is not one of "
-                                              f"{', '.join(GENERATOR_PARAMS)}")
-        allowed += GENERATOR_PARAMS[dist]
-    for key in spec:
-        if key not in allowed:
-            raise ctx.error(f"{name}.{key}", f"not a parameter of {{{kind}: "
-                                             f"{_compact(spec[kind])}}}; allowed: "
-                                             f"{', '.join(allowed)}")
-    {"random": _check_random, "range": _check_range,
-     "constant": _check_constant}[kind](ctx, name, spec)
-
-
-def _check_random(ctx: _Context, name: str, spec: Located) -> None:
-    seed = spec.get("seed", 0)
-    if not _is_int(seed) or seed < 0:
-        raise ctx.error(f"{name}.seed", f"expected an integer >= 0, got {_show(seed)}")
-    if "scale" in spec and not _is_finite(spec["scale"]):
-        raise ctx.error(f"{name}.scale", f"expected a finite number, got {_show(spec['scale'])}")
-    if spec["random"] == "integers":
-        _check_integer_bounds(ctx, name, spec)
-    if spec["random"] == "uniform":
-        for key in ("low", "high"):
-            if key in spec and not _is_finite(spec[key]):
-                raise ctx.error(f"{name}.{key}", f"expected a finite number, got "
-                                                 f"{_show(spec[key])}")
-        low, high = spec.get("low", -1.0), spec.get("high", 1.0)
-        if low > high or not math.isfinite(high - low):
-            raise ctx.error(name, f"expected low <= high with a finite difference, got "
-                                  f"low={_show(low)}, high={_show(high)}")
-
-
-def _check_integer_bounds(ctx: _Context, name: str, spec: Located) -> None:
-    if not ("low" in spec and "high" in spec):
-        raise ctx.error(name, "random: integers needs 'low' and 'high' (both inclusive), "
-                              "e.g. {random: integers, low: -4, high: 4}")
-    for key in ("low", "high"):
-        if not _is_int(spec[key]) or abs(spec[key]) > MAX_EXACT_INT:
-            raise ctx.error(f"{name}.{key}", f"expected an integer within +-2**53, got "
-                                             f"{_show(spec[key])}")
-    if spec["low"] > spec["high"]:
-        raise ctx.error(name, f"low={spec['low']} is above high={spec['high']}")
-
-
-def _check_range(ctx: _Context, name: str, spec: Located) -> None:
-    r = spec["range"]
-    if not (_is_int(r) or (isinstance(r, list) and len(r) == 2 and all(map(_is_int, r)))):
-        raise ctx.error(f"{name}.range", f"expected a start or [start, stop] integers, "
-                                         f"got {_show(r)}")
-    ends = [r] if _is_int(r) else r
-    if any(abs(e) > MAX_EXACT_INT for e in ends):
-        raise ctx.error(f"{name}.range", f"values must stay within +-2**53, got {_show(r)}")
-    if ends[-1] < ends[0]:
-        raise ctx.error(f"{name}.range", f"stop {ends[1]} is below start {ends[0]}")
-
-
-def _check_constant(ctx: _Context, name: str, spec: Located) -> None:
-    if not _is_float64(spec["constant"]):
-        raise ctx.error(f"{name}.constant", f"expected a number, got {_show(spec['constant'])}")
 
 
 def _shape_list(ctx: _Context, raw: Located, key: str, length: int) -> tuple[int, ...]:
@@ -720,7 +576,10 @@ def _check_geometry(ctx: _Context, case: Case) -> None:
                             f"({_padding_text(case.padding)}): the output would be empty")
     _check_sizes(ctx, case)
     for name in ("x", "w", "dy"):
-        _check_range_length(ctx, name, getattr(case, name), case.shape_of(name))
+        try:
+            generators.check_range_length(name, getattr(case, name), case.shape_of(name))
+        except generators.GeneratorError as exc:
+            raise ctx.error(exc.field, exc.message) from None
     _check_dy_shape(ctx, case)
 
 
@@ -757,15 +616,6 @@ def _check_dy_shape(ctx: _Context, case: Case) -> None:
                         f"{_padding_text(case.padding)} give dy the shape {list(out)}")
 
 
-def _check_range_length(ctx: _Context, name: str, spec, shape: tuple[int, ...]) -> None:
-    if isinstance(spec, dict) and isinstance(spec.get("range"), list):
-        start, stop = spec["range"]
-        if stop - start + 1 != math.prod(shape):
-            raise ctx.error(f"{name}.range", f"[{start}, {stop}] holds {stop - start + 1} "
-                                             f"values; shape {list(shape)} needs "
-                                             f"{math.prod(shape)}")
-
-
 def _padding_text(padding) -> str:
     return padding if isinstance(padding, str) else str([list(p) for p in padding])
 
@@ -785,7 +635,7 @@ def _check_values_present(ctx: _Context, case: Case) -> None:
 def _check_values_fit_dtype(ctx: _Context, case: Case) -> None:
     """Refuse finite values that the case dtype would round to infinity."""
     for name in ("x", "w", "dy"):
-        largest = _largest_magnitude(getattr(case, name), case.shape_of(name))
+        largest = generators.largest_magnitude(getattr(case, name), case.shape_of(name))
         if largest is None or case.dtype == "float64":
             continue
         with np.errstate(over="ignore"):
@@ -793,29 +643,6 @@ def _check_values_fit_dtype(ctx: _Context, case: Case) -> None:
         if math.isinf(rounded):
             raise ctx.error(name, f"a value of magnitude {largest:g} overflows {case.dtype} "
                                   f"(largest finite {dtypes.largest_finite(case.dtype):g})")
-
-
-def _largest_magnitude(spec, shape: tuple[int, ...]) -> float | None:
-    """The largest finite ``|value|`` a value spec can produce; None when unbounded or absent."""
-    if isinstance(spec, list):
-        finite = [abs(float(v)) for v in _flatten(spec) if math.isfinite(v)]
-        return max(finite, default=None)
-    if not isinstance(spec, dict) or spec.get("random") == "normal":
-        return None
-    if "constant" in spec:
-        return abs(float(spec["constant"])) if math.isfinite(spec["constant"]) else None
-    if "range" in spec:
-        start = spec["range"] if _is_int(spec["range"]) else spec["range"][0]
-        return float(max(abs(start), abs(start + math.prod(shape) - 1)))
-    return float(max(abs(spec.get("low", -1.0)), abs(spec.get("high", 1.0))))
-
-
-def _flatten(values) -> Iterator[float]:
-    for v in values:
-        if isinstance(v, list):
-            yield from _flatten(v)
-        else:
-            yield v
 
 
 # ---------------------------------------------------------------- claims

@@ -10,7 +10,6 @@ import json
 import math
 import os
 import platform
-import sys
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path

@@ -126,6 +126,7 @@ def verdict_view(v: dict, case_file: str, case_slug: str, small_case: bool = Tru
         "message": (v.get("message") or "").strip() if v["status"] != "pass" else "",
         "compared": bool((v.get("stats") or {}).get("total")),
         "repro": repro_command(v, case_file), "link": safe_url((v.get("known") or {}).get("link")),
+        "limitation_link": safe_url((v.get("limitation") or {}).get("link")),
         "grids": svg.grids(arrays["actual"], heat=arrays.get("ratio"),
                            expected=arrays.get("expected"), worst=worst, focus=worst,
                            css="heat", tips=v["status"] != "pass") if detailed else None,
@@ -276,8 +277,26 @@ def context(record: dict) -> dict:
         "matrix": matrix(record, impls, by_case, claims_by_case, slugs),
         "cases": [case_view(c, slugs[c["id"]], by_case[c["id"]], claims_by_case[c["id"]])
                   for c in record["cases"]],
+        "limitations": limitation_rows(record["verdicts"]),
         "heat_legend": list(zip([f"h{i}" for i in range(7)] + ["hx", "hn"], svg.HEAT_LEGEND)),
     }
+
+
+def limitation_rows(verdicts: Sequence[dict]) -> list[dict]:
+    """The documented limitations behind the unsupported verdicts, each with its count and
+    the impls that met it, most frequent first."""
+    rows: dict[str, dict] = {}
+    for v in verdicts:
+        if v["status"] != "unsupported":
+            continue
+        lim = v.get("limitation") or {"id": "undocumented", "summary": "no limitation recorded "
+                                      "(a record written before limitations were data)"}
+        row = rows.setdefault(lim.get("id", "?"), {"lim": lim, "count": 0, "impls": set(),
+                                                   "link": safe_url(lim.get("link"))})
+        row["count"] += 1
+        row["impls"].add(v.get("impl", ""))
+    return sorted(({**r, "impls": sorted(r["impls"])} for r in rows.values()),
+                  key=lambda r: (-r["count"], r["lim"].get("id", "")))
 
 
 @lru_cache(maxsize=1)

@@ -4,7 +4,9 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import TextIO
 
-COLORS = {"pass": "32", "fail": "31;1", "error": "35;1", "unsupported": "33", "skipped": "2",
+from harness import status
+
+COLORS = {"pass": "32", "nondeterministic": "35", "fail": "31;1", "error": "35;1", "unsupported": "33", "skipped": "2",
           "known": "36", "holds": "32", "wrong": "31;1"}
 MAX_FULL_ROWS = 40   # larger runs list only the cases with something other than a pass
 
@@ -27,7 +29,7 @@ def _paint(text: str, color: bool) -> str:
     return f"\033[{code}m{text}\033[0m" if code else text
 
 
-PROBLEMS = {"fail", "error", "nondeterministic", "known", "wrong"}
+PROBLEMS = {str(s) for s in status.PROBLEMS}
 
 
 def _problem_cases(record: dict) -> set[str]:
@@ -77,6 +79,10 @@ def counts_line(record: dict) -> str:
         text += f" ({s['emulated']} emulated, marked ~)"
     if claim_parts:
         text += f"; source claims: {', '.join(claim_parts)}"
+    by_limitation = s.get("unsupported_by_limitation") or {}
+    if by_limitation:
+        text += "\nunsupported, by documented limitation: " + ", ".join(
+            f"{n} {name}" for name, n in sorted(by_limitation.items(), key=lambda kv: -kv[1]))
     return text
 
 
@@ -88,7 +94,8 @@ def problems(record: dict, limit: int = 20) -> list[str]:
             out.append(f"WRONG CLAIM {c['case']} {c['grad']} ({c['source']}):\n  "
                        + c["message"].replace("\n", "\n  "))
     for v in record["verdicts"]:
-        if v["status"] in ("fail", "error"):
+        if v["status"] in (status.Status.FAIL, status.Status.ERROR,
+                           status.Status.NONDETERMINISTIC):
             out.append(f"{v['status'].upper()} {v['case']} [{v['impl']}] {v['grad']}:\n  "
                        + v["message"].strip().replace("\n", "\n  ")
                        + f"\n  reproduce: {repro_command(v, files.get(v['case'], 'cases/'))}")

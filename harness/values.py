@@ -6,13 +6,11 @@ numbers and only the arithmetic is judged.
 """
 from __future__ import annotations
 
-import hashlib
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from harness import dtypes
+from harness import dtypes, generators
 from harness.case import Case
 
 
@@ -25,35 +23,13 @@ class Inputs:
     dy: np.ndarray
 
 
-def default_seed(case_id: str, tensor: str) -> int:
-    """A seed derived from the case id, stable across runs, machines and Python versions."""
-    digest = hashlib.sha256(f"{case_id}:{tensor}".encode()).digest()
-    return int.from_bytes(digest[:4], "little")
-
-
-def generate(spec: dict, shape: tuple[int, ...], case_id: str, tensor: str) -> np.ndarray:
-    """Values of one generator spec (see docs/cases.md), float64."""
-    if "constant" in spec:
-        return np.full(shape, float(spec["constant"]))
-    if "range" in spec:
-        start = spec["range"] if isinstance(spec["range"], int) else spec["range"][0]
-        return np.arange(start, start + math.prod(shape), dtype=np.float64).reshape(shape)
-    rng = np.random.default_rng(spec.get("seed", default_seed(case_id, tensor)))
-    kind = spec["random"]
-    if kind == "normal":
-        return rng.standard_normal(shape) * float(spec.get("scale", 1.0))
-    if kind == "uniform":
-        return rng.uniform(spec.get("low", -1.0), spec.get("high", 1.0), shape)
-    return rng.integers(spec["low"], spec["high"], shape, endpoint=True).astype(np.float64)
-
-
 def tensor(case: Case, name: str) -> np.ndarray:
     """One of ``x``, ``w``, ``dy``; zeros where the case leaves it out (its grads don't use it)."""
     spec, shape = getattr(case, name), case.shape_of(name)
     if spec is None:
         values = np.zeros(shape)
     elif isinstance(spec, dict):
-        values = generate(spec, shape, case.id, name)
+        values = generators.generate(spec, shape, case.id, name)
     else:
         values = np.asarray(spec, dtype=np.float64)
     return dtypes.round_to(values, case.dtype)

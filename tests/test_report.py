@@ -381,6 +381,17 @@ def test_errors_unsupported_and_known(page):
     assert not [a for a in known.find_all("a") if "javascript" in a.attrs.get("href", "")]
 
 
+def test_unsupported_verdicts_are_grouped_by_documented_limitation(page, record):
+    table = page.find("table", cls="limitations")
+    rows = [tr for tr in table.find_all("tr") if "data-limitation" in tr.attrs]
+    assert [tr.attrs["data-limitation"] for tr in rows] == ["fake-nchw"]
+    count = sum(v["status"] == "unsupported" for v in record["verdicts"])
+    assert count > 0 and f"{count}" in rows[0].text() and "fake.refuses" in rows[0].text()
+    refused = page.find("div", id="v-t-same--fake.refuses--dx")
+    assert "documented limitation fake-nchw" in refused.text()
+    assert record["summary"]["unsupported_by_limitation"] == {"fake-nchw": count}
+
+
 def test_wrong_claims_are_listed_apart_at_the_top(page):
     top = page.find("section", id="wrong-claims")
     link = top.find("a")
