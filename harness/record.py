@@ -125,24 +125,18 @@ def case_entry(result: CaseResult) -> dict:
 
 
 def verdict_entry(result: CaseResult, v) -> dict:
+    """One verdict (an impl's or a claim's) as the record stores it, with its arrays
+    (expected, the subject's actual values and |err| / bound) for every claim, every
+    verdict that did not pass, and every small one."""
     out = _clean(v.to_dict())
-    # Arrays for the report: every verdict that did not pass, and every small one.
-    keep = v.status != "pass" or (v.actual is not None and v.actual.size <= FULL_ARRAY_LIMIT)
-    if keep and v.comparison is not None and v.comparison.ratio is not None:
+    c = v.comparison
+    keep = v.kind == "claim" or v.status not in ("pass", "holds") or (
+        v.actual is not None and np.size(v.actual) <= FULL_ARRAY_LIMIT)
+    if keep and c is not None and c.ratio is not None:
         layout = result.case.layout_of(v.grad)
-        at = v.comparison.worst_index
-        out["arrays"] = {"expected": array_view(result.expected[v.grad].values, layout, at),
-                         "actual": array_view(v.actual, layout, at),
-                         "ratio": array_view(np.round(v.comparison.ratio, 3), layout, at)}
-    return out
-
-
-def claim_entry(result: CaseResult, cv) -> dict:
-    out = _clean(cv.to_dict())
-    layout = result.case.layout_of(cv.grad)
-    at = cv.comparison.worst_index if cv.comparison else None
-    out["arrays"] = {"claimed": array_view(cv.actual, layout, at),
-                     "expected": array_view(result.expected[cv.grad].values, layout, at)}
+        out["arrays"] = {name: array_view(a, layout, c.worst_index) for name, a in (
+            ("expected", result.expected[v.grad].values), ("actual", v.actual),
+            ("ratio", np.round(c.ratio, 3)))}
     return out
 
 
@@ -165,7 +159,7 @@ def summarize(verdicts: Sequence[dict], claims: Sequence[dict]) -> dict:
 def build(results: Sequence[CaseResult], impls: Sequence[ImplInfo], argv: Sequence[str],
           started: datetime, *, incomplete: bool = False, options: dict | None = None) -> dict:
     verdicts = [verdict_entry(r, v) for r in results for v in r.verdicts]
-    claims = [claim_entry(r, c) for r in results for c in r.claims]
+    claims = [verdict_entry(r, c) for r in results for c in r.claims]
     finished = datetime.now(timezone.utc)
     return {
         "schema": SCHEMA, "schema_version": SCHEMA_VERSION,

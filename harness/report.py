@@ -139,8 +139,8 @@ def claim_view(c: dict, index: int, case_slug: str) -> dict:
     arrays = c.get("arrays") or {}
     worst = _worst(c.get("stats") or {})
     pairs = []
-    if "claimed" in arrays and "expected" in arrays:
-        pairs = list(svg.claim_grids(arrays["claimed"], arrays["expected"], worst,
+    if "actual" in arrays and "expected" in arrays:
+        pairs = list(svg.claim_grids(arrays["actual"], arrays["expected"], worst,
                                      marked=c["status"] != "holds"))
     return {"c": c, "slug": claim_slug(c, index, case_slug), "stats": stats_line(c), "pairs": pairs,
             "message": (c.get("message") or "").strip() if c["status"] != "holds" else "",
