@@ -20,7 +20,7 @@ from harness.adapters.base import Impl, Outcome
 from harness.case import Case
 from harness.compare import Comparison, compare
 from harness.expected import Expected, expected
-from harness.values import Inputs, materialize
+from harness.values import Inputs, as_array, materialize
 
 STATUSES = ("pass", "fail", "error", "nondeterministic", "unsupported", "skipped", "known")
 CLAIM_STATUSES = ("holds", "wrong", "known")
@@ -93,7 +93,7 @@ def judge_claims(case: Case, exp: dict[str, Expected],
     results = []
     for claim in case.claims:
         for grad, values in claim.values.items():
-            claimed = np.asarray(values, dtype=np.float64)
+            claimed = as_array(values, case.shape_of(grad))   # [[]] for an empty grad
             c = compare(claimed, exp[grad].values, exp[grad].bound)
             status = "holds" if c.passed else "wrong"
             entry = known_mod.find(list(known), case.id, grad, claim=claim.source)
