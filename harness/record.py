@@ -130,12 +130,20 @@ def verdict_entry(result: CaseResult, v) -> dict:
     out = _clean(v.to_dict())
     # Arrays for the report: every verdict that did not pass, and every small one.
     keep = v.status != "pass" or (v.actual is not None and v.actual.size <= FULL_ARRAY_LIMIT)
-    if keep and v.comparison is not None and v.comparison.ratio is not None:
-        layout = result.case.filter_format if v.grad == "dw" else result.case.data_format
+    if not keep or v.comparison is None or v.actual is None:
+        return out
+    layout = result.case.filter_format if v.grad == "dw" else result.case.data_format
+    expected = result.expected[v.grad].values
+    if v.comparison.ratio is not None:
         at = v.comparison.worst_index
-        out["arrays"] = {"expected": array_view(result.expected[v.grad].values, layout, at),
+        out["arrays"] = {"expected": array_view(expected, layout, at),
                          "actual": array_view(v.actual, layout, at),
                          "ratio": array_view(np.round(v.comparison.ratio, 3), layout, at)}
+    elif np.shape(v.actual) != expected.shape and np.ndim(v.actual) == len(layout):
+        # A wrong shape (say (1, 2, 2, 1) where (1, 0, 0, 1) is right): no element-wise
+        # comparison, but both tensors, so the report can show what came back.
+        out["arrays"] = {"expected": array_view(expected, layout),
+                         "actual": array_view(v.actual, layout)}
     return out
 
 
