@@ -78,10 +78,12 @@ def compare(actual: np.ndarray, exact: np.ndarray, limit: np.ndarray) -> Compari
     """Compare ``actual`` with ``exact`` element-wise against the bound ``limit``."""
     actual = np.asarray(actual).astype(np.float64)
     if actual.shape != exact.shape:
+        empty = " (an empty tensor)" if exact.size == 0 else ""
         return Comparison(False, f"shape {list(actual.shape)} differs from the expected "
-                                 f"{list(exact.shape)}", total=int(exact.size))
+                                 f"{list(exact.shape)}{empty}", total=int(exact.size))
     if exact.size == 0:
-        return Comparison(True, "empty tensors", total=0, error_ratio=0.0)
+        return Comparison(True, f"empty tensor, shape {list(exact.shape)}, as expected",
+                          total=0, error_ratio=0.0)
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         err = np.abs(actual - exact)
         err = np.where(np.isnan(actual) & np.isnan(exact), 0.0, err)

@@ -1,8 +1,9 @@
 """Known discrepancies: data, not code (``known-discrepancies.yaml``).
 
-Each entry names a case pattern and either an impl pattern (a framework bug)
-or a claim source pattern (a wrong source), optionally a grad and a framework
-version range, with the reason, the evidence (a minimal standalone
+Each entry names a case pattern and either an impl pattern (a framework bug,
+optionally narrowed by ``except_impl``: variants it leaves out, such as
+``*onednn=off*`` for a bug of oneDNN's kernels) or a claim source pattern (a
+wrong source), optionally a grad and a framework version range, with the reason, the evidence (a minimal standalone
 reproduction) and a link. A verdict that fails and matches an entry is shown
 as ``known``; one that passes although an entry matches is flagged, so a fixed
 bug does not stay hidden.
@@ -20,7 +21,8 @@ from packaging.version import InvalidVersion, Version
 from harness.yaml_source import Located, SourceError, load
 
 DEFAULT_FILE = "known-discrepancies.yaml"
-KEYS = ("case", "impl", "claim", "grad", "versions", "reason", "evidence", "link")
+KEYS = ("case", "impl", "except_impl", "claim", "grad", "versions", "reason", "evidence",
+        "link")
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,7 @@ class KnownDiscrepancy:
     reason: str
     evidence: str
     impl: Optional[str] = None
+    except_impl: Optional[str] = None   # glob on the full name: variants the entry leaves out
     claim: Optional[str] = None
     grad: Optional[str] = None
     versions: Optional[str] = None
@@ -44,6 +47,8 @@ class KnownDiscrepancy:
         if impl is not None:
             if not self.impl or not (fnmatch.fnmatchcase(impl, self.impl) or
                                      fnmatch.fnmatchcase(impl.split("[")[0], self.impl)):
+                return False
+            if self.except_impl and fnmatch.fnmatchcase(impl, self.except_impl):
                 return False
         elif claim is not None:
             if not self.claim or not fnmatch.fnmatchcase(claim, self.claim):
@@ -81,6 +86,9 @@ def load_known(path: str | Path) -> list[KnownDiscrepancy]:
                 raise SourceError(name, raw.line_of(key), f"entry {i}: '{key}' is required")
         if ("impl" in raw) == ("claim" in raw):
             raise SourceError(name, line, f"entry {i}: give exactly one of 'impl' or 'claim'")
+        if "except_impl" in raw and "impl" not in raw:
+            raise SourceError(name, raw.line_of("except_impl"),
+                              f"entry {i}: 'except_impl' narrows 'impl'; give 'impl' too")
         if "versions" in raw:
             try:
                 SpecifierSet(str(raw["versions"]))

@@ -449,7 +449,7 @@ def nested_shape(value: object) -> tuple[int, ...] | str:
     if not isinstance(value, list):
         return f"expected numbers, found {_type_name(value)} {_show(value)}"
     if not value:
-        return "empty list"
+        return (0,)   # the dimensions inside an empty list cannot be written: see fits()
     shapes = [nested_shape(v) for v in value]
     for s in shapes:
         if isinstance(s, str):
@@ -459,6 +459,28 @@ def nested_shape(value: object) -> tuple[int, ...] | str:
             return (f"ragged nested list: element [{i}] has shape {list(s)} but element [0] "
                     f"has shape {list(shapes[0])}")
     return (len(value), *shapes[0])
+
+
+def fits(value_shape: tuple[int, ...], shape: tuple[int, ...]) -> bool:
+    """Whether nested lists of ``value_shape`` can hold a tensor of ``shape``.
+
+    Equal shapes fit; so does a shorter one ending at an empty list (``[[]]`` is
+    ``(1, 0)``), when ``shape`` starts with it: nested lists cannot spell the
+    dimensions inside an empty list, and a tensor with a 0 in its shape has no
+    values to give anyway.
+    """
+    if value_shape == shape:
+        return True
+    return (0 < len(value_shape) < len(shape) and value_shape[-1] == 0
+            and tuple(shape[:len(value_shape)]) == tuple(value_shape))
+
+
+def shape_text(value_shape: tuple[int, ...], ndim: int) -> str:
+    """A nested list's shape as written in messages: ``[1, 0, ...]`` when it stops at an
+    empty list before ``ndim`` dimensions."""
+    text = ", ".join(map(str, value_shape))
+    partial = 0 < len(value_shape) < ndim and value_shape[-1] == 0
+    return f"[{text}, ...]" if partial else f"[{text}]"
 
 
 def _value_spec(ctx: _Context, raw: Located, name: str):
@@ -481,22 +503,39 @@ def _value_spec(ctx: _Context, raw: Located, name: str):
     return value
 
 
-def _shape_list(ctx: _Context, raw: Located, key: str, length: int) -> tuple[int, ...]:
+# Batch and channel dimensions may be 0 (an empty tensor is a legitimate case);
+# spatial sizes may not: an empty output comes from a kernel larger than the padded input.
+EMPTY_ALLOWED = "NCIO"
+
+
+def _shape_list(ctx: _Context, raw: Located, key: str, length: int,
+                layout: str | None = None) -> tuple[int, ...]:
+    """A list of sizes; ``layout`` names its dimensions (else all are spatial)."""
     value = raw[key]
     if not isinstance(value, list) or len(value) != length:
         raise ctx.error(key, f"expected {length} integers, got {_show(value)}")
     for i, v in enumerate(value):
+        minimum = 0 if layout and layout[i] in EMPTY_ALLOWED else 1
         if not _is_int(v):
-            raise ctx.error(key, f"{key}[{i}]={_show(v)} must be an integer >= 1")
-        _check_bounds(ctx, key, f"{key}[{i}]", v, 1)
+            raise ctx.error(key, f"{key}[{i}]={_show(v)} must be an integer >= {minimum}")
+        if v == 0 and minimum == 1:
+            raise ctx.error(key, f"{key}[{i}]=0 must be >= 1: "
+                                 f"{_spatial_zero(layout[i] if layout else None, key)}")
+        _check_bounds(ctx, key, f"{key}[{i}]", v, minimum)
     return tuple(value)
+
+
+def _spatial_zero(letter: str | None, key: str = "") -> str:
+    """Why a spatial size of 0 is refused."""
+    what = f"{letter} is a spatial dimension" if letter else f"{key} holds spatial sizes"
+    return f"{what}; only batch and channel dimensions may be 0"
 
 
 def _shorthand_int(ctx: _Context, raw: Located, key: str, default: int) -> int:
     value = raw.get(key, default)
     if not _is_int(value):
-        raise ctx.error(key, f"expected an integer >= 1, got {_show(value)}")
-    _check_bounds(ctx, key, key, value, 1)
+        raise ctx.error(key, f"expected an integer >= 0, got {_show(value)}")
+    _check_bounds(ctx, key, key, value, 0)
     return value
 
 
@@ -514,19 +553,30 @@ def _declared_shape(ctx, raw, key, values, layout, canonical_from_parts) -> tupl
     rank = len(layout) - 2
     shape = None
     if key in raw:
-        shape = _shape_list(ctx, raw, key, rank + 2)
+        shape = _shape_list(ctx, raw, key, rank + 2, layout)
     elif canonical_from_parts is not None:
         shape = layouts.shape_in(canonical_from_parts(), layouts.canonical_data(rank)
                                  if key == "input_shape" else layouts.canonical_filter(rank),
                                  layout)
     if isinstance(values, list):
-        value_shape = nested_shape(values)
+        value_shape, ndim = nested_shape(values), rank + 2
         name = "x" if key == "input_shape" else "w"
-        if len(value_shape) != rank + 2:
-            raise ctx.error(name, f"has {len(value_shape)} dimensions; {layout} needs {rank + 2}")
-        if shape is not None and shape != value_shape:
-            raise ctx.error(name, f"has shape {list(value_shape)} but {key} is {list(shape)}")
-        shape = value_shape
+        partial = len(value_shape) < ndim and value_shape[-1] == 0
+        if len(value_shape) != ndim and not partial:
+            raise ctx.error(name, f"has {len(value_shape)} dimensions; {layout} needs {ndim}")
+        if shape is not None and not fits(value_shape, shape):
+            raise ctx.error(name, f"has shape {shape_text(value_shape, ndim)} but {key} is "
+                                  f"{list(shape)}")
+        if shape is None:
+            for letter, size in zip(layout, value_shape):
+                if size == 0 and letter not in EMPTY_ALLOWED:
+                    raise ctx.error(name, f"has shape {shape_text(value_shape, ndim)} "
+                                          f"({layout}): {_spatial_zero(letter)}")
+            if partial:
+                raise ctx.error(name, f"has shape {shape_text(value_shape, ndim)}: nested "
+                                      f"lists cannot write the {ndim - len(value_shape)} "
+                                      f"dimension(s) inside an empty list; give {key} as well")
+            shape = value_shape
     if shape is None:
         raise ctx.error(key, "required (or give the values explicitly, or "
                         + ("input_size" if key == "input_shape" else "kernel_size") + ")",
@@ -567,13 +617,8 @@ def _check_geometry(ctx: _Context, case: Case) -> None:
                         f"the filter {list(case.filter_shape)} ({case.filter_format}) has {i} "
                         f"input channel(s) but the input {list(case.input_shape)} "
                         f"({case.data_format}) has {c}")
-    for dim, axis in zip(layouts.SPATIAL_LETTERS[case.rank], case.axes):
-        if axis.output_size < 1:
-            raise ctx.error(_shape_key(ctx.raw, "filter_shape"),
-                            f"dimension {dim}: kernel {axis.kernel} (dilated extent "
-                            f"{axis.effective_kernel}) is larger than the input {axis.size} "
-                            f"padded by {axis.before} + {axis.after} "
-                            f"({_padding_text(case.padding)}): the output would be empty")
+    # A kernel larger than the padded input is a legitimate case: its output is empty
+    # (a 0 in y's shape), and frameworks differ on it.
     _check_sizes(ctx, case)
     for name in ("x", "w", "dy"):
         try:
@@ -608,9 +653,9 @@ def _check_dy_shape(ctx: _Context, case: Case) -> None:
     if not isinstance(case.dy, list):
         return
     dy_shape, out = nested_shape(case.dy), case.output_shape
-    if dy_shape != out:
+    if not fits(dy_shape, out):
         raise ctx.error("dy", f"impossible input_shape for the given dy: dy has shape "
-                        f"{list(dy_shape)}, but input_shape {list(case.input_shape)} with "
+                        f"{shape_text(dy_shape, len(out))}, but input_shape {list(case.input_shape)} with "
                         f"filter_shape {list(case.filter_shape)}, strides "
                         f"{list(case.strides)}, dilations {list(case.dilations)} and padding "
                         f"{_padding_text(case.padding)} give dy the shape {list(out)}")
@@ -623,7 +668,8 @@ def _padding_text(padding) -> str:
 def _check_values_present(ctx: _Context, case: Case) -> None:
     for name, needed_by in NEEDED_BY.items():
         users = [g for g in case.grads if g in needed_by]
-        if users and getattr(case, name) is None:
+        empty = math.prod(case.shape_of(name)) == 0   # nothing to give
+        if users and getattr(case, name) is None and not empty:
             raise ctx.error(name, f"required: {' and '.join(users)} "
                                   f"need{'s' if len(users) == 1 else ''} its values (give a "
                                   "nested list or a generator such as {random: normal})",
@@ -687,8 +733,8 @@ def _check_claimed_values(ctx: _Context, case: Case, field: str, grad: str, valu
     shape = nested_shape(values)
     if isinstance(shape, str):
         raise ctx.error(field, shape, line)
-    if shape != case.shape_of(grad):
-        raise ctx.error(field, f"has shape {list(shape)}, expected "
+    if not fits(shape, case.shape_of(grad)):
+        raise ctx.error(field, f"has shape {shape_text(shape, case.rank + 2)}, expected "
                                f"{list(case.shape_of(grad))} (the shape of {grad} in "
                                f"{case.data_format if grad != 'dw' else case.filter_format})",
                         line)

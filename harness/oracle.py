@@ -43,17 +43,14 @@ def conv_forward_output_shape(input_shape: Sequence[int], filter_shape: Sequence
     """``(N, O, *out_spatial)`` of ``conv``; ``ValueError`` if the shapes don't fit.
 
     ``out_spatial[i] = floor((in[i] + before[i] + after[i] - ((k[i] - 1) * d[i] + 1)) / s[i]) + 1``,
-    which must be >= 1.
+    or 0 when the dilated kernel is larger than the padded input: the output is
+    then empty, a legitimate case (so are ``N``, ``C`` or ``O`` of 0).
     """
     input_shape, filter_shape = _int_shape(input_shape), _int_shape(filter_shape)
     _check_shapes(input_shape, filter_shape, groups)
     pads = _check_params(len(input_shape) - 2, strides, pads, dilations)
     out = tuple(output_size(n, k, s, d, before, after) for n, k, s, d, (before, after)
                 in zip(input_shape[2:], filter_shape[2:], strides, dilations, pads))
-    if min(out) < 1:
-        raise ValueError(f"empty output {out}: kernel {filter_shape[2:]} with dilations "
-                         f"{tuple(dilations)} does not fit input {input_shape[2:]} "
-                         f"padded by {pads}")
     return (input_shape[0], filter_shape[0], *out)
 
 
@@ -84,7 +81,8 @@ def conv_dx(dy: np.ndarray, w: np.ndarray, *, input_shape: Sequence[int],
     ``dxpad[n, g * Cg + c, s * p + d * k] += sum_{o in group g} dy[n, o, p] * w[o, c, k]``
     over all ``p`` and ``k``; then ``dx[n, ch, i] = dxpad[n, ch, i + before]``.
     Input elements no window touches (trailing rows left by a stride, or rows
-    cropped by a negative pad) get exactly 0.
+    cropped by a negative pad) get exactly 0; when the output is empty, no
+    window touches any, and ``dx`` is all zeros.
     """
     dy, w = _as_f64(dy), _as_f64(w)
     input_shape = _int_shape(input_shape)
@@ -105,7 +103,8 @@ def conv_dw(x: np.ndarray, dy: np.ndarray, *, filter_shape: Sequence[int],
             groups: int = 1) -> np.ndarray:
     """Gradient of ``sum(conv(x, w) * dy)`` with respect to ``w``, float64, shape ``filter_shape``.
 
-    ``dw[o, c, k] = sum_{n} sum_{p} xpad[n, g(o) * Cg + c, s * p + d * k] * dy[n, o, p]``
+    ``dw[o, c, k] = sum_{n} sum_{p} xpad[n, g(o) * Cg + c, s * p + d * k] * dy[n, o, p]``;
+    an empty sum (no output position, or a batch of 0) is 0, so ``dw`` is then all zeros.
     """
     x, dy = _as_f64(x), _as_f64(dy)
     filter_shape = _int_shape(filter_shape)
@@ -166,8 +165,12 @@ def _taps(kernel: Shape) -> Iterator[tuple[int, ...]]:
 
 def _window(xpad: np.ndarray, tap: Sequence[int], strides: Sequence[int],
             dilations: Sequence[int], out_spatial: Sequence[int]) -> np.ndarray:
-    """View ``xpad[..., s * p + d * k]`` over all output positions ``p`` for one tap ``k``."""
-    spatial = tuple(slice(d * k, d * k + s * (o - 1) + 1, s)
+    """View ``xpad[..., s * p + d * k]`` over all output positions ``p`` for one tap ``k``.
+
+    With no output position (``o == 0``) the view is empty: the stop is clamped to the
+    start, since ``d * k - s + 1`` may be negative and would count from the end.
+    """
+    spatial = tuple(slice(d * k, d * k + max(s * (o - 1) + 1, 0), s)
                     for k, s, d, o in zip(tap, strides, dilations, out_spatial))
     return xpad[(..., *spatial)]
 
@@ -210,8 +213,11 @@ def _check_shapes(input_shape: Shape, filter_shape: Shape, groups: int) -> None:
     if cg != c // groups:
         raise ValueError(f"w {filter_shape} has {cg} input channels; x {input_shape} with "
                          f"groups={groups} needs C // groups = {c // groups}")
-    if min(input_shape) < 1 or min(filter_shape) < 1:
-        raise ValueError(f"zero-size x {input_shape} or w {filter_shape}")
+    if min(input_shape) < 0 or min(filter_shape) < 0:
+        raise ValueError(f"negative size in x {input_shape} or w {filter_shape}")
+    if min(filter_shape[2:]) < 1:
+        raise ValueError(f"w {filter_shape} has a kernel size of 0: every kernel dimension "
+                         f"needs at least one tap")
 
 
 def _check_params(rank: int, strides: Sequence[int], pads: Pads,

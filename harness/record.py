@@ -132,11 +132,18 @@ def verdict_entry(result: CaseResult, v) -> dict:
     c = v.comparison
     keep = v.kind == "claim" or v.status not in ("pass", "holds") or (
         v.actual is not None and np.size(v.actual) <= FULL_ARRAY_LIMIT)
-    if keep and c is not None and c.ratio is not None:
-        layout = result.case.layout_of(v.grad)
+    if not keep or v.actual is None:
+        return out
+    layout = result.case.layout_of(v.grad)
+    expected = result.expected[v.grad].values
+    if c is not None and c.ratio is not None:
         out["arrays"] = {name: array_view(a, layout, c.worst_index) for name, a in (
-            ("expected", result.expected[v.grad].values), ("actual", v.actual),
-            ("ratio", np.round(c.ratio, 3)))}
+            ("expected", expected), ("actual", v.actual), ("ratio", np.round(c.ratio, 3)))}
+    elif np.shape(v.actual) != expected.shape and np.ndim(v.actual) == len(layout):
+        # A wrong shape (say (1, 2, 2, 1) where (1, 0, 0, 1) is right): no element-wise
+        # comparison, but both tensors, so the report can show what came back.
+        out["arrays"] = {"expected": array_view(expected, layout),
+                         "actual": array_view(v.actual, layout)}
     return out
 
 

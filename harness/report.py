@@ -72,9 +72,10 @@ def _num(v: object, spec: str = ".3g") -> str:
 
 
 def stats_line(v: dict) -> str:
-    """One line of mismatch statistics (or the message, when nothing was compared)."""
+    """One line of mismatch statistics (or the message, when nothing was compared element by
+    element: no values, a wrong shape, or empty tensors)."""
     s = v.get("stats") or {}
-    if s.get("total") is None:
+    if s.get("total") is None or s.get("error_ratio") is None or not s["total"]:
         return (v.get("message") or "").strip().split("\n")[0]
     line = (f"{s.get('mismatched', 0)} / {s['total']} mismatched "
             f"({_num(s.get('mismatch_percent', 0), '.1f')}%), greatest |err| / bound "
@@ -118,18 +119,23 @@ def verdict_view(v: dict, case_file: str, case_slug: str, small_case: bool = Tru
     # page (the conformance report went over 20 MB with them).
     detailed = "actual" in arrays and (v["status"] != "pass" or
                                        (small_case and is_small(arrays["actual"])))
+    # No ratio: the shapes differ (an impl's (1, 2, 2, 1) where (1, 0, 0, 1) is right),
+    # so there is no heat map, just the two tensors side by side.
+    heat = "ratio" in arrays
     worst = _worst(v.get("stats") or {})
     # A plane through the worst element is not the plane the case section shows: pair it.
-    paired = detailed and not is_small(arrays["actual"]) and "expected" in arrays
+    paired = detailed and (not heat or not is_small(arrays["actual"])) and "expected" in arrays
     return {
         "v": v, "slug": verdict_slug(v, case_slug), "stats": stats_line(v),
         "message": (v.get("message") or "").strip() if v["status"] != "pass" else "",
-        "compared": bool((v.get("stats") or {}).get("total")),
+        "compared": (v.get("stats") or {}).get("total") is not None,
         "repro": repro_command(v, case_file), "link": safe_url((v.get("known") or {}).get("link")),
         "limitation_link": safe_url((v.get("limitation") or {}).get("link")),
+        "heat": detailed and heat,
         "grids": svg.grids(arrays["actual"], heat=arrays.get("ratio"),
-                           expected=arrays.get("expected"), worst=worst, focus=worst,
-                           css="heat", tips=v["status"] != "pass") if detailed else None,
+                           expected=arrays.get("expected") if heat else None, worst=worst,
+                           focus=worst, css="heat" if heat else "actual",
+                           tips=v["status"] != "pass") if detailed else None,
         "oracle": svg.grids(arrays["expected"], worst=worst, focus=worst, css="oracle")
         if paired else None,
     }
@@ -144,7 +150,7 @@ def claim_view(c: dict, index: int, case_slug: str) -> dict:
                                      marked=c["status"] != "holds"))
     return {"c": c, "slug": claim_slug(c, index, case_slug), "stats": stats_line(c), "pairs": pairs,
             "message": (c.get("message") or "").strip() if c["status"] != "holds" else "",
-            "compared": bool((c.get("stats") or {}).get("total"))}
+            "compared": (c.get("stats") or {}).get("total") is not None}
 
 
 def axis_rows(case: dict) -> list[dict]:
@@ -183,7 +189,7 @@ def grad_view(case: dict, case_slug: str, grad: str, verdicts: list[dict],
     cs = [claim_view(c, i, case_slug) for i, c in claims]
     return {"grad": grad, "slug": f"{case_slug}--{slug(grad)}", "verdicts": vs,
             "claims": cs, "oracle": _oracle_grid(case, grad),
-            "heat": any(x["grids"] is not None for x in vs)}
+            "heat": any(x["heat"] for x in vs)}
 
 
 def case_view(case: dict, case_slug: str, verdicts: list[dict], claims: list[tuple]) -> dict:
@@ -196,10 +202,19 @@ def case_view(case: dict, case_slug: str, verdicts: list[dict], claims: list[tup
         "padding_name": padding_name(case), "convention": CONVENTIONS[padding_name(case)],
         "axes": axis_rows(case), "impl_padding": impl_padding(verdicts),
         "drawings": svg.drawings(case["axes"]) if case["axes"] else [],
+        "empty_output": svg.empty_output_text(case["axes"]),
+        "empty_tensors": empty_tensors(case),
         "inputs": inputs,
         "grads": [grad_view(case, case_slug, g, [v for v in verdicts if v["grad"] == g],
                             [(i, c) for i, c in claims if c["grad"] == g]) for g in grads],
     }
+
+
+def empty_tensors(case: dict) -> list[tuple[str, list]]:
+    """(names, shape) of the case's tensors that have no elements (a 0 in the shape)."""
+    shapes = [("x, dx", case.get("input_shape")), ("w, dw", case.get("filter_shape")),
+              ("y, dy", case.get("output_shape"))]
+    return [(names, shape) for names, shape in shapes if shape and 0 in shape]
 
 
 def _all_pass(verdicts: Sequence[dict], claims: Sequence[tuple]) -> bool:

@@ -20,7 +20,7 @@ from harness.adapters.base import Impl, Outcome
 from harness.case import Case
 from harness.compare import Comparison, compare
 from harness.expected import Expected, expected
-from harness.values import Inputs, materialize
+from harness.values import Inputs, as_array, materialize
 from harness import limitations as limitations_mod
 from harness.status import CLAIM_STATUSES, IMPL_STATUSES, Status, fail_status, pass_status
 
@@ -120,8 +120,8 @@ def judge_claims(case: Case, exp: dict[str, Expected],
     for claim in case.claims:
         for grad, values in claim.values.items():
             v = Verdict(case.id, claim.source, grad, Status.HOLDS, kind="claim")
-            judge_values(v, np.asarray(values, dtype=np.float64), exp[grad].values,
-                         exp[grad].bound)
+            claimed = as_array(values, case.shape_of(grad))   # [[]] for an empty grad
+            judge_values(v, claimed, exp[grad].values, exp[grad].bound)
             results.append(apply_known(v, known_mod.find(list(known), case.id, grad,
                                                          claim=claim.source)))
     return results
@@ -160,16 +160,14 @@ def judge_outcome(case: Case, info: "ImplInfo", grad: str, outcome: Outcome, exp
                        padding=outcome.padding, message=outcome.skipped, seconds=seconds)
     if outcome.unsupported or outcome.error:
         v = _refusal(case, info, grad, outcome, limitations)
-    elif np.shape(outcome.values) != exp.values.shape:
-        v = Verdict(case.id, name, grad, Status.ERROR, emulated=outcome.emulated,
-                    padding=outcome.padding, dtype=outcome.dtype, notes=list(outcome.notes),
-                    message=f"{name} returned {grad} of shape {list(np.shape(outcome.values))}; "
-                            f"the case's {grad} has shape {list(exp.values.shape)}")
-        v.actual = outcome.values
     else:
         v = Verdict(case.id, name, grad, Status.PASS, emulated=outcome.emulated,
                     padding=outcome.padding, dtype=outcome.dtype, notes=list(outcome.notes))
         judge_values(v, outcome.values, exp.values, exp.bound)
+        if np.shape(outcome.values) != exp.values.shape:
+            # Not an answer to this case at all: the impl broke its contract.
+            v.status = Status.ERROR
+            v.message += f": {name} returned a {grad} that is not this case's {grad}"
     v.seconds = seconds
     if v.status == Status.UNSUPPORTED:
         return v

@@ -116,8 +116,12 @@ def _window(rows: Sequence, cols: Sequence[Slot], raxis: Optional[dict], caxis: 
     return out
 
 
-def padded_input(axes: Sequence[dict]) -> Markup:
-    """One SVG of the padded input over one or two spatial axes (rows, columns)."""
+def padded_input(axes: Sequence[dict], window: bool = True) -> Markup:
+    """One SVG of the padded input over one or two spatial axes (rows, columns).
+
+    ``window``: outline the first output element's window; there is none when
+    the output is empty (the kernel is larger than the padded input somewhere).
+    """
     raxis, caxis = (None, axes[0]) if len(axes) == 1 else axes
     cols = axis_slots(caxis)
     rows = axis_slots(raxis) if raxis else [None]
@@ -130,7 +134,8 @@ def padded_input(axes: Sequence[dict]) -> Markup:
     if raxis:
         parts += _headers(rows, raxis["before"], vertical=True)
     parts += _cells(rows, cols, raxis["before"] if raxis else 0, caxis["before"])
-    parts += _window(rows, cols, raxis, caxis)
+    if window:
+        parts += _window(rows, cols, raxis, caxis)
     parts.append("</svg>")
     return Markup("".join(parts))
 
@@ -140,14 +145,31 @@ def axis_pairs(rank: int) -> list[tuple[int, ...]]:
     return [(0,)] if rank == 1 else [(0, 1)] if rank == 2 else [(1, 2), (0, 1), (0, 2)]
 
 
+def too_small(axes: Sequence[dict]) -> list[dict]:
+    """The axes where the dilated kernel is larger than the padded input (no output)."""
+    return [a for a in axes if a["effective_kernel"] > a["size"] + a["before"] + a["after"]]
+
+
+def empty_output_text(axes: Sequence[dict]) -> str:
+    """Why a case's output is empty, per axis; "" when it is not."""
+    return "; ".join(f"{a['dim']}: kernel extent {a['effective_kernel']} > padded input "
+                     f"{a['size'] + a['before'] + a['after']}" for a in too_small(axes))
+
+
 def drawings(axes: Sequence[dict]) -> list[tuple[str, Markup]]:
-    """(caption, svg) per drawing of a case's padded input."""
-    out = []
+    """(caption, svg) per drawing of a case's padded input.
+
+    When the output is empty no window fits anywhere: none is drawn, and the
+    caption says which dimension is too small.
+    """
+    out, window = [], not too_small(axes)
     for pair in axis_pairs(len(axes)):
         shown = [axes[i] for i in pair]
         what = " x ".join(f"{a['dim']} ({'columns' if i == len(shown) - 1 else 'rows'})"
                           for i, a in enumerate(shown))
-        out.append((what, padded_input(shown)))
+        if not window:
+            what += f"; no output window fits ({empty_output_text(axes)})"
+        out.append((what, padded_input(shown, window)))
     return out
 
 
@@ -309,8 +331,22 @@ def grid(p: Plane, layout: str, *, heat: Optional[Plane] = None, expected: Optio
     return Markup(f'<table class="grid {css}">{cap}{_header_row(p, layout)}{body}</table>')
 
 
+def is_empty(view: dict) -> bool:
+    """A stored tensor with a 0 in its shape: no values, nothing to draw."""
+    return math.prod(view["shape"]) == 0
+
+
+def empty_note(view: dict, css: str = "") -> Markup:
+    """What stands in for the grids of an empty tensor."""
+    shape = ", ".join(str(n) for n in view["shape"])
+    return Markup(f'<p class="empty-tensor {escape(css)}" data-shape="{escape(shape)}">'
+                  f'empty tensor, shape ({escape(shape)}) {escape(view["layout"])}</p>')
+
+
 def grids(view: dict, *, focus: Optional[Sequence[int]] = None, **kw) -> Markup:
     """All grids of one stored view (see :func:`grid` for the keywords, given as views)."""
+    if is_empty(view):
+        return empty_note(view, kw.get("css", ""))
     heat_view, exp_view = kw.pop("heat", None), kw.pop("expected", None)
     own = planes(view, focus)
     heat = planes(heat_view, focus) if heat_view else [None] * len(own)
@@ -333,6 +369,9 @@ def differing(claimed: dict, expected: dict, focus: Optional[Sequence[int]] = No
 def claim_grids(claimed: dict, expected: dict, worst: Optional[Sequence[int]],
                 marked: bool) -> Iterable[tuple[Markup, Markup]]:
     """(claimed grid, oracle grid) pairs, differing elements marked when ``marked``."""
+    if is_empty(claimed) or is_empty(expected) or claimed["shape"] != expected["shape"]:
+        yield grids(claimed), grids(expected)   # nothing to pair element by element
+        return
     diffs = differing(claimed, expected, worst)
     for c, e, d in zip(planes(claimed, worst), planes(expected, worst), diffs):
         yield (grid(c, claimed["layout"], worst=worst, differ=d if marked else None),

@@ -31,8 +31,18 @@ def tensor(case: Case, name: str) -> np.ndarray:
     elif isinstance(spec, dict):
         values = generators.generate(spec, shape, case.id, name)
     else:
-        values = np.asarray(spec, dtype=np.float64)
+        values = as_array(spec, shape)
     return dtypes.round_to(values, case.dtype)
+
+
+def as_array(values: list, shape: tuple[int, ...]) -> np.ndarray:
+    """Explicit nested-list values as float64 of ``shape``.
+
+    Nested lists cannot spell the dimensions inside an empty list (``[[]]`` is
+    all there is of a ``(1, 0, 0, 1)`` tensor): empty values take ``shape`` whole.
+    """
+    array = np.asarray(values, dtype=np.float64)
+    return array.reshape(shape) if array.size == 0 and math.prod(shape) == 0 else array
 
 
 def materialize(case: Case) -> Inputs:

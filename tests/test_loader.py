@@ -98,10 +98,25 @@ BAD_CASES = [
      "the given dy: dy has shape [1, 3, 3, 1], but input_shape [1, 3, 3, 1] with "
      "filter_shape [2, 2, 1, 1], strides [1, 1], dilations [1, 1] and padding VALID give "
      "dy the shape [1, 2, 2, 1]"),
-    ("kernel-larger-than-input.yaml",
-     f"{BAD}/kernel-larger-than-input.yaml:6: case 'bad/kernel-too-large': filter_shape: "
-     "dimension H: kernel 4 (dilated extent 4) is larger than the input 3 padded by "
-     "0 + 0 (VALID): the output would be empty"),
+    ("dy-not-empty.yaml",
+     f"{BAD}/dy-not-empty.yaml:8: case 'bad/dy-not-empty': dy: impossible input_shape for "
+     "the given dy: dy has shape [1, 1, 1, 1], but input_shape [1, 2, 2, 1] with "
+     "filter_shape [3, 3, 1, 1], strides [1, 1], dilations [1, 1] and padding VALID give "
+     "dy the shape [1, 0, 0, 1]"),
+    ("batch-negative.yaml",
+     f"{BAD}/batch-negative.yaml:5: case 'bad/batch-negative': input_shape: "
+     "input_shape[0]=-1 must be >= 0"),
+    ("spatial-size-zero.yaml",
+     f"{BAD}/spatial-size-zero.yaml:7: case 'bad/spatial-zero': input_shape: "
+     "input_shape[2]=0 must be >= 1: H is a spatial dimension; only batch and channel "
+     "dimensions may be 0"),
+    ("empty-value-without-shape.yaml",
+     f"{BAD}/empty-value-without-shape.yaml:6: case 'bad/empty-x': x: has shape [0, ...]: "
+     "nested lists cannot write the 3 dimension(s) inside an empty list; give input_shape "
+     "as well"),
+    ("empty-value-vs-shape.yaml",
+     f"{BAD}/empty-value-vs-shape.yaml:7: case 'bad/empty-vs-shape': x: has shape [0, ...] "
+     "but input_shape is [1, 3, 3, 1]"),
     ("gigantic-input.yaml",
      f"{BAD}/gigantic-input.yaml:4: case 'bad/gigantic': input_shape: "
      f"[1000000, 1000, 1000, 3] has 3000000000000 elements; the limit is {MAX_ELEMENTS}"),
@@ -154,9 +169,10 @@ BAD_CASES = [
      f"{BAD}/matrix-product-not-list.yaml:6: case 'bad/matrix-axis': "
      "matrix.product.strides: expected a non-empty list of values, got an integer 2"),
     ("matrix-invalid-derived.yaml",
-     f"{BAD}/matrix-invalid-derived.yaml:8: case 'bad/matrix-derived/d4': kernel_size: "
-     "dimension W: kernel 3 (dilated extent 9) is larger than the input 8 padded by "
-     "0 + 0 (VALID): the output would be empty"),
+     f"{BAD}/matrix-invalid-derived.yaml:11: case 'bad/matrix-derived/d4': dy: impossible "
+     "input_shape for the given dy: dy has shape [1, 6, 1], but input_shape [1, 8, 1] with "
+     "filter_shape [3, 1, 1], strides [1], dilations [4] and padding VALID give dy the "
+     "shape [1, 0, 1]"),
     ("matrix-group-not-mapping.yaml",
      f"{BAD}/matrix-group-not-mapping.yaml:6: case 'bad/matrix-group': "
      "matrix.product.layout[0]: 'layout' is not a case key, so its values must be mappings "
@@ -522,6 +538,186 @@ def test_article_cases_load_with_their_claims():
         (claim,) = case.claims
         assert claim.source.startswith("article")
         assert set(claim.values) == set(case.grads)
+
+
+# --- 3b. degenerate shapes: empty outputs, a batch of 0, no channels -----------------
+
+# (id, input_shape, filter_shape, output_shape) of cases/degenerate, as the loader builds them.
+DEGENERATE = [
+    ("degenerate/empty-output/valid-k3-over-2x2", (1, 2, 2, 1), (3, 3, 1, 1), (1, 0, 0, 1)),
+    ("degenerate/empty-output/kernel-taller-than-input", (1, 2, 5, 2), (3, 3, 2, 2),
+     (1, 0, 3, 2)),
+    ("degenerate/empty-output/larger-than-padded-input", (1, 2, 4, 1), (5, 2, 1, 1),
+     (1, 0, 3, 1)),
+    ("degenerate/strided-empty-output/larger-than-padded-input-dw", (1, 2, 4, 1),
+     (5, 2, 1, 1), (1, 0, 3, 1)),
+    ("degenerate/empty-output/kernel-5x5-over-2x2", (1, 2, 2, 1), (5, 5, 1, 1), (1, 0, 0, 1)),
+    ("degenerate/batch-0", (0, 4, 4, 2), (3, 3, 2, 3), (0, 4, 4, 3)),
+    ("degenerate/channels/in-0", (1, 4, 4, 0), (3, 3, 0, 3), (1, 2, 2, 3)),
+    ("degenerate/channels/out-0", (1, 4, 4, 2), (3, 3, 2, 0), (1, 2, 2, 0)),
+    ("degenerate/channels/in-and-out-0", (1, 4, 4, 0), (3, 3, 0, 0), (1, 2, 2, 0)),
+    ("degenerate/empty-output/conv1d-dilated", (1, 3, 2), (2, 2, 2), (1, 0, 2)),
+    ("degenerate/empty-output/conv3d", (1, 3, 3, 3, 1), (2, 2, 4, 1, 1), (1, 2, 2, 0, 1)),
+    ("degenerate/empty-output/kernel-4x4-over-3x3-dx", (1, 3, 3, 1), (4, 4, 1, 1),
+     (1, 0, 0, 1)),
+]
+
+
+def test_degenerate_cases_load_with_their_shapes_and_materialize():
+    cases = {c.id: c for c in load_cases(["cases/degenerate"])}
+    assert sorted(cases) == sorted(d[0] for d in DEGENERATE)
+    for case_id, input_shape, filter_shape, output_shape in DEGENERATE:
+        case = cases[case_id]
+        assert (case.input_shape, case.filter_shape, case.output_shape) == (
+            input_shape, filter_shape, output_shape), case_id
+        inputs = values.materialize(case)
+        assert (inputs.x.shape, inputs.w.shape, inputs.dy.shape) == (
+            input_shape, filter_shape, output_shape), case_id
+
+
+def test_the_once_refused_kernel_larger_than_input_loads():
+    (case,) = load_cases(["cases/degenerate/kernel-larger-than-input.yaml"])
+    assert [a.output_size for a in case.axes] == [0, 0]
+    assert case.dy is None and values.materialize(case).dy.shape == (1, 0, 0, 1)
+
+
+@pytest.mark.parametrize("layout, sizes, shapes", [
+    ("NHWC", "batch: 0", ((0, 4, 4, 1), (3, 3, 1, 1), (0, 2, 2, 1))),
+    ("NCHW", "batch: 0", ((0, 1, 4, 4), (1, 1, 3, 3), (0, 1, 2, 2))),
+    ("NHWC", "in_channels: 0", ((1, 4, 4, 0), (3, 3, 0, 1), (1, 2, 2, 1))),
+    ("NCHW", "in_channels: 0", ((1, 0, 4, 4), (1, 0, 3, 3), (1, 1, 2, 2))),
+    ("NHWC", "out_channels: 0", ((1, 4, 4, 1), (3, 3, 1, 0), (1, 2, 2, 0))),
+    ("NCHW", "out_channels: 0", ((1, 1, 4, 4), (0, 1, 3, 3), (1, 0, 2, 2))),
+])
+def test_shorthand_sizes_of_zero(tmp_path, layout, sizes, shapes):
+    case = load_one(tmp_path, f"""\
+        id: zero
+        op: conv2d
+        grads: [y]
+        data_format: {layout}
+        filter_format: {"HWIO" if layout == "NHWC" else "OIHW"}
+        {sizes}
+        input_size: [4, 4]
+        kernel_size: [3, 3]
+        x: {{random: normal}}
+        w: {{random: normal}}
+        """)
+    assert (case.input_shape, case.filter_shape, case.output_shape) == shapes
+
+
+def test_explicit_empty_values_take_the_shape_of_the_case(tmp_path):
+    case = load_one(tmp_path, """\
+        id: empties
+        op: conv2d
+        input_shape: [0, 4, 4, 2]
+        filter_shape: [3, 3, 2, 3]
+        x: []
+        w: {random: normal}
+        dy: []
+        """)
+    inputs = values.materialize(case)
+    assert inputs.x.shape == (0, 4, 4, 2) and inputs.dy.shape == (0, 2, 2, 3)
+    # A tensor whose only 0 is its last dimension can be written out in full.
+    # and a filter (W, I, O) = (2, 0, 4) only as far as I, with filter_shape for the rest.
+    full = load_one(tmp_path, """\
+        id: full
+        op: conv1d
+        grads: [y]
+        x: [[[], [], []]]
+        filter_shape: [2, 0, 4]
+        w: [[], []]
+        """)
+    assert (full.input_shape, full.filter_shape, full.output_shape) == (
+        (1, 3, 0), (2, 0, 4), (1, 2, 4))
+    assert not values.materialize(full).w.size
+
+
+def test_a_claim_on_an_empty_grad_is_written_as_far_as_lists_go(tmp_path):
+    from harness.expected import expected
+    from harness.runner import judge_claims
+    case = load_one(tmp_path, """\
+        id: claimed
+        op: conv2d
+        input_shape: [1, 2, 2, 1]
+        filter_shape: [3, 3, 1, 1]
+        x: {random: normal}
+        w: {random: normal}
+        claims:
+          - {source: by hand, y: [[]], dx: [[[[0], [0]], [[0], [0]]]]}
+          - {source: wrong, dx: [[[[0], [0]], [[0], [1]]]]}
+        """)
+    assert case.claims[0].values["y"] == [[]]
+    verdicts = judge_claims(case, expected(case, values.materialize(case)))
+    assert [(c.source, c.grad, c.status) for c in verdicts] == [
+        ("by hand", "y", "holds"), ("by hand", "dx", "holds"), ("wrong", "dx", "wrong")]
+
+
+def test_tensors_without_elements_need_no_values(tmp_path):
+    # x and w have no elements (no input channels): y needs nothing given.
+    case = load_one(tmp_path, """\
+        id: no-values
+        op: conv2d
+        grads: [y]
+        in_channels: 0
+        out_channels: 2
+        input_size: [4, 4]
+        kernel_size: [3, 3]
+        """)
+    assert case.x is None and case.w is None
+    assert values.materialize(case).x.shape == (1, 4, 4, 0)
+    # ... but dy still has elements, and dx needs its values.
+    path = write(tmp_path, """\
+        id: needs-dy
+        op: conv2d
+        grads: [dx]
+        in_channels: 0
+        out_channels: 2
+        input_size: [4, 4]
+        kernel_size: [3, 3]
+        """)
+    assert str(load_errors(path)) == (
+        f"{path}:1: case 'needs-dy': dy: required: dx needs its values (give a nested list "
+        "or a generator such as {random: normal})")
+
+
+W = "w: {random: normal}"
+X = "x: {random: normal}"
+
+
+@pytest.mark.parametrize("lines, message", [
+    (f"in_channels: -1\ninput_size: [4, 4]\nkernel_size: [3, 3]\n{X}\n{W}",
+     "in_channels: in_channels=-1 must be >= 0"),
+    (f"in_channels: 1.5\ninput_size: [4, 4]\nkernel_size: [3, 3]\n{X}\n{W}",
+     "in_channels: expected an integer >= 0, got 1.5"),
+    (f"input_size: [4, 4]\nkernel_size: [0, 3]\n{X}\n{W}",
+     "kernel_size: kernel_size[0]=0 must be >= 1: kernel_size holds spatial sizes; only "
+     "batch and channel dimensions may be 0"),
+    (f"input_size: [4, 0]\nkernel_size: [1, 1]\n{X}\n{W}",
+     "input_size: input_size[1]=0 must be >= 1: input_size holds spatial sizes; only batch "
+     "and channel dimensions may be 0"),
+    (f"input_shape: [1, 4, 4, 1]\nfilter_shape: [0, 3, 1, 1]\n{X}\n{W}",
+     "filter_shape: filter_shape[0]=0 must be >= 1: H is a spatial dimension; only batch "
+     "and channel dimensions may be 0"),
+    (f"filter_shape: [3, 3, 1, 1]\nx: [[]]\n{W}",
+     "x: has shape [1, 0, ...] (NHWC): H is a spatial dimension; only batch and channel "
+     "dimensions may be 0"),
+    (f"filter_shape: [3, 3, 1, 1]\nx: [[[[], []]]]\n{W}",
+     "filter_shape: the filter [3, 3, 1, 1] (HWIO) has 1 input channel(s) but the input "
+     "[1, 1, 2, 0] (NHWC) has 0"),
+    (f"input_shape: [0, 4, 4, 1]\nkernel_size: [3, 3]\nx: {{range: [1, 4]}}\n{W}",
+     "x.range: [1, 4] holds 4 values; shape [0, 4, 4, 1] needs 0"),
+    (f"input_shape: [1, 2, 2, 1]\nfilter_shape: [3, 3, 1, 1]\n{X}\n{W}\n"
+     "claims: [{source: s, y: [[[[0]]]]}]",
+     "claims[0].y: has shape [1, 1, 1, 1], expected [1, 0, 0, 1] (the shape of y in NHWC)"),
+    (f"input_shape: [1, 2, 2, 1]\nfilter_shape: [3, 3, 1, 1]\n{X}\n{W}\n"
+     "claims: [{source: s, y: []}]",
+     "claims[0].y: has shape [0, ...], expected [1, 0, 0, 1] (the shape of y in NHWC)"),
+])
+def test_degenerate_shapes_still_refused_when_malformed(tmp_path, lines, message):
+    path = write(tmp_path, f"id: bad\nop: conv2d\ngrads: [y]\n{lines}\n")
+    text = str(load_errors(path))
+    assert re.fullmatch(rf"{re.escape(str(path))}:\d+: case 'bad': {re.escape(message)}",
+                        text), text
 
 
 # --- 4. docs/cases.md ---------------------------------------------------------------

@@ -69,6 +69,7 @@ chaos = st.one_of(scalars, int_lists, st.lists(st.lists(small_ints, max_size=3),
 
 # Values that are valid for their key on their own (combinations may still be refused).
 sizes, spatial = st.integers(1, 3), st.lists(st.integers(1, 5), min_size=2, max_size=2)
+channels = st.integers(0, 3)   # a batch or channel count of 0 is a legitimate (empty) case
 valid_generators = st.one_of(
     st.fixed_dictionaries({"random": st.just("normal")},
                           optional={"seed": st.integers(0, 2 ** 70), "scale": st.floats(-4, 4)}),
@@ -90,7 +91,7 @@ VALID_VALUES = {
     "dilations": st.one_of(sizes, st.lists(sizes, min_size=2, max_size=2)),
     "dtype": st.sampled_from(["float64", "float32", "float16", "bfloat16"]),
     "input_size": spatial, "kernel_size": spatial,
-    "batch": sizes, "in_channels": sizes, "out_channels": sizes,
+    "batch": channels, "in_channels": channels, "out_channels": channels,
     "x": valid_generators, "w": valid_generators, "dy": valid_generators,
     "description": st.text(max_size=20), "source": st.text(max_size=20),
 }

@@ -89,7 +89,8 @@ def _arrays(case: Case, kind: str, seed: int):
 # --- 1. naive reference, straight from the definition ----------------------
 
 def _naive_output_shape(case: Case) -> tuple[int, ...]:
-    out = [(n + before + after - (k - 1) * d - 1) // s + 1
+    """Output positions p with s * p + (k - 1) * d <= in + before + after - 1 (none: 0)."""
+    out = [max((n + before + after - (k - 1) * d - 1) // s + 1, 0)
            for n, k, s, d, (before, after) in zip(case.x_shape[2:], case.w_shape[2:],
                                                   case.strides, case.dilations, case.pads)]
     return (case.x_shape[0], case.w_shape[0], *out)
@@ -237,6 +238,64 @@ def test_adjoint_identities(case: Case):
     assert abs(forward - np.vdot(w, dw)) <= 1e-12 * scale
 
 
+# --- 2b. degenerate shapes: empty outputs, a batch of 0, no channels ---------
+
+# (case, what is empty); every gradient is then empty or all zeros, exactly.
+DEGENERATE = [
+    (_case([2, 2], [3, 3], [1, 1], [[0, 0], [0, 0]], [1, 1]), "output"),   # tensorflow#64396
+    (_case([2, 5], [3, 3], [1, 1], [[0, 0], [0, 0]], [1, 1]), "output"),   # in H only
+    (_case([2, 4], [5, 2], [2, 1], [[1, 1], [0, 0]], [1, 1]), "output"),   # > padded input
+    (_case([3], [2], [1], [(0, 0)], [3]), "output"),                       # dilated extent 4
+    (_case([8], [3], [1], [(-3, -3)], [1]), "output"),                     # cropped to 2
+    (_case([3, 3, 3], [2, 2, 4], [1, 1, 1], [[0, 0]] * 3, [1, 1, 1], n=1), "output"),
+    (_case([5, 5], [3, 3], [1, 2], [[1, 1], [0, 0]], [1, 1], n=0), "batch"),
+    (_case([6], [3], [2], [(1, 0)], [1], cg=0), "in_channels"),
+    (_case([6], [3], [2], [(1, 0)], [1], groups=2, cg=0), "in_channels"),
+    (_case([5, 5], [3, 3], [1, 1], [[1, 1], [1, 1]], [1, 1], og=0), "out_channels"),
+    (_case([4, 4], [3, 3], [1, 1], [[0, 0], [0, 0]], [1, 1], cg=0, og=0), "in_channels"),
+]
+DEGENERATE_IDS = [f"{what}-{case.id}" for case, what in DEGENERATE]
+
+
+@pytest.mark.parametrize("case, what", DEGENERATE, ids=DEGENERATE_IDS)
+def test_degenerate_shapes_match_naive_loops(case: Case, what: str):
+    x, w, dy = _arrays(case, "int", seed=8)
+    params = case.params
+    _assert_matches(conv(x, w, **params), naive_conv(x, w, case), "int")
+    _assert_matches(conv_dx(dy, w, input_shape=case.x_shape, **params),
+                    naive_conv_dx(dy, w, case), "int")
+    _assert_matches(conv_dw(x, dy, filter_shape=case.w_shape, **params),
+                    naive_conv_dw(x, dy, case), "int")
+
+
+@pytest.mark.parametrize("case, what", DEGENERATE, ids=DEGENERATE_IDS)
+def test_degenerate_gradients_are_empty_or_zeros_of_the_right_shape(case: Case, what: str):
+    """No output element touches x (empty output, no output channel) or w (empty output,
+    no example): those gradients are exactly 0; a sum over no input channel is 0 too."""
+    x, w, dy = _arrays(case, "float", seed=9)
+    y = conv(x, w, **case.params)
+    dx = conv_dx(dy, w, input_shape=case.x_shape, **case.params)
+    dw = conv_dw(x, dy, filter_shape=case.w_shape, **case.params)
+    y_shape = _naive_output_shape(case)
+    assert (y.shape, dx.shape, dw.shape) == (y_shape, case.x_shape, case.w_shape)
+    assert y.size == 0 or what == "in_channels"
+    assert not y.any() and not dx.any() and not dw.any()
+    if what == "output":
+        assert 0 in y_shape[2:] and x.size and w.size and dx.size and dw.size
+    # The adjoint identities hold, trivially: every inner product is an empty sum or 0.
+    assert np.vdot(y, dy) == np.vdot(x, dx) == np.vdot(w, dw) == 0
+
+
+def test_empty_output_dx_is_zero_even_where_the_data_is_not():
+    """x, w and dy full of ones: a kernel larger than the input still gives dx = dw = 0."""
+    params = dict(strides=[1], pads=[(0, 0)], dilations=[1])
+    assert conv_forward_output_shape((1, 1, 2), (1, 1, 3), **params) == (1, 1, 0)
+    dx = conv_dx(np.ones((1, 1, 0)), np.ones((1, 1, 3)), input_shape=(1, 1, 2), **params)
+    dw = conv_dw(np.ones((1, 1, 2)), np.ones((1, 1, 0)), filter_shape=(1, 1, 3), **params)
+    np.testing.assert_array_equal(dx, np.zeros((1, 1, 2)))
+    np.testing.assert_array_equal(dw, np.zeros((1, 1, 3)))
+
+
 # --- 3. central finite differences ------------------------------------------
 
 def _probe_indices(shape, rng, count=4):
@@ -341,8 +400,13 @@ def test_rejects_inconsistent_shapes():
         conv(np.ones((1, 4, 5, 5)), np.ones((2, 3, 3, 3)), **PARAMS_2D)
     with pytest.raises(ValueError, match="groups=3 must"):
         conv(np.ones((1, 4, 5, 5)), np.ones((3, 1, 3, 3)), groups=3, **PARAMS_2D)
-    with pytest.raises(ValueError, match="empty output"):
-        conv(np.ones((1, 1, 2, 5)), np.ones((1, 1, 4, 3)), **PARAMS_2D)
+    # A kernel larger than the padded input is not an error: the output is empty.
+    assert conv(np.ones((1, 1, 2, 5)), np.ones((1, 1, 4, 3)), **PARAMS_2D).shape == (1, 1, 0, 3)
+    with pytest.raises(ValueError, match="negative size"):
+        conv_dx(np.ones((1, 1, 3, 3)), np.ones((1, 1, 3, 3)), input_shape=(-1, 1, 5, 5),
+                **PARAMS_2D)
+    with pytest.raises(ValueError, match="kernel size of 0"):
+        conv(np.ones((1, 1, 5, 5)), np.ones((1, 1, 0, 3)), **PARAMS_2D)
     with pytest.raises(ValueError, match="2 spatial dims need 2"):
         conv(np.ones((1, 1, 5, 5)), np.ones((1, 1, 3, 3)), strides=[1], pads=[(0, 0)] * 2,
              dilations=[1, 1])

@@ -416,6 +416,136 @@ def test_small_tensors_show_one_grid_per_channel_pair(page):
     assert len(rows) == 1 + 2 and len(rows[1].find_all("td")) == 5
 
 
+# --------------------------------------------------------------------- empty tensors
+
+@dataclass
+class InputShapedY(FakeImpl):
+    """tensorflow#64396 in miniature: y comes back in x's shape, full of 7s (garbage)."""
+
+    def compute(self, case, inputs, grads):
+        out = super().compute(case, inputs, grads)
+        if "y" in out:
+            out["y"] = Outcome(values=np.full(case.input_shape, 7.0, np.float32), dtype="float32")
+        return out
+
+
+DEGENERATE = """
+- id: e/valid-k3
+  op: conv2d
+  input_shape: [1, 2, 2, 1]
+  filter_shape: [3, 3, 1, 1]
+  x: {range: 1}
+  w: {constant: 1}
+  claims:
+    - {source: by hand, y: [[]]}
+- id: e/batch-0
+  op: conv2d
+  padding: SAME
+  input_shape: [0, 4, 4, 2]
+  filter_shape: [3, 3, 2, 3]
+  w: {constant: 1}
+- id: e/conv1d
+  op: conv1d
+  dilations: 3
+  input_size: [3]
+  kernel_size: [2]
+  x: {range: 1}
+  w: {constant: 1}
+- id: e/conv3d
+  op: conv3d
+  input_size: [3, 3, 3]
+  kernel_size: [2, 2, 4]
+  x: {range: 1}
+  w: {constant: 1}
+"""
+
+
+@pytest.fixture(scope="module")
+def empty_record(tmp_path_factory) -> dict:
+    return build_record(tmp_path_factory.mktemp("empty"), DEGENERATE, known=[],
+                        impls=[FakeImpl("fake.native"), InputShapedY("fake.onednn")])
+
+
+@pytest.fixture(scope="module")
+def empty_page(empty_record) -> Node:
+    return parse(report.render(empty_record))
+
+
+def test_the_record_keeps_empty_tensors_with_their_shapes(empty_record):
+    case = next(c for c in empty_record["cases"] if c["id"] == "e/valid-k3")
+    assert case["output_shape"] == [1, 0, 0, 1]
+    assert case["inputs"]["dy"] == {"shape": [1, 0, 0, 1], "layout": "NHWC", "data": [[]]}
+    assert case["expected"]["dx"]["data"] == [[[[0.0], [0.0]], [[0.0], [0.0]]]]
+    statuses = {(v["case"], v["impl"], v["grad"]): v["status"] for v in empty_record["verdicts"]}
+    assert {k: s for k, s in statuses.items() if k[1] == "fake.native"} == {
+        k: "pass" for k in statuses if k[1] == "fake.native"}
+    # Only the outputs that are empty are errors (not this case's y): batch-0's y has x's shape (0, 4, 4, 2), not 3 channels.
+    assert sorted(k for k, s in statuses.items() if s == "error") == sorted(
+        (c, "fake.onednn", "y") for c in ("e/valid-k3", "e/batch-0", "e/conv1d", "e/conv3d"))
+    assert [c["status"] for c in empty_record["claims"]] == ["holds"]
+
+
+def test_a_wrong_shape_is_an_error_naming_both_shapes_and_shows_what_came_back(empty_page):
+    v = empty_page.find("div", id="v-e-valid-k3--fake.onednn--y")
+    assert "st-error" in v.classes()
+    assert "shape [1, 2, 2, 1] differs from the expected [1, 0, 0, 1]" in \
+        v.find("span", cls="stats").text()
+    oracle, actual = v.find("div", cls="pair").find_all("div", cls="grids")
+    assert oracle.find("p", cls="empty-tensor").text() == "empty tensor, shape (1, 0, 0, 1) NHWC"
+    assert [td.text() for td in actual.find("table", cls="grid").find_all("td")] == ["7"] * 4
+    assert v.find_all("td", cls="hx") == []        # no heat map: nothing compared per element
+
+
+def test_empty_tensors_render_as_a_note_not_a_grid(empty_page):
+    section = empty_page.find("section", id="case-e-valid-k3")
+    y = section.find("div", id="g-e-valid-k3--y")
+    assert y.find("h4").text() == "oracle (float64)"
+    assert y.find("p", cls="empty-tensor").attrs["data-shape"] == "1, 0, 0, 1"
+    passed = y.find("div", id="v-e-valid-k3--fake.native--y")
+    assert "empty tensor, shape [1, 0, 0, 1], as expected" in passed.text()
+    claim = section.find("div", cls="claim")
+    assert "st-holds" in claim.classes() and len(claim.find_all("p", cls="empty-tensor")) == 2
+    # dx of an empty output: zeros of x's shape, drawn as a grid.
+    dx = section.find("div", id="g-e-valid-k3--dx").find("table", cls="grid")
+    assert [td.text() for td in dx.find_all("td")] == ["0"] * 4
+    batch = empty_page.find("section", id="case-e-batch-0")
+    inputs = batch.find("details")
+    assert "empty tensor, shape (0, 4, 4, 2) NHWC" in inputs.text()
+    assert batch.find("p", cls="empty-tensors").text() == (
+        "empty tensors (a 0 in the shape): x, dx [0, 4, 4, 2]; y, dy [0, 4, 4, 3]")
+
+
+@pytest.mark.parametrize("case_id, reason", [
+    ("e/valid-k3", "H: kernel extent 3 > padded input 2; W: kernel extent 3 > padded input 2"),
+    ("e/conv1d", "W: kernel extent 4 > padded input 3"),
+    ("e/conv3d", "W: kernel extent 4 > padded input 3"),
+])
+def test_an_empty_output_is_drawn_without_a_window_and_says_why(empty_page, case_id, reason):
+    section = empty_page.find("section", id=f"case-{report.slug(case_id)}")
+    assert "0" in [c["pad-output"].text() for c in padding_rows(empty_page, case_id).values()]
+    assert section.find("p", cls="empty-output").text().startswith(
+        f"empty output: the dilated kernel is larger than the padded input ({reason})")
+    figures = section.find_all("figure")
+    assert len(figures) == (3 if case_id == "e/conv3d" else 1)
+    for figure in figures:
+        assert figure.find_all("rect", cls="window") == [] and figure.find_all("circle") == []
+        assert figure.find_all("rect", cls="cell-data")
+        assert f"no output window fits ({reason})" in figure.find("figcaption").text()
+    assert "first output window" not in section.find("ul", cls="legend").text()
+    # A case whose output is not empty keeps its window.
+    assert empty_page.find("section", id="case-e-batch-0").find_all("rect", cls="window")
+
+
+def test_summary_and_junit_of_empty_tensors(empty_record):
+    from harness import junit, summary
+    table = summary.table(empty_record)
+    assert "e/valid-k3" in table and "y:fail dx:pass dw:pass" in table
+    (problem,) = [p for p in summary.problems(empty_record) if "e/valid-k3" in p]
+    assert "shape [1, 2, 2, 1] differs from the expected [1, 0, 0, 1]" in problem
+    xml = junit.to_string(empty_record)
+    assert 'message="shape [1, 2, 2, 1] differs from the expected [1, 0, 0, 1] ' in xml
+
+
 # --------------------------------------------------------------------- escaping
 
 HOSTILE = """

@@ -58,7 +58,7 @@ BAD = [
     (Returns("bad.complex", "complex"), "values are complex"),
     (Returns("bad.list", "list"), "values are a list, not a NumPy array"),
     (Returns("bad.ints", "ints"), "dtype int64"),
-    (Returns("bad.shape", "shape"), "the case's d"),
+    (Returns("bad.shape", "shape"), "that is not this case's d"),
     (Returns("bad.none", "none"), "no values and says no reason"),
     (Exits(), "SystemExit: 3"),
 ]
