@@ -139,9 +139,9 @@ def verdict_entry(result: CaseResult, v) -> dict:
     if c is not None and c.ratio is not None:
         out["arrays"] = {name: array_view(a, layout, c.worst_index) for name, a in (
             ("expected", expected), ("actual", v.actual), ("ratio", np.round(c.ratio, 3)))}
-    elif np.shape(v.actual) != expected.shape and np.ndim(v.actual) == len(layout):
-        # A wrong shape (say (1, 2, 2, 1) where (1, 0, 0, 1) is right): no element-wise
-        # comparison, but both tensors, so the report can show what came back.
+    elif np.ndim(v.actual) == len(layout):
+        # Empty tensors, or a wrong shape (say (1, 2, 2, 1) where (1, 0, 0, 1) is right):
+        # no element-wise ratio, but both tensors, so the report can show what came back.
         out["arrays"] = {"expected": array_view(expected, layout),
                          "actual": array_view(v.actual, layout)}
     return out

@@ -539,7 +539,7 @@ def test_an_empty_output_is_drawn_without_a_window_and_says_why(empty_page, case
 def test_summary_and_junit_of_empty_tensors(empty_record):
     from harness import junit, summary
     table = summary.table(empty_record)
-    assert "e/valid-k3" in table and "y:fail dx:pass dw:pass" in table
+    assert "e/valid-k3" in table and "y:error dx:pass dw:pass" in table
     (problem,) = [p for p in summary.problems(empty_record) if "e/valid-k3" in p]
     assert "shape [1, 2, 2, 1] differs from the expected [1, 0, 0, 1]" in problem
     xml = junit.to_string(empty_record)
