@@ -18,7 +18,7 @@ from harness import known as known_mod
 from harness.adapters import availability
 from harness.adapters.base import Impl, Outcome
 from harness.case import Case
-from harness.compare import Comparison, compare
+from harness.compare import Comparison
 from harness.expected import Expected, expected
 from harness.values import Inputs, materialize
 
@@ -94,7 +94,7 @@ def judge_claims(case: Case, exp: dict[str, Expected],
     for claim in case.claims:
         for grad, values in claim.values.items():
             claimed = np.asarray(values, dtype=np.float64)
-            c = compare(claimed, exp[grad].values, exp[grad].bound)
+            c = exp[grad].judge_claim(claim, claimed)
             status = "holds" if c.passed else "wrong"
             entry = known_mod.find(list(known), case.id, grad, claim=claim.source)
             if entry and status == "wrong":
@@ -119,7 +119,7 @@ def judge_outcome(case: Case, impl_name: str, grad: str, outcome: Outcome, exp: 
     if outcome.error:
         v.status, v.message = "error", outcome.error
     else:
-        c = compare(outcome.values, exp.values, exp.bound)
+        c = exp.compare(outcome.values)
         v.comparison, v.actual, v.stats, v.message = c, outcome.values, c.stats(), c.message
         v.status = "pass" if c.passed else "fail"
     entry = known_mod.find(list(known), case.id, grad, impl=impl_name, version=version)
