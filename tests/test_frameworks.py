@@ -5,6 +5,7 @@ import re
 
 import pytest
 
+from harness import known as known_mod
 from harness.adapters import select
 from harness.loader import load_cases
 from harness.runner import probe, run
@@ -65,11 +66,14 @@ SAMPLE = load_cases(["cases/conformance"])[::7]
 
 
 def test_no_false_alarm_on_a_conformance_sample(impls):
-    results = run(SAMPLE, impls)
+    """Every verdict passes, is a refusal listed above, or is an investigated known
+    discrepancy (known-discrepancies.yaml: half-precision accumulation on the CPU)."""
+    results = run(SAMPLE, impls, known_mod.load_known(known_mod.DEFAULT_FILE))
     verdicts = [v for r in results for v in r.verdicts]
     bad = [(v.case, v.impl, v.grad, v.status, v.message[:200]) for v in verdicts
-           if v.status not in ("pass", "unsupported")]
+           if v.status not in ("pass", "unsupported", "known")]
     assert bad == []
+    assert all(v.case.endswith("float16") for v in verdicts if v.status == "known")
     unexplained = [(v.case, v.impl, v.message) for v in verdicts if v.status == "unsupported"
                    and not any(re.search(p, v.message) for p in KNOWN_REFUSALS)]
     assert unexplained == []
