@@ -21,11 +21,18 @@ ValueSpec = Optional[Union[list, dict]]
 
 @dataclass(frozen=True)
 class Claim:
-    """Values a source says are the answer, in the case's own layouts."""
+    """Values a source says are the answer, in the case's own layouts.
+
+    ``decimals``, ``rtol``, ``atol``: how the source printed or checked them, which
+    widens the bound it is judged by (:func:`harness.expected.claim_tolerance`).
+    """
 
     source: str
     values: dict[str, Any]  # grad name -> nested list
     line: int = 0
+    decimals: Optional[int] = None   # printed to this many places after the point
+    rtol: float = 0.0                # the source's own tolerance: rtol * |exact| + atol
+    atol: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -3,16 +3,23 @@
 The oracle works channels-first; this module moves the case's tensors there
 and back, and evaluates each gradient three times: on the values (the exact
 answer), on absolute values (``M``) and on ones (``n``, the number of products
-summed into each element), which :func:`harness.compare.bound` combines.
+summed into each element), which :func:`harness.compare.bound` combines under
+the case dtype's :class:`~harness.compare.BoundModel`. Where the exact value
+overflows the case dtype, the expected value is the infinity it correctly
+rounds to (:func:`harness.compare.round_overflow`).
+
+A source's claim may have been printed with fewer digits than the dtype holds;
+:func:`claim_tolerance` is what that printing adds to the bound.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional, Union
 
 import numpy as np
 
 from harness import compare, layouts, oracle
-from harness.case import Case
+from harness.case import Case, Claim
 from harness.values import Inputs
 
 
@@ -20,8 +27,56 @@ from harness.values import Inputs
 class Expected:
     """Oracle values and bounds of one gradient, laid out as the case says."""
 
-    values: np.ndarray
-    bound: np.ndarray
+    values: np.ndarray         # exact, or the infinity it certainly rounds to
+    bound: np.ndarray          # per element, under ``model``
+    magnitude: np.ndarray      # M: the sum over absolute values
+    terms: np.ndarray          # n: products per element
+    model: compare.BoundModel
+    may_overflow: Optional[np.ndarray] = None   # where an infinity is right too
+
+    def compare(self, actual: np.ndarray,
+                extra: Union[float, np.ndarray, None] = None) -> compare.Comparison:
+        """Judge ``actual``; ``extra`` is added to the bound (a claim's printing)."""
+        limit, storage = self.bound, None
+        if self.model.accumulate != self.model.output:
+            with np.errstate(invalid="ignore", over="ignore"):
+                storage = compare.bound(self.values, self.magnitude, self.terms,
+                                        self.model.storage)
+        if extra is not None:
+            limit = limit + extra
+            storage = None if storage is None else storage + extra
+        return compare.compare(actual, self.values, limit, may_overflow=self.may_overflow,
+                               model=self.model, active=self.terms > 0,
+                               storage_limit=storage)
+
+    def judge_claim(self, claim: Claim, claimed: np.ndarray) -> compare.Comparison:
+        """Judge a source's claimed values, allowing for how the source printed them."""
+        return self.compare(claimed, claim_tolerance(claim, claimed, self.values))
+
+
+def claim_tolerance(claim: Claim, claimed: np.ndarray,
+                    exact: np.ndarray) -> Union[float, np.ndarray]:
+    """What a claim's printed precision adds to the bound, per element::
+
+        extra = atol + rtol * |exact|                    (as the source states them)
+              + 10**-decimals / 2 + u64 * |claimed|      (printed to ``decimals`` places)
+
+    Half a unit in the last printed digit is the rounding done for printing; the
+    ``u64`` term is the printed decimal's own rounding to float64 when read back.
+    Nothing is added for a claim that says neither: it is judged as computed
+    values (the number of digits written says nothing about precision, since
+    shortest round-trip printing writes ``0.1`` for float32's full ``0.1``).
+    """
+    extra: Union[float, np.ndarray] = 0.0
+    with np.errstate(invalid="ignore", over="ignore"):
+        if claim.atol:
+            extra = extra + claim.atol
+        if claim.rtol:
+            extra = extra + claim.rtol * np.abs(exact)
+        if claim.decimals is not None:
+            half_unit = 0.5 * 10.0 ** -claim.decimals * (1 + 2 * compare.U64)
+            extra = extra + half_unit + compare.U64 * np.abs(claimed)
+    return extra
 
 
 def _evaluate(case: Case, grad: str, x: np.ndarray, w: np.ndarray, dy: np.ndarray) -> np.ndarray:
@@ -34,8 +89,11 @@ def _evaluate(case: Case, grad: str, x: np.ndarray, w: np.ndarray, dy: np.ndarra
     return oracle.conv_dw(x, dy, filter_shape=case.canonical_filter_shape, **geometry)
 
 
-def expected(case: Case, inputs: Inputs) -> dict[str, Expected]:
-    """Oracle values and per-element bounds for every grad of the case."""
+def expected(case: Case, inputs: Inputs,
+             model: Optional[compare.BoundModel] = None) -> dict[str, Expected]:
+    """Oracle values and per-element bounds for every grad of the case (under ``model``,
+    by default the case dtype's :meth:`~harness.compare.BoundModel.for_dtype`)."""
+    model = model or compare.BoundModel.for_dtype(case.dtype)
     data, filt = layouts.canonical_data(case.rank), layouts.canonical_filter(case.rank)
     x = layouts.convert(inputs.x, case.data_format, data)
     w = layouts.convert(inputs.w, case.filter_format, filt)
@@ -46,9 +104,13 @@ def expected(case: Case, inputs: Inputs) -> dict[str, Expected]:
         with np.errstate(invalid="ignore", over="ignore"):
             magnitude = _evaluate(case, grad, np.abs(x), np.abs(w), np.abs(dy))
         terms = _evaluate(case, grad, np.ones_like(x), np.ones_like(w), np.ones_like(dy))
+        limit = compare.bound(exact, magnitude, terms, model)
+        values, may_overflow = compare.round_overflow(
+            exact, compare.accumulation_error(magnitude, terms, model), model.output)
         back = case.filter_format if grad == "dw" else case.data_format
         source = filt if grad == "dw" else data
-        limit = compare.bound(exact, magnitude, terms, case.dtype)
-        result[grad] = Expected(values=layouts.convert(exact, source, back),
-                                bound=layouts.convert(limit, source, back))
+        out = lambda a: layouts.convert(a, source, back)  # noqa: E731
+        result[grad] = Expected(values=out(values), bound=out(limit), magnitude=out(magnitude),
+                                terms=out(terms), model=model,
+                                may_overflow=out(may_overflow) if may_overflow.any() else None)
     return result

@@ -34,6 +34,9 @@ CASE_KEYS = ("id", "description", "source", "op", "grads", "data_format", "filte
              "batch", "in_channels", "out_channels", "input_size", "kernel_size",
              "x", "w", "dy", "claims")
 MATRIX_KEYS = ("id", "base", "product")
+# How a source printed or checked a claim's values (docs/cases.md, Claims).
+CLAIM_PRECISION_KEYS = ("decimals", "rtol", "atol")
+MAX_CLAIM_DECIMALS = 30
 NEEDED_BY = {"x": ("y", "dw"), "w": ("y", "dx"), "dy": ("dx", "dw")}
 # Shorthand keys that only mean something next to input_size / kernel_size.
 SHORTHAND_USERS = {"batch": ("input_size",), "out_channels": ("kernel_size",),
@@ -708,9 +711,11 @@ def _claim(ctx: _Context, raw: Located, case: Case, i: int, entry: object) -> Cl
         raise ctx.error(f"claims[{i}]", "expected a mapping with 'source' and one or more "
                                         f"of {', '.join(GRADS)}, got {_type_name(entry)}", line)
     for key in entry:
-        if key != "source" and key not in GRADS:
-            raise ctx.error(f"claims[{i}]", f"unknown key {_show(key)}; expected 'source' and "
-                                            f"any of {', '.join(GRADS)}", entry.line_of(key))
+        if key != "source" and key not in GRADS and key not in CLAIM_PRECISION_KEYS:
+            raise ctx.error(f"claims[{i}]", f"unknown key {_show(key)}; expected 'source', "
+                                            f"any of {', '.join(GRADS)}, and optionally "
+                                            f"{', '.join(CLAIM_PRECISION_KEYS)}",
+                            entry.line_of(key))
     source = entry.get("source")
     if not isinstance(source, str) or not source.strip():
         raise ctx.error(f"claims[{i}].source", "required: who says these are the values "
@@ -722,7 +727,29 @@ def _claim(ctx: _Context, raw: Located, case: Case, i: int, entry: object) -> Cl
     for grad, values in grads.items():
         _check_claimed_values(ctx, case, f"claims[{i}].{grad}", grad, values,
                               entry.line_of(grad))
-    return Claim(source=source, values=grads, line=line)
+    return Claim(source=source, values=grads, line=line, **_claim_precision(ctx, i, entry))
+
+
+def _claim_precision(ctx: _Context, i: int, entry: Located) -> dict:
+    """``decimals`` (digits printed after the point), ``rtol`` and ``atol`` of a claim."""
+    out = {}
+    if "decimals" in entry:
+        value = entry["decimals"]
+        if not _is_int(value) or not 0 <= value <= MAX_CLAIM_DECIMALS:
+            raise ctx.error(f"claims[{i}].decimals", f"expected an integer from 0 to "
+                                                     f"{MAX_CLAIM_DECIMALS} (digits printed "
+                                                     f"after the decimal point), got "
+                                                     f"{_show(value)}", entry.line_of("decimals"))
+        out["decimals"] = value
+    for key in ("rtol", "atol"):
+        if key in entry:
+            value = entry[key]
+            if not _is_number(value) or not math.isfinite(value) or value < 0:
+                raise ctx.error(f"claims[{i}].{key}", f"expected a finite number >= 0 (the "
+                                                      f"source's own tolerance), got "
+                                                      f"{_show(value)}", entry.line_of(key))
+            out[key] = float(value)
+    return out
 
 
 def _check_claimed_values(ctx: _Context, case: Case, field: str, grad: str, values: object,

@@ -18,7 +18,7 @@ from harness import known as known_mod
 from harness.adapters import availability
 from harness.adapters.base import Impl, Outcome
 from harness.case import Case
-from harness.compare import Comparison, compare
+from harness.compare import Comparison
 from harness.expected import Expected, expected
 from harness.values import Inputs, as_array, materialize
 from harness import limitations as limitations_mod
@@ -91,10 +91,9 @@ def probe(impls: Sequence[Impl]) -> list[ImplInfo]:
     return [ImplInfo(i, *availability(i)) for i in impls]
 
 
-def judge_values(v: Verdict, values: np.ndarray, exact: np.ndarray, limit: np.ndarray) -> Verdict:
-    """``v`` judged on ``values`` against the reference's ``exact`` within ``limit``: the one
-    comparison every subject goes through."""
-    c = compare(values, exact, limit)
+def judge_values(v: Verdict, values: np.ndarray, c: Comparison) -> Verdict:
+    """``v`` judged on ``values`` by the comparison ``c`` with the reference (the oracle's
+    :meth:`harness.expected.Expected.compare`): the one path every subject goes through."""
     v.comparison, v.actual, v.stats, v.message = c, values, c.stats(), c.message
     v.status = pass_status(v.kind) if c.passed else fail_status(v.kind)
     return v
@@ -121,7 +120,7 @@ def judge_claims(case: Case, exp: dict[str, Expected],
         for grad, values in claim.values.items():
             v = Verdict(case.id, claim.source, grad, Status.HOLDS, kind="claim")
             claimed = as_array(values, case.shape_of(grad))   # [[]] for an empty grad
-            judge_values(v, claimed, exp[grad].values, exp[grad].bound)
+            judge_values(v, claimed, exp[grad].judge_claim(claim, claimed))
             results.append(apply_known(v, known_mod.find(list(known), case.id, grad,
                                                          claim=claim.source)))
     return results
@@ -163,7 +162,7 @@ def judge_outcome(case: Case, info: "ImplInfo", grad: str, outcome: Outcome, exp
     else:
         v = Verdict(case.id, name, grad, Status.PASS, emulated=outcome.emulated,
                     padding=outcome.padding, dtype=outcome.dtype, notes=list(outcome.notes))
-        judge_values(v, outcome.values, exp.values, exp.bound)
+        judge_values(v, outcome.values, exp.compare(outcome.values))
         if np.shape(outcome.values) != exp.values.shape:
             # Not an answer to this case at all: the impl broke its contract.
             v.status = Status.ERROR

@@ -6,6 +6,8 @@ dtype, so a harness that cannot tell them from the real thing is broken.
 """
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from harness import dtypes, layouts, oracle
@@ -37,6 +39,26 @@ class Planted:
     def dx_kernel(self, w: np.ndarray) -> np.ndarray:
         return w
 
+    def dw_inputs(self, x: np.ndarray, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return x, dy
+
+    def from_canonical(self, a: np.ndarray, src: str, dst: str, grad: str) -> np.ndarray:
+        return layouts.convert(a, src, dst)
+
+    def round(self, value: np.ndarray, case: Case) -> np.ndarray:
+        """The one rounding of the result to the case dtype."""
+        return dtypes.round_to(value, case.dtype)
+
+    # The arithmetic (channels-first, exact in float64 before ``round``).
+    def conv(self, x, w, geometry):
+        return oracle.conv(x, w, **geometry)
+
+    def conv_dx(self, dy, w, input_shape, geometry):
+        return oracle.conv_dx(dy, w, input_shape=input_shape, **geometry)
+
+    def conv_dw(self, x, dy, filter_shape, geometry):
+        return oracle.conv_dw(x, dy, filter_shape=filter_shape, **geometry)
+
     def compute(self, case: Case, inputs: Inputs, grads) -> dict[str, Outcome]:
         try:
             return self._compute(case, inputs, grads)
@@ -51,17 +73,17 @@ class Planted:
         geometry = dict(strides=self.strides(case), pads=self.pads(case),
                         dilations=self.dilations(case))
         results = {
-            "y": lambda: oracle.conv(x, w, **geometry),
-            "dx": lambda: oracle.conv_dx(dy, self.dx_kernel(w),
-                                         input_shape=case.canonical_input_shape, **geometry),
-            "dw": lambda: oracle.conv_dw(x, dy, filter_shape=case.canonical_filter_shape,
-                                         **geometry),
+            "y": lambda: self.conv(x, w, geometry),
+            "dx": lambda: self.conv_dx(dy, self.dx_kernel(w), case.canonical_input_shape,
+                                       geometry),
+            "dw": lambda: self.conv_dw(*self.dw_inputs(x, dy), case.canonical_filter_shape,
+                                       geometry),
         }
         out = {}
         for g in grads:
-            value = dtypes.round_to(results[g](), case.dtype)
+            value = self.round(results[g](), case)
             back = (filt, case.filter_format) if g == "dw" else (data, case.data_format)
-            out[g] = Outcome(values=layouts.convert(value, *back), dtype=case.dtype,
+            out[g] = Outcome(values=self.from_canonical(value, *back, g), dtype=case.dtype,
                              padding="planted")
         return out
 
@@ -102,6 +124,85 @@ class ChannelsTransposed(Planted):
 
     def to_canonical(self, a, src, dst):
         return np.reshape(a, layouts.shape_in(a.shape, src, dst))
+
+
+class DxLayoutByReshape(Planted):
+    """dx computed right, then put back in the case's layout by reshape, not transpose."""
+    name = "planted.dx_reshaped"
+
+    def from_canonical(self, a, src, dst, grad):
+        if grad != "dx":
+            return layouts.convert(a, src, dst)
+        return np.reshape(a, layouts.shape_in(a.shape, src, dst))
+
+
+class DwFromFirstBatchItem(Planted):
+    """dw summed over batch item 0 only, as if the batch had one element."""
+    name = "planted.dw_first_item"
+
+    def dw_inputs(self, x, dy):
+        return x[:1], dy[:1]
+
+
+class Unrounded(Planted):
+    """Right arithmetic, but returns the float64 result without rounding it to the case
+    dtype: a finite 66000 where float16's correctly rounded result is inf."""
+    name = "planted.unrounded"
+
+    def round(self, value, case):
+        return value
+
+
+class AccumulateInStorage(Planted):
+    """Right formula, computed in the case dtype alone: every product and the running sum
+    rounded to the case dtype after every addition (no wider accumulator).
+
+    Each gradient is linear in each input, so it splits into pieces of one product
+    per element: the oracle on one channel and one kernel tap (y, dx) or one batch
+    item and output position (dw). They are added one after another.
+    """
+    name = "planted.accumulate_in_storage"
+
+    def round(self, value, case):
+        return value  # already rounded as it was accumulated
+
+    def _sum(self, pieces, dtype):
+        acc = None
+        for piece in pieces:
+            piece = dtypes.round_to(piece, dtype)            # the product, rounded
+            acc = piece if acc is None else dtypes.round_to(acc + piece, dtype)
+        return acc
+
+    def compute(self, case, inputs, grads):
+        self.dtype = case.dtype
+        return super().compute(case, inputs, grads)
+
+    def conv(self, x, w, geometry):
+        return self._sum((oracle.conv(x[:, c:c + 1], _one(w[:, c:c + 1], tap), **geometry)
+                          for c in range(w.shape[1]) for tap in _taps(w.shape[2:])), self.dtype)
+
+    def conv_dx(self, dy, w, input_shape, geometry):
+        return self._sum((oracle.conv_dx(dy[:, o:o + 1], _one(w[o:o + 1], tap),
+                                         input_shape=input_shape, **geometry)
+                          for o in range(w.shape[0]) for tap in _taps(w.shape[2:])), self.dtype)
+
+    def conv_dw(self, x, dy, filter_shape, geometry):
+        return self._sum((oracle.conv_dw(x[n:n + 1], _one(dy[n:n + 1], q),
+                                         filter_shape=filter_shape, **geometry)
+                          for n in range(dy.shape[0]) for q in _taps(dy.shape[2:])), self.dtype)
+
+
+def _taps(shape):
+    """Every spatial index of ``shape``."""
+    return itertools.product(*(range(k) for k in shape))
+
+
+def _one(a, spatial):
+    """``a`` with every spatial position but ``spatial`` zeroed (all channels kept)."""
+    out = np.zeros_like(a)
+    index = (slice(None), slice(None)) + tuple(spatial)
+    out[index] = a[index]
+    return out
 
 
 BUGS = (PadBeforeInsteadOfAfter, KernelNotFlipped, DilationIgnored, StrideOffByOne,

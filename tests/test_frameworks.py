@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from harness import known as known_mod
 from harness.adapters import select
 from harness.loader import load_cases
 from harness.runner import probe, run
@@ -60,14 +61,17 @@ SAMPLE = load_cases(["cases/conformance"])[::7]
 
 
 def test_no_false_alarm_on_a_conformance_sample(impls):
-    results = run(SAMPLE, impls)
+    """Every verdict passes, is a refusal listed above, or is an investigated known
+    discrepancy (known-discrepancies.yaml: half-precision accumulation on the CPU)."""
+    results = run(SAMPLE, impls, known_mod.load_known(known_mod.DEFAULT_FILE))
     verdicts = [v for r in results for v in r.verdicts]
     bad = [(v.case, v.impl, v.grad, v.status, v.message[:200]) for v in verdicts
-           if v.status not in ("pass", "unsupported")]
+           if v.status not in ("pass", "unsupported", "known")]
     assert bad == []
     # every refusal is a documented limitation (harness/data/limitations.yaml)
     assert [(v.case, v.impl, v.message) for v in verdicts
             if v.status == "unsupported" and not v.limitation] == []
+    assert all(v.case.endswith("float16") for v in verdicts if v.status == "known")
     assert sum(v.status == "pass" for v in verdicts) > 0.8 * len(verdicts)
 
 

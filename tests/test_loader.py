@@ -150,6 +150,16 @@ BAD_CASES = [
     ("claim-without-source.yaml",
      f"{BAD}/claim-without-source.yaml:8: case 'bad/claim-source': claims[0].source: "
      "required: who says these are the values (e.g. 'article, printed output')"),
+    ("claim-decimals-not-integer.yaml",
+     f"{BAD}/claim-decimals-not-integer.yaml:9: case 'bad/claim-decimals': "
+     "claims[0].decimals: expected an integer from 0 to 30 (digits printed after the "
+     "decimal point), got 2.5"),
+    ("claim-rtol-negative.yaml",
+     f"{BAD}/claim-rtol-negative.yaml:9: case 'bad/claim-rtol': claims[0].rtol: expected a "
+     "finite number >= 0 (the source's own tolerance), got -0.001"),
+    ("claim-unknown-key.yaml",
+     f"{BAD}/claim-unknown-key.yaml:9: case 'bad/claim-key': claims[0]: unknown key 'digits'; "
+     "expected 'source', any of y, dx, dw, and optionally decimals, rtol, atol"),
     ("duplicate-key.yaml",
      f"{BAD}/duplicate-key.yaml:6: invalid YAML: duplicate key 'padding'"),
     ("alias.yaml",
