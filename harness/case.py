@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Optional, Union
 
-from harness import layouts, padding as pad
+from harness import layouts, ops, padding as pad
+from harness.ops import GRADS as GRADS  # the grads every op has, re-exported
 
-GRADS = ("y", "dx", "dw")
-OPS = ("conv1d", "conv2d", "conv3d")
+OPS = tuple(ops.OPS)
 
 # A tensor's values: an explicit nested list, or a generator mapping such as
 # {"random": "normal", "seed": 7}; None where the case does not need them.
@@ -54,30 +54,78 @@ class Case:
     description: str = ""
     source: str = ""
     claims: tuple[Claim, ...] = ()
+    groups: int = 1
+    output_padding: tuple[int, ...] = ()      # conv_transpose: extra rows after the data
+    transposed_size: tuple[int, ...] = ()     # conv_transpose: y's spatial sizes, if given
     file: str = field(default="", compare=False)
     line: int = field(default=0, compare=False)
 
     @property
+    def kind(self) -> str:
+        """``conv``, ``depthwise`` or ``conv_transpose`` (:mod:`harness.ops`)."""
+        return ops.get(self.op).kind
+
+    @property
     def rank(self) -> int:
-        return layouts.spatial_rank(self.op)
+        return ops.get(self.op).rank
 
     @property
     def canonical_input_shape(self) -> tuple[int, ...]:
-        """``(N, C, *spatial)``."""
+        """``(N, C, *spatial)`` of ``x``."""
         return layouts.shape_in(self.input_shape, self.data_format,
                                 layouts.canonical_data(self.rank))
 
     @property
     def canonical_filter_shape(self) -> tuple[int, ...]:
-        """``(O, I, *kernel)``."""
+        """The forward conv's filter ``(O, I / groups, *kernel)``; a depthwise ``HWCM``
+        filter is the grouped conv's ``(C * M, 1, *kernel)``, output channel ``c * M + m``."""
+        if self.kind == "depthwise":
+            c, m, *kernel = layouts.shape_in(self.filter_shape, self.filter_format,
+                                             layouts.depthwise_canonical(self.rank))
+            return (c * m, 1, *kernel)
         return layouts.shape_in(self.filter_shape, self.filter_format,
                                 layouts.canonical_filter(self.rank))
 
+    @property
+    def conv_groups(self) -> int:
+        """The groups of the convolution the oracle computes (depthwise: one per channel)."""
+        if self.kind == "depthwise":
+            return self.canonical_input_shape[1]
+        return self.groups
+
+    @cached_property
+    def transposed_sizes(self) -> tuple[int, ...]:
+        """conv_transpose: y's spatial sizes, the forward conv's input (``transposed_size``
+        if given; else explicit pads: ``(in - 1) * s + (k - 1) * d + 1 - before - after +
+        output_padding``; SAME: ``in * s``; VALID: ``in * s + max((k - 1) * d + 1 - s, 0)``,
+        as TensorFlow, Keras and JAX compute them)."""
+        if self.transposed_size:
+            return self.transposed_size
+        sizes = []
+        spatial = self.canonical_input_shape[2:]
+        kernel = self.canonical_filter_shape[2:]
+        modes = ([self.padding] * self.rank if isinstance(self.padding, str)
+                 else list(self.padding))
+        extra = self.output_padding or (0,) * self.rank
+        for n, k, s, d, mode, op in zip(spatial, kernel, self.strides, self.dilations, modes,
+                                        extra):
+            eff = pad.effective_kernel(k, d)
+            if mode in ("SAME", "SAME_LOWER"):
+                sizes.append(n * s + op)
+            elif mode == "VALID":
+                sizes.append(n * s + max(eff - s, 0) + op)
+            else:
+                sizes.append((n - 1) * s + eff - mode[0] - mode[1] + op)
+        return tuple(sizes)
+
     @cached_property
     def axes(self) -> tuple[pad.AxisPadding, ...]:
-        """Resolved padding per spatial axis (D, H, W order), resolved once per case."""
-        return pad.resolve(self.padding, self.canonical_input_shape[2:],
-                           self.canonical_filter_shape[2:], self.strides, self.dilations)
+        """Resolved padding per spatial axis (D, H, W order) of the forward conv, resolved
+        once per case. For a conv_transpose that conv runs over y's spatial sizes."""
+        sizes = (self.transposed_sizes if self.kind == "conv_transpose"
+                 else self.canonical_input_shape[2:])
+        return pad.resolve(self.padding, sizes, self.canonical_filter_shape[2:],
+                           self.strides, self.dilations)
 
     @property
     def pads(self) -> list[tuple[int, int]]:
@@ -85,8 +133,20 @@ class Case:
 
     @property
     def canonical_output_shape(self) -> tuple[int, ...]:
-        n, o = self.canonical_input_shape[0], self.canonical_filter_shape[0]
+        """``(N, C_y, *spatial)`` of ``y``."""
+        n = self.canonical_input_shape[0]
+        o, i = self.canonical_filter_shape[:2]
+        if self.kind == "conv_transpose":
+            return (n, i * self.groups, *self.transposed_sizes)
         return (n, o, *(a.output_size for a in self.axes))
+
+    @property
+    def forward_shapes(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """(input, output) shapes, channels-first, of the forward conv the oracle computes:
+        ``x`` and ``y``, or for a conv_transpose ``y`` and ``x``."""
+        if self.kind == "conv_transpose":
+            return self.canonical_output_shape, self.canonical_input_shape
+        return self.canonical_input_shape, self.canonical_output_shape
 
     @property
     def output_shape(self) -> tuple[int, ...]:

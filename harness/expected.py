@@ -1,7 +1,8 @@
 """What the answer is for a case: oracle values and their error bounds, in the case's layouts.
 
 The oracle works channels-first; this module moves the case's tensors there
-and back, and evaluates each gradient three times: on the values (the exact
+and back (:func:`harness.ops.to_canonical`), and evaluates each gradient
+(:func:`harness.ops.evaluate`) three times: on the values (the exact
 answer), on absolute values (``M``) and on ones (``n``, the number of products
 summed into each element), which :func:`harness.compare.bound` combines under
 the case dtype's :class:`~harness.compare.BoundModel`. Where the exact value
@@ -18,7 +19,7 @@ from typing import Optional, Union
 
 import numpy as np
 
-from harness import compare, layouts, oracle
+from harness import compare, ops
 from harness.case import Case, Claim
 from harness.values import Inputs
 
@@ -79,37 +80,22 @@ def claim_tolerance(claim: Claim, claimed: np.ndarray,
     return extra
 
 
-def _evaluate(case: Case, grad: str, x: np.ndarray, w: np.ndarray, dy: np.ndarray) -> np.ndarray:
-    """One oracle gradient, inputs and result channels-first."""
-    geometry = dict(strides=case.strides, pads=case.pads, dilations=case.dilations)
-    if grad == "y":
-        return oracle.conv(x, w, **geometry)
-    if grad == "dx":
-        return oracle.conv_dx(dy, w, input_shape=case.canonical_input_shape, **geometry)
-    return oracle.conv_dw(x, dy, filter_shape=case.canonical_filter_shape, **geometry)
-
-
 def expected(case: Case, inputs: Inputs,
              model: Optional[compare.BoundModel] = None) -> dict[str, Expected]:
     """Oracle values and per-element bounds for every grad of the case (under ``model``,
     by default the case dtype's :meth:`~harness.compare.BoundModel.for_dtype`)."""
     model = model or compare.BoundModel.for_dtype(case.dtype)
-    data, filt = layouts.canonical_data(case.rank), layouts.canonical_filter(case.rank)
-    x = layouts.convert(inputs.x, case.data_format, data)
-    w = layouts.convert(inputs.w, case.filter_format, filt)
-    dy = layouts.convert(inputs.dy, case.data_format, data)
+    x, w, dy = (ops.to_canonical(case, name, getattr(inputs, name)) for name in ("x", "w", "dy"))
     result = {}
     for grad in case.grads:
-        exact = _evaluate(case, grad, x, w, dy)
+        exact = ops.evaluate(case, grad, x, w, dy)
         with np.errstate(invalid="ignore", over="ignore"):
-            magnitude = _evaluate(case, grad, np.abs(x), np.abs(w), np.abs(dy))
-        terms = _evaluate(case, grad, np.ones_like(x), np.ones_like(w), np.ones_like(dy))
+            magnitude = ops.evaluate(case, grad, np.abs(x), np.abs(w), np.abs(dy))
+        terms = ops.evaluate(case, grad, np.ones_like(x), np.ones_like(w), np.ones_like(dy))
         limit = compare.bound(exact, magnitude, terms, model)
         values, may_overflow = compare.round_overflow(
             exact, compare.accumulation_error(magnitude, terms, model), model.output)
-        back = case.filter_format if grad == "dw" else case.data_format
-        source = filt if grad == "dw" else data
-        out = lambda a: layouts.convert(a, source, back)  # noqa: E731
+        out = lambda a: ops.from_canonical(case, grad, a)  # noqa: E731
         result[grad] = Expected(values=out(values), bound=out(limit), magnitude=out(magnitude),
                                 terms=out(terms), model=model,
                                 may_overflow=out(may_overflow) if may_overflow.any() else None)

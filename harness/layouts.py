@@ -14,8 +14,9 @@ SPATIAL_LETTERS = {1: "W", 2: "HW", 3: "DHW"}
 
 
 def spatial_rank(op: str) -> int:
-    """``conv1d`` -> 1, ``conv2d`` -> 2, ``conv3d`` -> 3."""
-    return {"conv1d": 1, "conv2d": 2, "conv3d": 3}[op]
+    """``conv2d``, ``depthwise_conv2d``, ``conv_transpose2d`` -> 2 (the op registry's rank)."""
+    from harness import ops
+    return ops.get(op).rank
 
 
 def data_formats(rank: int) -> tuple[str, str]:
@@ -28,6 +29,31 @@ def filter_formats(rank: int) -> tuple[str, str]:
     """(spatial-first ``HWIO``, channels-first ``OIHW``) filter layouts."""
     s = SPATIAL_LETTERS[rank]
     return f"{s}IO", f"OI{s}"
+
+
+def depthwise_formats(rank: int) -> tuple[str, str]:
+    """(TensorFlow's ``HWCM``, channels-first ``CMHW``) depthwise filter layouts."""
+    s = SPATIAL_LETTERS[rank]
+    return f"{s}CM", f"CM{s}"
+
+
+def depthwise_canonical(rank: int) -> str:
+    return depthwise_formats(rank)[1]
+
+
+def filter_layouts(rank: int, letters: str = "OI") -> tuple[str, ...]:
+    """Every filter layout of a rank: any order of the two channel letters and the
+    spatial letters kept in D, H, W order (HWIO, OIHW, OHWI, IOHW, HWOI, ...)."""
+    import itertools
+
+    spatial = SPATIAL_LETTERS[rank]
+    out = []
+    for a, b in (letters, letters[::-1]):
+        for i, j in itertools.combinations(range(rank + 2), 2):
+            rest = iter(spatial)
+            out.append("".join(a if k == i else b if k == j else next(rest)
+                               for k in range(rank + 2)))
+    return tuple(out)
 
 
 def canonical_data(rank: int) -> str:

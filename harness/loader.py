@@ -16,7 +16,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from harness import dtypes, generators, layouts, padding as pad
+from harness import dtypes, generators, layouts, ops, padding as pad
 from harness.fields import (compact as _compact,
                             is_float64 as _is_float64, is_huge as _is_huge, is_int as _is_int,
                             is_number as _is_number, key_text as _key_text, show as _show,
@@ -32,6 +32,7 @@ MAX_MATRIX_CASES = 10_000       # cases one matrix may expand to
 CASE_KEYS = ("id", "description", "source", "op", "grads", "data_format", "filter_format",
              "padding", "strides", "dilations", "dtype", "input_shape", "filter_shape",
              "batch", "in_channels", "out_channels", "input_size", "kernel_size",
+             "groups", "channel_multiplier", "output_padding", "output_shape",
              "x", "w", "dy", "claims")
 MATRIX_KEYS = ("id", "base", "product")
 # How a source printed or checked a claim's values (docs/cases.md, Claims).
@@ -293,28 +294,36 @@ def parse_case(path: str, raw: Located) -> Case:
         ctx.case_id = case_id
     _refuse_unknown(ctx, raw, CASE_KEYS)
     case_id = _case_id(ctx, raw, "id")
-    op = _choice(ctx, raw, "op", OPS, required=True)
-    rank = layouts.spatial_rank(op)
+    op = ops.get(_choice(ctx, raw, "op", OPS, required=True))
+    rank = op.rank
     data_format = _choice(ctx, raw, "data_format", layouts.data_formats(rank),
                           default=layouts.data_formats(rank)[0])
-    filter_format = _choice(ctx, raw, "filter_format", layouts.filter_formats(rank),
-                            default=layouts.filter_formats(rank)[0])
+    filter_layouts = layouts.filter_layouts(rank, op.filter_letters)
+    default_filter = (layouts.depthwise_formats(rank) if op.kind == "depthwise"
+                      else layouts.filter_formats(rank))[0]     # HWIO, or depthwise HWCM
+    filter_format = _choice(ctx, raw, "filter_format", filter_layouts, default=default_filter)
     grads = _grads(ctx, raw)
     strides = _int_tuple(ctx, raw, "strides", rank, minimum=1, default=1)
     dilations = _int_tuple(ctx, raw, "dilations", rank, minimum=1, default=1)
     padding = _padding(ctx, raw, rank)
     dtype = _choice(ctx, raw, "dtype", dtypes.NAMES, default="float32")
+    op_keys = _op_keys(ctx, raw, op, data_format)
+    output_shape = op_keys.pop("_output_shape", None)
     values = {name: _value_spec(ctx, raw, name) for name in ("x", "w", "dy")}
     _refuse_shorthand_clash(ctx, raw)
     input_shape = _input_shape(ctx, raw, rank, data_format, values["x"])
-    filter_shape = _filter_shape(ctx, raw, rank, filter_format, values["w"])
-    case = Case(id=case_id, op=op, grads=grads, data_format=data_format,
+    filter_shape = _filter_shape(ctx, raw, op, filter_format, values["w"],
+                                 op_keys.get("groups", 1))
+    case = Case(id=case_id, op=op.name, grads=grads, data_format=data_format,
                 filter_format=filter_format, padding=padding, strides=strides,
                 dilations=dilations, dtype=dtype, input_shape=input_shape,
                 filter_shape=filter_shape, x=values["x"], w=values["w"], dy=values["dy"],
                 description=_optional_str(ctx, raw, "description"),
-                source=_optional_str(ctx, raw, "source"), file=path, line=raw.line)
+                source=_optional_str(ctx, raw, "source"), file=path, line=raw.line,
+                **op_keys)
     _check_geometry(ctx, case)
+    if op.kind == "conv_transpose":
+        _check_transposed_output(ctx, case, output_shape)
     _check_values_present(ctx, case)
     _check_values_fit_dtype(ctx, case)
     return _with_claims(ctx, raw, case)
@@ -421,6 +430,8 @@ def _check_bounds(ctx: _Context, field: str, name: str, value: int, minimum: int
 
 def _padding(ctx: _Context, raw: Located, rank: int):
     value = raw.get("padding", "VALID")
+    if value == "SAME_UPPER":   # ONNX's name for TensorFlow's SAME
+        return "SAME"
     if isinstance(value, str):
         if value not in pad.MODES:
             raise ctx.error("padding", f"{_show(value)} is not one of {', '.join(pad.MODES)} "
@@ -436,9 +447,10 @@ def _padding(ctx: _Context, raw: Located, rank: int):
         if not (isinstance(pair, list) and len(pair) == 2 and all(map(_is_int, pair))):
             raise ctx.error(f"padding[{i}]", f"expected [before, after] integers, got "
                                              f"{_show(pair)}")
-        if min(pair) < 0:
-            raise ctx.error(f"padding[{i}]", f"pads must be >= 0, got {_show(pair)}")
-        _check_bounds(ctx, f"padding[{i}]", "pad", max(pair), 0)
+        # A negative pad crops that many elements (ONNX and torch allow it); how much
+        # may be cropped is checked against the sizes in _check_sizes.
+        for v in pair:
+            _check_bounds(ctx, f"padding[{i}]", "pad", abs(v), 0)
         pairs.append(tuple(pair))
     return tuple(pairs)
 
@@ -552,15 +564,16 @@ def _refuse_shorthand_clash(ctx: _Context, raw: Located) -> None:
             raise ctx.error(key, f"has no effect without {' or '.join(users)}")
 
 
-def _declared_shape(ctx, raw, key, values, layout, canonical_from_parts) -> tuple[int, ...]:
+def _declared_shape(ctx, raw, key, values, layout, canonical_from_parts,
+                    canonical: str | None = None) -> tuple[int, ...]:
     rank = len(layout) - 2
     shape = None
     if key in raw:
         shape = _shape_list(ctx, raw, key, rank + 2, layout)
     elif canonical_from_parts is not None:
-        shape = layouts.shape_in(canonical_from_parts(), layouts.canonical_data(rank)
-                                 if key == "input_shape" else layouts.canonical_filter(rank),
-                                 layout)
+        canonical = canonical or (layouts.canonical_data(rank) if key == "input_shape"
+                                  else layouts.canonical_filter(rank))
+        shape = layouts.shape_in(canonical_from_parts(), canonical, layout)
     if isinstance(values, list):
         value_shape, ndim = nested_shape(values), rank + 2
         name = "x" if key == "input_shape" else "w"
@@ -597,14 +610,81 @@ def _input_shape(ctx, raw, rank, data_format, x) -> tuple[int, ...]:
     return _declared_shape(ctx, raw, "input_shape", x, data_format, parts)
 
 
-def _filter_shape(ctx, raw, rank, filter_format, w) -> tuple[int, ...]:
+def _filter_shape(ctx, raw, op, filter_format, w, groups) -> tuple[int, ...]:
+    """The filter's shape; from the shorthand keys it is ``(out_channels, in_channels /
+    groups, *kernel_size)`` for a conv, ``(in_channels, out_channels / groups, *kernel)``
+    (torch's ConvTranspose weight) for a conv_transpose, and ``(in_channels,
+    channel_multiplier, *kernel)`` for a depthwise conv."""
     parts = None
     if "kernel_size" in raw:
         def parts():
-            size = _shape_list(ctx, raw, "kernel_size", rank)
-            return (_shorthand_int(ctx, raw, "out_channels", 1),
-                    _shorthand_int(ctx, raw, "in_channels", 1), *size)
-    return _declared_shape(ctx, raw, "filter_shape", w, filter_format, parts)
+            size = _shape_list(ctx, raw, "kernel_size", op.rank)
+            c_in = _shorthand_int(ctx, raw, "in_channels", 1)
+            if op.kind == "depthwise":
+                return (c_in, _shorthand_int(ctx, raw, "channel_multiplier", 1), *size)
+            c_out = _shorthand_int(ctx, raw, "out_channels", 1)
+            if op.kind == "conv_transpose":
+                return (c_in, c_out // groups, *size)
+            return (c_out, c_in // groups, *size)
+    layout = (layouts.depthwise_canonical(op.rank) if op.kind == "depthwise"
+              else layouts.canonical_filter(op.rank))
+    return _declared_shape(ctx, raw, "filter_shape", w, filter_format, parts, layout)
+
+
+def _check_transposed_output(ctx: _Context, case: Case, output_shape) -> None:
+    """A conv_transpose's y must be an input the forward conv maps back onto x: per axis,
+    ``output_size(y, k, s, d, pads) == x`` and ``output_padding < max(stride, dilation)``."""
+    key = "output_shape" if output_shape else "padding"
+    if output_shape is not None:
+        n, c = case.canonical_input_shape[0], case.canonical_filter_shape[1] * case.groups
+        given = layouts.shape_in(output_shape, case.data_format,
+                                 layouts.canonical_data(case.rank))
+        if tuple(given[:2]) != (n, c):
+            raise ctx.error("output_shape", f"{list(output_shape)} ({case.data_format}) has "
+                                            f"batch {given[0]} and {given[1]} channels; x and "
+                                            f"the filter give batch {n} and {c} channels")
+    for dim, axis, size, extra in zip(layouts.SPATIAL_LETTERS[case.rank], case.axes,
+                                      case.canonical_input_shape[2:],
+                                      case.output_padding or (0,) * case.rank):
+        if extra >= max(axis.stride, axis.dilation):
+            raise ctx.error("output_padding", f"dimension {dim}: {extra} must be smaller "
+                                              f"than the stride {axis.stride} or the "
+                                              f"dilation {axis.dilation}")
+        if axis.size < 1 or axis.output_size != size:
+            raise ctx.error(key, f"dimension {dim}: y of size {axis.size} padded by "
+                                 f"{axis.before} + {axis.after} ({_padding_text(case.padding)}) "
+                                 f"gives the forward conv {axis.output_size} outputs, but x has "
+                                 f"{size}: the transposed conv cannot produce it")
+
+
+def _op_keys(ctx: _Context, raw: Located, op, data_format: str) -> dict:
+    """The keys only some ops take: ``groups`` (conv, conv_transpose), ``output_padding``
+    and ``output_shape`` (conv_transpose), ``channel_multiplier`` (depthwise shorthand)."""
+    allowed = {"conv": ("groups",), "depthwise": ("channel_multiplier",),
+               "conv_transpose": ("groups", "output_padding", "output_shape")}[op.kind]
+    for key in ("groups", "channel_multiplier", "output_padding", "output_shape"):
+        if key in raw and key not in allowed:
+            where = {"groups": "conv and conv_transpose ops (a depthwise conv has one group "
+                               "per input channel)",
+                     "channel_multiplier": "depthwise ops",
+                     "output_padding": "conv_transpose ops",
+                     "output_shape": "conv_transpose ops"}[key]
+            raise ctx.error(key, f"only {where} take {key}; {op.name} does not")
+    out = {}
+    if "groups" in raw:
+        groups = raw["groups"]
+        if not _is_int(groups) or groups < 1:
+            raise ctx.error("groups", f"expected an integer >= 1, got {_show(groups)}")
+        _check_bounds(ctx, "groups", "groups", groups, 1)
+        out["groups"] = groups
+    if "output_padding" in raw:
+        out["output_padding"] = _int_tuple(ctx, raw, "output_padding", op.rank, minimum=0,
+                                           default=0)
+    if "output_shape" in raw:
+        shape = _shape_list(ctx, raw, "output_shape", op.rank + 2, data_format)
+        out["transposed_size"] = tuple(shape[i] for i in layouts.spatial_dims(data_format))
+        out["_output_shape"] = shape
+    return out
 
 
 def _shape_key(raw: Located, shape: str) -> str:
@@ -615,11 +695,30 @@ def _shape_key(raw: Located, shape: str) -> str:
 def _check_geometry(ctx: _Context, case: Case) -> None:
     n, c, *sizes = case.canonical_input_shape
     o, i, *kernel = case.canonical_filter_shape
-    if i != c:
-        raise ctx.error(_shape_key(ctx.raw, "filter_shape"),
-                        f"the filter {list(case.filter_shape)} ({case.filter_format}) has {i} "
-                        f"input channel(s) but the input {list(case.input_shape)} "
-                        f"({case.data_format}) has {c}")
+    key, g = _shape_key(ctx.raw, "filter_shape"), case.groups
+    what = f"the filter {list(case.filter_shape)} ({case.filter_format})"
+    given = f"the input {list(case.input_shape)} ({case.data_format}) has {c}"
+    if case.kind == "depthwise":
+        if o != c * (o // max(c, 1)) or layouts.shape_in(
+                case.filter_shape, case.filter_format,
+                layouts.depthwise_canonical(case.rank))[0] != c:
+            raise ctx.error(key, f"{what} is for a different number of input channels: "
+                                 f"{given}")
+    elif case.kind == "conv_transpose":
+        if o != c:
+            raise ctx.error(key, f"{what} takes {o} channel(s) in (O, the channels of x in a "
+                                 f"transposed conv) but {given}")
+        if o % g:
+            raise ctx.error("groups", f"groups={g} must divide the {o} channels of x")
+    else:
+        if i * g != c and g == 1:
+            raise ctx.error(key, f"{what} has {i} input channel(s) but {given}")
+        if i * g != c:
+            raise ctx.error(key, f"{what} has {i} input channel(s) per group; with groups="
+                                 f"{g} that makes {i * g}, but {given}")
+        if o % g:
+            raise ctx.error("groups", f"groups={g} must divide the filter's {o} output "
+                                      "channels")
     # A kernel larger than the padded input is a legitimate case: its output is empty
     # (a 0 in y's shape), and frameworks differ on it.
     _check_sizes(ctx, case)
@@ -633,6 +732,11 @@ def _check_geometry(ctx: _Context, case: Case) -> None:
 
 def _check_sizes(ctx: _Context, case: Case) -> None:
     """Refuse, before anything is allocated, tensors or oracle work beyond the limits."""
+    for dim, axis in zip(layouts.SPATIAL_LETTERS[case.rank], case.axes):
+        if axis.size + min(axis.before, 0) + min(axis.after, 0) < 0:
+            raise ctx.error("padding", f"dimension {dim}: negative pads {axis.before}, "
+                                       f"{axis.after} crop more than the {axis.size} elements "
+                                       "there are")
     for name in ("input_shape", "filter_shape"):
         shape = getattr(case, name)
         if math.prod(shape) > MAX_ELEMENTS:
@@ -644,7 +748,7 @@ def _check_sizes(ctx: _Context, case: Case) -> None:
         raise ctx.error(_shape_key(ctx.raw, "input_shape"),
                         f"the output {list(out)} has {math.prod(out)} elements; the limit "
                         f"is {MAX_ELEMENTS}")
-    macs = math.prod(case.canonical_output_shape) * case.canonical_filter_shape[1] * \
+    macs = math.prod(case.forward_shapes[1]) * case.canonical_filter_shape[1] * \
         math.prod(case.canonical_filter_shape[2:])
     if macs > MAX_ORACLE_MACS:
         raise ctx.error(_shape_key(ctx.raw, "input_shape"),

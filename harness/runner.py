@@ -16,7 +16,7 @@ import numpy as np
 
 from harness import known as known_mod
 from harness.adapters import availability
-from harness.adapters.base import Impl, Outcome
+from harness.adapters.base import Impl, Outcome, missing_op
 from harness.case import Case
 from harness.compare import Comparison
 from harness.expected import Expected, expected
@@ -273,7 +273,8 @@ class Session:
                     inputs = materialize(case)
                     futures = {i.impl.name: pool.submit(_timed, backend, i, case, inputs,
                                                         self.repeat)
-                               for i in impls if i.available}
+                               for i in impls
+                               if i.available and not missing_op(i.impl, case.op)}
                     window.append((case, inputs, expected(case, inputs), futures))
                     if len(window) > 2 * max(backend.jobs, 1):
                         yield self._gather(window.popleft(), impls)
@@ -301,6 +302,16 @@ class Session:
             if not info.available:
                 verdicts += [Verdict(case.id, info.impl.name, g, Status.SKIPPED,
                                      message=info.version) for g in case.grads]
+                continue
+            note = missing_op(info.impl, case.op)
+            if note:   # the framework has no such API (or the adapter does not call it)
+                verdicts += [Verdict(case.id, info.impl.name, g, Status.UNSUPPORTED,
+                                     message=note, limitation={
+                                         "id": f"no-{case.op}", "framework": info.impl.framework,
+                                         "summary": note,
+                                         "evidence": f"{info.impl.name} declares the ops it "
+                                                     "implements (its 'ops' and 'op_notes')"})
+                             for g in case.grads]
                 continue
             runs, seconds = runs_of[info.impl.name]
             verdicts += [judge_repeats(case, info, g, runs, exp[g], self.known, seconds,

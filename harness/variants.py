@@ -82,6 +82,9 @@ class Variant:
         self.name = name_of(impl.name, settings)
         self.framework = impl.framework
         self.variants = declared(impl)
+        for attr in ("ops", "op_notes"):
+            if hasattr(impl, attr):
+                setattr(self, attr, getattr(impl, attr))
 
     def version(self) -> str:
         return self.base.version()

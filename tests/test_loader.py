@@ -55,10 +55,12 @@ BAD_CASES = [
      "whitespace; ids name tests and files (use -, _, . or / instead)"),
     ("missing-op.yaml",
      f"{BAD}/missing-op.yaml:1: case 'bad/missing-op': op: required; one of conv1d, "
-     "conv2d, conv3d"),
+     "conv2d, conv3d, depthwise_conv1d, depthwise_conv2d, conv_transpose1d, conv_transpose2d, "
+     "conv_transpose3d"),
     ("bad-op-conv4d.yaml",
      f"{BAD}/bad-op-conv4d.yaml:2: case 'bad/op': op: 'conv4d' is not one of conv1d, "
-     "conv2d, conv3d"),
+     "conv2d, conv3d, depthwise_conv1d, depthwise_conv2d, conv_transpose1d, conv_transpose2d, "
+     "conv_transpose3d"),
     ("strides-zero.yaml",
      f"{BAD}/strides-zero.yaml:5: case 'strided': strides: strides[0]=0 must be >= 1"),
     ("strides-boolean.yaml",
@@ -72,8 +74,8 @@ BAD_CASES = [
      "is not one of VALID, SAME, SAME_LOWER or a list of 2 [before, after] pairs "
      "(did you mean 'SAME'?)"),
     ("padding-negative.yaml",
-     f"{BAD}/padding-negative.yaml:4: case 'bad/padding-negative': padding[1]: pads must "
-     "be >= 0, got [-1, 1]"),
+     f"{BAD}/padding-negative.yaml:4: case 'bad/padding-negative': padding: dimension W: "
+     "negative pads -2, -2 crop more than the 3 elements there are"),
     ("padding-pair-count.yaml",
      f"{BAD}/padding-pair-count.yaml:4: case 'bad/padding-pairs': padding: expected one "
      "of VALID, SAME, SAME_LOWER or a list of 2 [before, after] pairs (one per spatial "
@@ -188,7 +190,7 @@ BAD_CASES = [
      "matrix.product.layout[0]: 'layout' is not a case key, so its values must be mappings "
      "of case keys (a group); known keys: id, description, source, op, grads, data_format, "
      "filter_format, padding, strides, dilations, dtype, input_shape, filter_shape, batch, "
-     "in_channels, out_channels, input_size, kernel_size, x, w, dy, claims"),
+     "in_channels, out_channels, input_size, kernel_size, groups, channel_multiplier, output_padding, output_shape, x, w, dy, claims"),
     ("matrix-product-claims.yaml",
      f"{BAD}/matrix-product-claims.yaml:6: case 'bad/matrix-claims': matrix.product.claims: "
      "cannot vary in a matrix: claimed values belong to one case; put them in a group with "
@@ -276,7 +278,8 @@ def test_several_errors_in_one_file_are_all_reported(tmp_path):
         - {id: b, op: conv1d, strides: 0}
         """)
     assert [str(e) for e in load_errors(path).errors] == [
-        f"{path}:1: case 'a': op: 'conv5d' is not one of conv1d, conv2d, conv3d",
+        f"{path}:1: case 'a': op: 'conv5d' is not one of conv1d, conv2d, conv3d, "
+        "depthwise_conv1d, depthwise_conv2d, conv_transpose1d, conv_transpose2d, conv_transpose3d",
         f"{path}:2: case 'b': strides: strides[0]=0 must be >= 1",
     ]
 

@@ -72,6 +72,20 @@ class Impl(Protocol):
                 grads: Sequence[str]) -> Mapping[str, Outcome]: ...
 
 
+# What an impl that does not say (``ops``) is taken to implement: the ops convgrad
+# had before the op registry, so an older plug-in is never handed an op it ignores.
+LEGACY_OPS = frozenset({"conv1d", "conv2d", "conv3d"})
+
+
+def missing_op(impl, op: str) -> str:
+    """Why ``impl`` does not implement ``op`` (its ``op_notes``), or '' when it does."""
+    if op in getattr(impl, "ops", LEGACY_OPS):
+        return ""
+    notes = getattr(impl, "op_notes", {}) or {}
+    implemented = ", ".join(sorted(getattr(impl, "ops", LEGACY_OPS)))
+    return notes.get(op) or f"{impl.name} implements {implemented}, not {op}"
+
+
 def is_installed(module: str) -> bool:
     """Whether ``module`` can be imported, without importing it."""
     try:

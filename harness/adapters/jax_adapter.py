@@ -13,8 +13,8 @@ from typing import Sequence
 import numpy as np
 
 from harness import dtypes
-from harness.adapters.base import (COMMON_VARIANTS, Configurable, NoDevice, Outcome,
-                                   each_grad, failed, once)
+from harness.adapters.base import (COMMON_VARIANTS, LEGACY_OPS, Configurable, NoDevice,
+                                   Outcome, each_grad, failed, once)
 from harness.case import Case
 from harness.values import Inputs
 
@@ -27,6 +27,7 @@ def _jax():
 
 
 class JaxVjp(Configurable):
+    ops = LEGACY_OPS   # the ops this adapter calls its framework for (harness.ops)
     name = "jax.vjp"
     framework = "jax"
     variants = {"x64": ("on", "off"), **COMMON_VARIANTS}

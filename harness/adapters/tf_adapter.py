@@ -18,8 +18,8 @@ from typing import Sequence
 import numpy as np
 
 from harness import layouts
-from harness.adapters.base import (COMMON_VARIANTS, Configurable, NoDevice, Outcome,
-                                   each_grad, failed, numpy_crop, numpy_pad, once)
+from harness.adapters.base import (COMMON_VARIANTS, LEGACY_OPS, Configurable, NoDevice,
+                                   Outcome, each_grad, failed, numpy_crop, numpy_pad, once)
 from harness.case import Case
 from harness.values import Inputs
 
@@ -72,6 +72,7 @@ def _finish(case: Case, filt: str):
 
 
 class _TfImpl(Configurable):
+    ops = LEGACY_OPS   # the ops this adapter calls its framework for (harness.ops)
     framework = "tensorflow"
     variants = {"onednn": ("on", "off"), "threads": int, **COMMON_VARIANTS}
 

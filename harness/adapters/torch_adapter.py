@@ -15,8 +15,8 @@ import numpy as np
 
 from harness import layouts
 from harness import padding as pad
-from harness.adapters.base import (COMMON_VARIANTS, Configurable, NoDevice, Outcome,
-                                   each_grad, failed, once)
+from harness.adapters.base import (COMMON_VARIANTS, LEGACY_OPS, Configurable, NoDevice,
+                                   Outcome, each_grad, failed, once)
 from harness.case import Case
 from harness.values import Inputs
 
@@ -69,6 +69,7 @@ def _torch_pad_tuple(pads: Sequence[tuple[int, int]]) -> tuple[int, ...]:
 
 
 class _TorchImpl(Configurable):
+    ops = LEGACY_OPS   # the ops this adapter calls its framework for (harness.ops)
     framework = "torch"
     variants = {"threads": int, "memory": ("contiguous", "channels_last", "nhwc_view"),
                 **COMMON_VARIANTS}
