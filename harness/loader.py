@@ -267,7 +267,8 @@ def _matrix_case(prefix: str, base: Located, axes: list, combo: tuple) -> Locate
 
 
 _LABEL_PREFIX = {"strides": "s", "dilations": "d", "kernel_size": "k", "input_size": "in",
-                 "batch": "n", "in_channels": "ci", "out_channels": "co"}
+                 "batch": "n", "in_channels": "ci", "out_channels": "co", "groups": "g",
+                 "channel_multiplier": "m", "output_padding": "op"}
 
 
 def _label(name: str, value: Any, index: int) -> str:

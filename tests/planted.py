@@ -11,7 +11,7 @@ import itertools
 import numpy as np
 
 from harness import dtypes, layouts, oracle
-from harness.adapters.base import Outcome, failed
+from harness.adapters.base import LEGACY_OPS, Outcome, failed
 from harness.case import Case
 from harness.values import Inputs
 
@@ -19,6 +19,7 @@ from harness.values import Inputs
 class Planted:
     framework = "numpy"
     name = "planted.correct"
+    ops = LEGACY_OPS   # plain (grouped) convolutions; tests/planted_ops.py has the others
 
     def version(self) -> str:
         return np.__version__
@@ -71,7 +72,7 @@ class Planted:
         w = self.to_canonical(inputs.w, case.filter_format, filt)
         dy = self.to_canonical(inputs.dy, case.data_format, data)
         geometry = dict(strides=self.strides(case), pads=self.pads(case),
-                        dilations=self.dilations(case))
+                        dilations=self.dilations(case), groups=case.groups)
         results = {
             "y": lambda: self.conv(x, w, geometry),
             "dx": lambda: self.conv_dx(dy, self.dx_kernel(w), case.canonical_input_shape,
