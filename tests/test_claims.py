@@ -13,7 +13,7 @@ from harness.loader import load_cases
 from harness.runner import judge_claims
 from harness.values import materialize
 
-ORT = "cases/sources/onnxruntime-convtranspose-2d.yaml"
+ORT = "cases/peers/onnxruntime-convtranspose-2d.yaml"
 
 
 def _judge(case):
