@@ -106,7 +106,8 @@ def case_entry(result: CaseResult) -> dict:
     letters = layouts.SPATIAL_LETTERS[c.rank]
     entry = {
         "id": c.id, "file": c.file, "line": c.line, "description": c.description,
-        "source": c.source, "op": c.op, "grads": list(c.grads),
+        "source": c.source, "op": c.op, "kind": c.kind, "groups": c.groups,
+        "output_padding": list(c.output_padding), "grads": list(c.grads),
         "data_format": c.data_format, "filter_format": c.filter_format,
         "padding": c.padding if isinstance(c.padding, str) else [list(p) for p in c.padding],
         "strides": list(c.strides), "dilations": list(c.dilations), "dtype": c.dtype,

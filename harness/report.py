@@ -154,11 +154,17 @@ def claim_view(c: dict, index: int, case_slug: str) -> dict:
 
 
 def axis_rows(case: dict) -> list[dict]:
+    """The padding table's rows: the side with the extra pad (a negative pad crops, so the
+    side that crops less has the extra), and the sentence under the drawing."""
     rows = []
     for a in case["axes"]:
         extra = "after" if a["after"] > a["before"] else "before" if a["before"] > a["after"] \
             else ""
-        rows.append({**a, "extra": extra, "extra_by": abs(a["after"] - a["before"])})
+        sides = [f"{a['before']} pad before" if a["before"] >= 0 else
+                 f"{-a['before']} cropped before", f"{a['size']} data",
+                 f"{a['after']} pad after" if a["after"] >= 0 else f"{-a['after']} cropped after"]
+        rows.append({**a, "extra": extra, "extra_by": abs(a["after"] - a["before"]),
+                     "text": f"{a['dim']}: " + " + ".join(sides)})
     return rows
 
 
@@ -166,7 +172,9 @@ def impl_padding(verdicts: Sequence[dict]) -> list[dict]:
     """Per impl, how it expressed the case's padding: native or emulated, and the recipe."""
     seen: dict[tuple, list] = defaultdict(list)
     for v in verdicts:
-        seen[(v["impl"], bool(v.get("emulated")), v.get("padding") or "")].append(v["grad"])
+        if not v.get("padding"):   # not computed (unsupported, skipped): no padding to show
+            continue
+        seen[(v["impl"], bool(v.get("emulated")), v["padding"])].append(v["grad"])
     return [{"impl": impl, "emulated": emulated, "recipe": recipe, "grads": grads}
             for (impl, emulated, recipe), grads in seen.items()]
 
@@ -203,6 +211,7 @@ def case_view(case: dict, case_slug: str, verdicts: list[dict], claims: list[tup
         "axes": axis_rows(case), "impl_padding": impl_padding(verdicts),
         "drawings": svg.drawings(case["axes"]) if case["axes"] else [],
         "empty_output": svg.empty_output_text(case["axes"]),
+        "cropped": any(min(a["before"], a["after"]) < 0 for a in case["axes"] or ()),
         "empty_tensors": empty_tensors(case),
         "inputs": inputs,
         "grads": [grad_view(case, case_slug, g, [v for v in verdicts if v["grad"] == g],

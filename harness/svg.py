@@ -17,7 +17,7 @@ from markupsafe import Markup, escape
 
 CELL = 28            # px, one cell of the padded-input drawing
 MARGIN = 32          # px, room for the index labels
-KEEP = {"before": 2, "data": 3, "after": 2}   # cells kept at each end of a long region
+KEEP = {"before": 2, "data": 3, "after": 2, "crop": 2}   # cells kept at each end of a region
 MAX_SIDE = 12        # a grid shows at most MAX_SIDE x MAX_SIDE cells (around the worst)
 # Heat-map scale of |err| / bound: half-decade bins from 1e-3 to 1, then "over the bound".
 HEAT_EDGES = (1e-3, 10 ** -2.5, 1e-2, 10 ** -1.5, 1e-1, 10 ** -0.5, 1.0)
@@ -30,7 +30,7 @@ HEAT_LEGEND = ("< 1e-3", "1e-3", "3e-3", "1e-2", "3e-2", "0.1", "0.3 – 1", "> 
 class Slot:
     """One drawn row or column of the padded input: a region's cell, or a gap for hidden ones."""
 
-    kind: str   # "before", "data", "after" or "gap"
+    kind: str   # "before", "data", "after", "crop" (cut off by a negative pad) or "gap"
     lo: int     # first padded position it stands for (0 = first pad-before cell)
     hi: int     # last padded position it stands for (== lo unless a gap)
 
@@ -45,10 +45,16 @@ def _region(kind: str, start: int, n: int) -> list[Slot]:
 
 
 def axis_slots(axis: dict) -> list[Slot]:
-    """Rows (or columns) drawn for one spatial axis: pads before, data, pads after."""
-    before, size = axis["before"], axis["size"]
-    return (_region("before", 0, before) + _region("data", before, size)
-            + _region("after", before + size, axis["after"]))
+    """Rows (or columns) drawn for one spatial axis: pads before, data, pads after. A
+    negative pad crops: those data cells are drawn as ``crop`` outside the padded input
+    (positions below 0, or past its end), where no window reaches."""
+    before, size, after = axis["before"], axis["size"], axis["after"]
+    lead = _region("before", 0, before) if before >= 0 else _region("crop", before, -before)
+    start = max(before, 0)
+    kept = max(size - max(-before, 0) - max(-after, 0), 0)
+    trail = (_region("after", start + kept, after) if after >= 0
+             else _region("crop", start + kept, -after))
+    return lead + _region("data", start, kept) + trail
 
 
 def cell_kind(a: Slot, b: Optional[Slot] = None) -> Optional[str]:
@@ -58,6 +64,8 @@ def cell_kind(a: Slot, b: Optional[Slot] = None) -> Optional[str]:
         return None
     if kinds == {"data"}:
         return "cell-data"
+    if "crop" in kinds:
+        return "cell-crop"
     if {"before", "after"} <= kinds:
         return "cell-pad-mixed"
     return "cell-pad-before" if "before" in kinds else "cell-pad-after"
@@ -92,7 +100,7 @@ def _cells(rows: Sequence[Slot], cols: Sequence[Slot], rb: int, cb: int) -> list
         row = "" if r is None else f' data-row="{r.lo - rb}"'
         out.append(f'<rect class="{kind}" x="{x}" y="{y}" width="{CELL}" height="{CELL}"'
                    f'{row} data-col="{c.lo - cb}"/>')
-        if kind != "cell-data":
+        if kind not in ("cell-data", "cell-crop"):
             out.append(f'<text class="zero" x="{x + CELL / 2:g}" y="{y + CELL / 2 + 4:g}">0</text>')
     return out
 

@@ -679,3 +679,47 @@ def test_a_suite_sized_report_stays_small(record):
     # 5000 verdicts must stay under 20 MB: 4 KB each at most (see docs/report.md).
     assert per_verdict < 4000, per_verdict
     assert seconds < 20
+
+
+TRANSPOSED = """
+- id: t/transpose-same-s2
+  op: conv_transpose2d
+  grads: [y]
+  padding: SAME
+  strides: [2, 2]
+  input_size: [3, 3]
+  kernel_size: [3, 3]
+  x: {range: 1}
+  w: {range: 1}
+- id: t/transpose-crop
+  op: conv_transpose2d
+  grads: [y]
+  data_format: NCHW
+  filter_format: OIHW
+  padding: [[0, -1], [0, -1]]
+  strides: [3, 2]
+  input_size: [3, 3]
+  kernel_size: [3, 3]
+  out_channels: 2
+  x: {range: 1}
+  w: {constant: 1}
+"""
+
+
+def test_a_transposed_conv_draws_its_padding_over_y_with_the_extra_side_visible(tmp_path):
+    page = parse(report.render(build_record(tmp_path, TRANSPOSED)))
+    # SAME, stride 2, y 6x6: the forward conv pads y by (0, 1): the extra cell after y's data.
+    rows = padding_rows(page, "t/transpose-same-s2")
+    assert {d: (c["pad-before"].text(), c["pad-after"].text()) for d, c in rows.items()} == \
+        {"H": ("0", "1"), "W": ("0", "1")}
+    assert pad_cells(page, "t/transpose-same-s2", "cell-pad-before") == []
+    after = pad_cells(page, "t/transpose-same-s2", "cell-pad-after")
+    assert {r for r, _ in after} | {c for _, c in after} == {6} | set(range(6))
+    section = page.find("section", id=f"case-{report.slug('t/transpose-same-s2')}")
+    assert "padded y (the forward conv's input)" in section.text()
+    assert "input gradient of a forward convolution" in section.find("p", cls="transposed").text()
+    # ONNX's output_shape case: negative pads crop y's last row and column, drawn as such.
+    cropped = pad_cells(page, "t/transpose-crop", "cell-crop")
+    assert cropped and {r for r, _ in cropped} | {c for _, c in cropped} >= {9, 7}
+    crop_section = page.find("section", id=f"case-{report.slug('t/transpose-crop')}")
+    assert "H: 0 pad before + 10 data + 1 cropped after" in crop_section.text()
