@@ -1,10 +1,11 @@
 """Third-party impls register through the `convgrad.impls` entry-point group."""
 from __future__ import annotations
 
-import sys
+import pytest
 
 from harness.adapters import all_impls, select
 from harness.loader import load_cases
+from harness.cli import main
 from harness.runner import probe, run
 
 
@@ -28,6 +29,24 @@ def test_an_entry_point_impl_is_registered_and_judged(tmp_path, monkeypatch):
     assert [v.status for v in results[0].verdicts] == ["fail"]
 
 
+def test_a_plugin_that_fails_to_load_is_a_warning_and_an_unavailable_impl(tmp_path, monkeypatch,
+                                                                         capsys):
+    _install_fake_distribution(tmp_path, "broken = tests.no_such_module:IMPLS")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.warns(UserWarning, match="plug-in entry point broken .* failed to load: "
+                                         "ModuleNotFoundError"):
+        impls = all_impls()
+    broken = [i for i in impls if i.name == "plugin.broken"]
+    assert len(broken) == 1
+    (info,) = probe(broken)
+    assert not info.available and "ModuleNotFoundError" in info.version
+    # the CLI runs the other impls and lists the broken one as unavailable, no traceback
+    with pytest.warns(UserWarning):
+        status = main(["run", "cases/article/1-valid-dx.yaml", "--impl", "plugin.*",
+                       "--in-process", "--out", str(tmp_path / "out")])
+    out = capsys.readouterr()
+    assert status == 0 and "Traceback" not in out.err + out.out
+    assert "skipped" in out.out
 
 
 def test_without_the_plugin_it_is_absent():
