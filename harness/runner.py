@@ -10,7 +10,7 @@ import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator, Optional, Sequence
+from typing import Callable, Iterable, Iterator, Optional, Protocol, Sequence
 
 import numpy as np
 
@@ -210,6 +210,20 @@ def judge_repeats(case: Case, info: "ImplInfo", grad: str, runs: list[dict[str, 
     return v
 
 
+class Backend(Protocol):
+    """Where impls compute: :class:`InProcess`, or :class:`harness.worker.WorkerPool`
+    (a worker process per impl: crash, hang and memory isolation)."""
+
+    jobs: int   # how many computations may run at once
+
+    def probe(self, impls: Sequence[Impl]) -> list[ImplInfo]: ...
+
+    def compute(self, info: ImplInfo, case: Case, inputs: Inputs,
+                repeat: int) -> tuple[list[dict[str, Outcome]], float]: ...
+
+    def close(self) -> None: ...
+
+
 class InProcess:
     """Impls compute in this process, one after another (the baseline; no isolation)."""
 
@@ -242,7 +256,8 @@ class Session:
     ``close``, ``jobs``). The CLI and the pytest plugin both judge through it."""
 
     def __init__(self, impls: Sequence[ImplInfo] = (),
-                 known: Sequence[known_mod.KnownDiscrepancy] = (), backend=None,
+                 known: Sequence[known_mod.KnownDiscrepancy] = (),
+                 backend: Optional[Backend] = None,
                  repeat: int = 1,
                  limitations: Optional[Sequence[limitations_mod.Limitation]] = None):
         self.impls = list(impls)
