@@ -91,7 +91,7 @@ def expected(case: Case, inputs: Inputs,
         exact = ops.evaluate(case, grad, x, w, dy)
         with np.errstate(invalid="ignore", over="ignore"):
             magnitude = ops.evaluate(case, grad, np.abs(x), np.abs(w), np.abs(dy))
-        terms = ops.evaluate(case, grad, np.ones_like(x), np.ones_like(w), np.ones_like(dy))
+        terms = ops.terms(case, grad)
         limit = compare.bound(exact, magnitude, terms, model)
         values, may_overflow = compare.round_overflow(
             exact, compare.accumulation_error(magnitude, terms, model), model.output)

@@ -120,3 +120,18 @@ def evaluate(case, grad: str, x: np.ndarray, w: np.ndarray, dy: np.ndarray, *,
     if grad == "dx":
         return oracle.conv_dx(dy, w, input_shape=case.canonical_input_shape, **geometry)
     return oracle.conv_dw(x, dy, filter_shape=filter_shape, **geometry)
+
+
+def terms(case, grad: str) -> np.ndarray:
+    """How many products each element of ``grad`` sums (the bound's ``n``), channels-first,
+    from the geometry alone: :func:`evaluate` on all-ones inputs, without computing it."""
+    from harness import oracle
+
+    forward_in, _ = case.forward_shapes
+    geometry = dict(strides=case.strides, pads=case.pads, dilations=case.dilations,
+                    groups=case.conv_groups)
+    forward_grad = grad
+    if case.kind == "conv_transpose":   # y = conv_dx(x), dx = conv(dy), dw = conv_dw(dy, x)
+        forward_grad = {"y": "dx", "dx": "y", "dw": "dw"}[grad]
+    return oracle.terms(forward_grad, forward_in, case.canonical_filter_shape, **geometry)
+

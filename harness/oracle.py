@@ -59,6 +59,61 @@ def conv(x: np.ndarray, w: np.ndarray, *, strides: Sequence[int], pads: Pads,
     """Grouped N-d cross-correlation, float64.
 
     ``y[n, o, p] = sum_{c < Cg} sum_{k} xpad[n, g(o) * Cg + c, s * p + d * k] * w[o, c, k]``
+
+    One GEMM per group over im2col blocks (:mod:`harness.oracle_gemm`) where the
+    reduction is long enough to pay for it, else :func:`conv_taps`; both compute
+    the formula above and are tested against each other.
+    """
+    from harness import oracle_gemm
+    x, w = _as_f64(x), _as_f64(w)
+    if oracle_gemm.worth_it(w.shape, groups):
+        return oracle_gemm.conv(x, w, strides=strides, pads=pads, dilations=dilations,
+                                groups=groups)
+    return conv_taps(x, w, strides=strides, pads=pads, dilations=dilations, groups=groups)
+
+
+def conv_dx(dy: np.ndarray, w: np.ndarray, *, input_shape: Sequence[int],
+            strides: Sequence[int], pads: Pads, dilations: Sequence[int],
+            groups: int = 1) -> np.ndarray:
+    """Gradient of ``sum(conv(x, w) * dy)`` with respect to ``x``, float64, shape ``input_shape``.
+
+    ``dxpad[n, g * Cg + c, s * p + d * k] += sum_{o in group g} dy[n, o, p] * w[o, c, k]``
+    over all ``p`` and ``k``; then ``dx[n, ch, i] = dxpad[n, ch, i + before]``.
+    GEMM path or :func:`conv_dx_taps`, as for :func:`conv`.
+    """
+    from harness import oracle_gemm
+    dy, w = _as_f64(dy), _as_f64(w)
+    if oracle_gemm.worth_it(w.shape, groups):
+        return oracle_gemm.conv_dx(dy, w, input_shape=input_shape,
+                                   strides=strides, pads=pads, dilations=dilations,
+                                   groups=groups)
+    return conv_dx_taps(dy, w, input_shape=input_shape, strides=strides, pads=pads,
+                        dilations=dilations, groups=groups)
+
+
+def conv_dw(x: np.ndarray, dy: np.ndarray, *, filter_shape: Sequence[int],
+            strides: Sequence[int], pads: Pads, dilations: Sequence[int],
+            groups: int = 1) -> np.ndarray:
+    """Gradient of ``sum(conv(x, w) * dy)`` with respect to ``w``, float64, shape ``filter_shape``.
+
+    ``dw[o, c, k] = sum_{n} sum_{p} xpad[n, g(o) * Cg + c, s * p + d * k] * dy[n, o, p]``
+    GEMM path or :func:`conv_dw_taps`, as for :func:`conv`.
+    """
+    from harness import oracle_gemm
+    x, dy = _as_f64(x), _as_f64(dy)
+    if oracle_gemm.worth_it(filter_shape, groups):
+        return oracle_gemm.conv_dw(x, dy, filter_shape=filter_shape,
+                                   strides=strides, pads=pads, dilations=dilations,
+                                   groups=groups)
+    return conv_dw_taps(x, dy, filter_shape=filter_shape, strides=strides, pads=pads,
+                        dilations=dilations, groups=groups)
+
+
+def conv_taps(x: np.ndarray, w: np.ndarray, *, strides: Sequence[int], pads: Pads,
+              dilations: Sequence[int], groups: int = 1) -> np.ndarray:
+    """:func:`conv`, one ``einsum`` per kernel tap (the simple path).
+
+    ``y[n, o, p] = sum_{c < Cg} sum_{k} xpad[n, g(o) * Cg + c, s * p + d * k] * w[o, c, k]``
     """
     x, w = _as_f64(x), _as_f64(w)
     y_shape = conv_forward_output_shape(x.shape, w.shape, strides=strides, pads=pads,
@@ -73,10 +128,10 @@ def conv(x: np.ndarray, w: np.ndarray, *, strides: Sequence[int], pads: Pads,
     return y.reshape(y_shape)
 
 
-def conv_dx(dy: np.ndarray, w: np.ndarray, *, input_shape: Sequence[int],
-            strides: Sequence[int], pads: Pads, dilations: Sequence[int],
-            groups: int = 1) -> np.ndarray:
-    """Gradient of ``sum(conv(x, w) * dy)`` with respect to ``x``, float64, shape ``input_shape``.
+def conv_dx_taps(dy: np.ndarray, w: np.ndarray, *, input_shape: Sequence[int],
+                 strides: Sequence[int], pads: Pads, dilations: Sequence[int],
+                 groups: int = 1) -> np.ndarray:
+    """:func:`conv_dx`, one ``einsum`` per kernel tap (the simple path).
 
     ``dxpad[n, g * Cg + c, s * p + d * k] += sum_{o in group g} dy[n, o, p] * w[o, c, k]``
     over all ``p`` and ``k``; then ``dx[n, ch, i] = dxpad[n, ch, i + before]``.
@@ -98,10 +153,10 @@ def conv_dx(dy: np.ndarray, w: np.ndarray, *, input_shape: Sequence[int],
     return _unpad(dxpad.reshape(_padded_shape(input_shape, pads)), pads, input_shape)
 
 
-def conv_dw(x: np.ndarray, dy: np.ndarray, *, filter_shape: Sequence[int],
-            strides: Sequence[int], pads: Pads, dilations: Sequence[int],
-            groups: int = 1) -> np.ndarray:
-    """Gradient of ``sum(conv(x, w) * dy)`` with respect to ``w``, float64, shape ``filter_shape``.
+def conv_dw_taps(x: np.ndarray, dy: np.ndarray, *, filter_shape: Sequence[int],
+                 strides: Sequence[int], pads: Pads, dilations: Sequence[int],
+                 groups: int = 1) -> np.ndarray:
+    """:func:`conv_dw`, one ``einsum`` per kernel tap (the simple path).
 
     ``dw[o, c, k] = sum_{n} sum_{p} xpad[n, g(o) * Cg + c, s * p + d * k] * dy[n, o, p]``;
     an empty sum (no output position, or a batch of 0) is 0, so ``dw`` is then all zeros.
@@ -241,3 +296,42 @@ def _check_dy(dy: np.ndarray, y_shape: Shape) -> None:
     if dy.shape != y_shape:
         raise ValueError(f"dy has shape {dy.shape} but the forward conv produces {y_shape} "
                          f"(N, O, *out_spatial)")
+
+
+# --- product counts (the bound's n) ------------------------------------------
+
+def terms(grad: str, input_shape: Sequence[int], filter_shape: Sequence[int], *,
+          strides: Sequence[int], pads: Pads, dilations: Sequence[int],
+          groups: int = 1) -> np.ndarray:
+    """How many products each element of ``grad`` (``y``, ``dx`` or ``dw`` of the forward
+    conv) sums: what the oracle returns on all-ones inputs, from the geometry alone.
+
+    The count factorizes over the spatial axes: per axis ``i``, with ``q = s * p + d * k
+    - before`` the input position of output ``p`` and tap ``k``,
+
+    * ``y``:  ``Cg * prod_i #{k : 0 <= q < in}`` at output ``p``;
+    * ``dx``: ``Og * prod_i #{(p, k) : q == i}`` at input ``i``;
+    * ``dw``: ``N  * prod_i #{p : 0 <= q < in}`` at tap ``k``.
+
+    Returned as a read-only broadcast view of the result's shape (no full array).
+    """
+    input_shape, filter_shape = _int_shape(input_shape), _int_shape(filter_shape)
+    y_shape = conv_forward_output_shape(input_shape, filter_shape, strides=strides, pads=pads,
+                                        dilations=dilations, groups=groups)
+    (n, c, *sizes), (o, cg, *kernel), out = input_shape, filter_shape, y_shape[2:]
+    counts = []
+    for size, k, s, d, (before, _), m in zip(sizes, kernel, strides, dilations, pads, out):
+        q = s * np.arange(m)[:, None] + d * np.arange(k)[None, :] - before   # (out, k)
+        inside = (q >= 0) & (q < size)
+        if grad == "y":
+            counts.append(inside.sum(axis=1))
+        elif grad == "dw":
+            counts.append(inside.sum(axis=0))
+        else:
+            counts.append(np.bincount(q[inside], minlength=size)[:size])
+    factor = {"y": cg, "dx": o // groups if groups else 0, "dw": n}[grad]
+    shape = {"y": y_shape, "dx": input_shape, "dw": filter_shape}[grad]
+    spatial = np.ones(())
+    for axis_counts in counts:
+        spatial = np.multiply.outer(spatial, axis_counts)
+    return np.broadcast_to((factor * spatial).astype(np.float64), shape)

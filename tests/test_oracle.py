@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import padding
+from harness import oracle, padding
 from harness.oracle import conv, conv_dw, conv_dx, conv_forward_output_shape
 
 VECTORS_PATH = Path(__file__).parent / "data" / "onnx_conv_vectors.json"
@@ -413,3 +413,57 @@ def test_rejects_inconsistent_shapes():
     with pytest.raises(ValueError, match="padding.resolve"):
         conv(np.ones((1, 1, 5, 5)), np.ones((1, 1, 3, 3)), strides=[1, 1], pads="SAME",
              dilations=[1, 1])
+
+
+# --- the GEMM fast path and the product counts, against the simple path ---------
+
+def _random_geometries(seed: int, count: int):
+    rng = np.random.default_rng(seed)
+    while count:
+        r = int(rng.integers(1, 4))
+        groups = int(rng.choice([1, 1, 2, 3]))
+        cg, og, n = int(rng.integers(1, 6)), int(rng.integers(1, 4)), int(rng.integers(0, 3))
+        kernel = [int(rng.integers(1, 4)) for _ in range(r)]
+        size = [int(rng.integers(1, 9)) for _ in range(r)]
+        pads = [(int(rng.integers(-1, 3)), int(rng.integers(-1, 3))) for _ in range(r)]
+        if any(s + min(b, 0) + min(a, 0) < 0 for s, (b, a) in zip(size, pads)):
+            continue
+        count -= 1
+        yield ((n, cg * groups, *size), (og * groups, cg, *kernel),
+               dict(strides=[int(rng.integers(1, 4)) for _ in range(r)], pads=pads,
+                    dilations=[int(rng.integers(1, 3)) for _ in range(r)], groups=groups))
+
+
+@pytest.mark.parametrize("block", [7, 1 << 21], ids=["tiny-blocks", "default-blocks"])
+def test_the_gemm_path_equals_the_tap_path(block, monkeypatch):
+    """Empty outputs, a batch of 0, groups, crops, strides and dilations included; tiny
+    blocks split every tensor into many im2col blocks."""
+    from harness import oracle_gemm
+
+    monkeypatch.setattr(oracle_gemm, "BLOCK", block)
+    rng = np.random.default_rng(7)
+    for x_shape, w_shape, geometry in _random_geometries(3, 150):
+        x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+        y = oracle.conv_taps(x, w, **geometry)
+        dy = rng.standard_normal(y.shape)
+        pairs = [(y, oracle_gemm.conv(x, w, **geometry)),
+                 (oracle.conv_dx_taps(dy, w, input_shape=x_shape, **geometry),
+                  oracle_gemm.conv_dx(dy, w, input_shape=x_shape, **geometry)),
+                 (oracle.conv_dw_taps(x, dy, filter_shape=w_shape, **geometry),
+                  oracle_gemm.conv_dw(x, dy, filter_shape=w_shape, **geometry))]
+        for simple, fast in pairs:
+            assert simple.shape == fast.shape
+            np.testing.assert_allclose(fast, simple, rtol=1e-12, atol=1e-12)
+
+
+def test_product_counts_equal_the_oracle_on_ones():
+    for x_shape, w_shape, geometry in _random_geometries(5, 150):
+        ones_x, ones_w = np.ones(x_shape), np.ones(w_shape)
+        y = oracle.conv_taps(ones_x, ones_w, **geometry)
+        ones_dy = np.ones(y.shape)
+        expected = {"y": y,
+                    "dx": oracle.conv_dx_taps(ones_dy, ones_w, input_shape=x_shape, **geometry),
+                    "dw": oracle.conv_dw_taps(ones_x, ones_dy, filter_shape=w_shape, **geometry)}
+        for grad, value in expected.items():
+            np.testing.assert_array_equal(oracle.terms(grad, x_shape, w_shape, **geometry),
+                                          value)

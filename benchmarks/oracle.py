@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""The oracle against the float64 GEMM of the same shape, measured in the same process.
+
+For each layer shape the reference is the im2col product ``(N*out, C*k) @ (C*k, O)``
+on ready-made operands (what a convolution costs at best on this machine); the
+oracle's ``y``, ``dx`` and ``dw`` (im2col, blocks included) are timed against it,
+best of ``--repeat`` runs each, alternating. Also: the bound's product counts
+(from the geometry) against the oracle on ones, and the oracle's peak memory
+(tracemalloc) as a multiple of its largest operand. Target (issue 13):
+oracle/GEMM >= 0.8 for y, dx and dw on the ResNet layer.
+
+    python benchmarks/oracle.py [--repeat 5] [--layers resnet3x3,conv1x1,stem7x7]
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from harness import oracle  # noqa: E402
+
+LAYERS = {   # (N, C, H, W), (O, k, k), stride, SAME pads
+    "resnet3x3": ((8, 64, 56, 56), (64, 3, 3), 1, [(1, 1), (1, 1)]),
+    "conv1x1": ((8, 256, 28, 28), (256, 1, 1), 1, [(0, 0), (0, 0)]),
+    "stem7x7": ((4, 3, 224, 224), (64, 7, 7), 2, [(2, 3), (2, 3)]),
+}
+
+
+def best(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def layer(name: str, repeat: int) -> None:
+    (n, c, h, w), (o, kh, kw), s, pads = LAYERS[name]
+    rng = np.random.default_rng(0)
+    x, wt = rng.standard_normal((n, c, h, w)), rng.standard_normal((o, c, kh, kw))
+    geometry = dict(strides=(s, s), pads=pads, dilations=(1, 1))
+    y = oracle.conv(x, wt, **geometry)
+    dy = rng.standard_normal(y.shape)
+    rows, k = math.prod(y.shape[:1] + y.shape[2:]), c * kh * kw
+    a, b = rng.standard_normal((rows, k)), rng.standard_normal((k, o))
+    runs = {"gemm": lambda: a @ b,
+            "y": lambda: oracle.conv(x, wt, **geometry),
+            "dx": lambda: oracle.conv_dx(dy, wt, input_shape=x.shape, **geometry),
+            "dw": lambda: oracle.conv_dw(x, dy, filter_shape=wt.shape, **geometry),
+            "n (counts)": lambda: np.asarray(oracle.terms("y", x.shape, wt.shape, **geometry)),
+            "n (oracle on ones)": lambda: oracle.conv(np.ones_like(x), np.ones_like(wt),
+                                                      **geometry)}
+    times = {key: math.inf for key in runs}
+    for _ in range(repeat):            # alternate, so drift on a shared machine hits all
+        for key, fn in runs.items():
+            times[key] = min(times[key], best(fn, 1))
+    largest = max(x.nbytes, dy.nbytes, y.nbytes)
+    peaks = {}
+    for key in ("y", "dx", "dw"):
+        tracemalloc.start()
+        runs[key]()
+        peaks[key] = tracemalloc.get_traced_memory()[1] / largest
+        tracemalloc.stop()
+    print(f"{name}: x {x.shape}, w {wt.shape}, stride {s}; GEMM ({rows} x {k}) @ ({k} x {o}) "
+          f"best {times['gemm'] * 1e3:.1f} ms")
+    for key in ("y", "dx", "dw"):
+        print(f"  {key:2}: {times[key] * 1e3:8.1f} ms   GEMM/oracle = "
+              f"{times['gemm'] / times[key]:.2f}   peak memory {peaks[key]:.2f} x the "
+              f"largest operand")
+    print(f"  bound's n: counts {times['n (counts)'] * 1e3:.2f} ms vs the oracle on ones "
+          f"{times['n (oracle on ones)'] * 1e3:.1f} ms")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--layers", default=",".join(LAYERS))
+    args = p.parse_args()
+    for name in args.layers.split(","):
+        layer(name, args.repeat)
+
+
+if __name__ == "__main__":
+    main()
