@@ -318,7 +318,7 @@ def terms(grad: str, input_shape: Sequence[int], filter_shape: Sequence[int], *,
     input_shape, filter_shape = _int_shape(input_shape), _int_shape(filter_shape)
     y_shape = conv_forward_output_shape(input_shape, filter_shape, strides=strides, pads=pads,
                                         dilations=dilations, groups=groups)
-    (n, c, *sizes), (o, cg, *kernel), out = input_shape, filter_shape, y_shape[2:]
+    (n, _, *sizes), (o, cg, *kernel), out = input_shape, filter_shape, y_shape[2:]
     counts = []
     for size, k, s, d, (before, _), m in zip(sizes, kernel, strides, dilations, pads, out):
         q = s * np.arange(m)[:, None] + d * np.arange(k)[None, :] - before   # (out, k)
