@@ -15,7 +15,7 @@ A source's claim may have been printed with fewer digits than the dtype holds;
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Union
+from typing import Callable, Optional, Union
 
 import numpy as np
 
@@ -80,23 +80,29 @@ def claim_tolerance(claim: Claim, claimed: np.ndarray,
     return extra
 
 
+def expected_from_canonical(case: Case, grad: str, x: np.ndarray, w: np.ndarray,
+                            dy: np.ndarray, out: Callable[[np.ndarray], np.ndarray],
+                            model: Optional[compare.BoundModel] = None) -> Expected:
+    """One grad's oracle values and bound from channels-first tensors; ``out`` lays a
+    channels-first result out as the caller wants it (the case's layout, usually)."""
+    model = model or compare.BoundModel.for_dtype(case.dtype)
+    exact = ops.evaluate(case, grad, x, w, dy)
+    with np.errstate(invalid="ignore", over="ignore"):
+        magnitude = ops.evaluate(case, grad, np.abs(x), np.abs(w), np.abs(dy))
+    terms = ops.terms(case, grad)
+    limit = compare.bound(exact, magnitude, terms, model)
+    values, may_overflow = compare.round_overflow(
+        exact, compare.accumulation_error(magnitude, terms, model), model.output)
+    return Expected(values=out(values), bound=out(limit), magnitude=out(magnitude),
+                    terms=out(terms), model=model,
+                    may_overflow=out(may_overflow) if may_overflow.any() else None)
+
+
 def expected(case: Case, inputs: Inputs,
              model: Optional[compare.BoundModel] = None) -> dict[str, Expected]:
     """Oracle values and per-element bounds for every grad of the case (under ``model``,
     by default the case dtype's :meth:`~harness.compare.BoundModel.for_dtype`)."""
-    model = model or compare.BoundModel.for_dtype(case.dtype)
     x, w, dy = (ops.to_canonical(case, name, getattr(inputs, name)) for name in ("x", "w", "dy"))
-    result = {}
-    for grad in case.grads:
-        exact = ops.evaluate(case, grad, x, w, dy)
-        with np.errstate(invalid="ignore", over="ignore"):
-            magnitude = ops.evaluate(case, grad, np.abs(x), np.abs(w), np.abs(dy))
-        terms = ops.terms(case, grad)
-        limit = compare.bound(exact, magnitude, terms, model)
-        values, may_overflow = compare.round_overflow(
-            exact, compare.accumulation_error(magnitude, terms, model), model.output)
-        out = lambda a: ops.from_canonical(case, grad, a)  # noqa: E731
-        result[grad] = Expected(values=out(values), bound=out(limit), magnitude=out(magnitude),
-                                terms=out(terms), model=model,
-                                may_overflow=out(may_overflow) if may_overflow.any() else None)
-    return result
+    return {grad: expected_from_canonical(case, grad, x, w, dy,
+                                          lambda a, g=grad: ops.from_canonical(case, g, a), model)
+            for grad in case.grads}

@@ -47,6 +47,7 @@ class Verdict:
     stats: dict = field(default_factory=dict)
     known: Optional[dict] = None
     limitation: Optional[dict] = None   # the documented limitation of an unsupported verdict
+    diagnosis: Optional[list] = None    # a fail: the porting mistakes tried (harness.diagnosis)
     seconds: float = 0.0
     notes: list = field(default_factory=list)
     comparison: Optional[Comparison] = field(default=None, repr=False)
@@ -66,7 +67,8 @@ class Verdict:
                "message": self.message, "stats": self.stats, "known": self.known}
         if self.kind == "impl":
             out.update(emulated=self.emulated, padding=self.padding, dtype=self.dtype,
-                       limitation=self.limitation, seconds=self.seconds, notes=self.notes)
+                       limitation=self.limitation, seconds=self.seconds, notes=self.notes,
+                       diagnosis=self.diagnosis)
         return out
 
 
@@ -150,9 +152,28 @@ def _refusal(case: Case, info: "ImplInfo", grad: str, outcome: Outcome,
     return v
 
 
+def diagnose(v: Verdict, case: Case, inputs: Optional[Inputs], framework: str) -> Verdict:
+    """A failing verdict (or an error with values: a result of the wrong shape) tries the
+    catalog of porting mistakes (:mod:`harness.diagnosis`); those that explain the values,
+    and their fixes, join the message."""
+    if v.status not in (Status.FAIL, Status.ERROR) or inputs is None or v.actual is None:
+        return v
+    from harness import diagnosis
+
+    v.diagnosis = diagnosis.diagnose(case, inputs, v.grad, v.actual, framework)
+    for d in v.diagnosis:
+        if d["explains"]:
+            v.message += f"\ndiagnosis: {d['mistake']} explains these values: {d['fix']}"
+    if v.diagnosis and not any(d["explains"] for d in v.diagnosis):
+        v.message += ("\ndiagnosis: none of the known porting mistakes tried ("
+                      + ", ".join(d["mistake"] for d in v.diagnosis) + ") explains it")
+    return v
+
+
 def judge_outcome(case: Case, info: "ImplInfo", grad: str, outcome: Outcome, exp: Expected,
                   known: Sequence[known_mod.KnownDiscrepancy], seconds: float,
-                  limitations: Sequence[limitations_mod.Limitation] = ()) -> Verdict:
+                  limitations: Sequence[limitations_mod.Limitation] = (),
+                  inputs: Optional[Inputs] = None) -> Verdict:
     name = info.impl.name
     if outcome.skipped:
         return Verdict(case.id, name, grad, Status.SKIPPED, emulated=outcome.emulated,
@@ -170,6 +191,7 @@ def judge_outcome(case: Case, info: "ImplInfo", grad: str, outcome: Outcome, exp
     v.seconds = seconds
     if v.status == Status.UNSUPPORTED:
         return v
+    diagnose(v, case, inputs, info.impl.framework)
     return apply_known(v, known_mod.find(list(known), case.id, grad, impl=name,
                                          version=info.version))
 
@@ -193,9 +215,11 @@ def _distinct(values: list[np.ndarray]) -> int:
 
 
 def judge_repeats(case: Case, info: "ImplInfo", grad: str, runs: list[dict[str, Outcome]],
-                  exp: Expected, known, seconds: float, limitations=()) -> Verdict:
+                  exp: Expected, known, seconds: float, limitations=(),
+                  inputs: Optional[Inputs] = None) -> Verdict:
     """The verdict of one grad; ``nondeterministic`` when repeated runs differ bitwise."""
-    v = judge_outcome(case, info, grad, runs[0][grad], exp, known, seconds, limitations)
+    v = judge_outcome(case, info, grad, runs[0][grad], exp, known, seconds, limitations,
+                      inputs)
     values = [r[grad].values for r in runs if r[grad].values is not None]
     if len(runs) > 1 and len(values) == len(runs):
         distinct = _distinct(values)
@@ -330,7 +354,7 @@ class Session:
                 continue
             runs, seconds = runs_of[info.impl.name]
             verdicts += [judge_repeats(case, info, g, runs, exp[g], self.known, seconds,
-                                       self.limitations) for g in case.grads]
+                                       self.limitations, inputs) for g in case.grads]
         return CaseResult(case, inputs, exp, verdicts, judge_claims(case, exp, self.known))
 
     def close(self) -> None:

@@ -1,0 +1,67 @@
+"""Diagnosis: each planted porting mistake is named as itself (and no other) with a fix."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from harness import diagnosis, runner
+from harness.expected import expected_from_canonical
+from harness.loader import load_cases
+from harness.status import Status
+from harness.values import materialize
+from tests import planted_ports
+
+CASES = load_cases(["cases/conformance"])
+
+
+def test_the_catalog_and_the_planted_ports_cover_the_same_mistakes():
+    assert {p.mistake for p in planted_ports.PORTS} == set(diagnosis.MISTAKES)
+
+
+@pytest.mark.parametrize("port", planted_ports.PORTS, ids=lambda p: p.mistake)
+def test_each_planted_mistake_is_diagnosed_as_itself(port):
+    # a sample of the cases where the mistake applies keeps this fast
+    # A transposed conv's geometry mistakes change y's size, so its dx and dw of a planted
+    # port would read a dy of another shape: no real port computes that. They are judged on
+    # the forward ops; output-padding-misplaced exists for transposed convs only.
+    transposed = port.mistake == "output-padding-misplaced"
+    applicable = [c for c in CASES if (c.kind == "conv_transpose") == transposed
+                  and _mistake(port.mistake).attempts(c, materialize(c))][::3]
+    session = runner.Session(runner.probe([port()]))
+    fails = [v for r in session.judge(applicable) for v in r.verdicts
+             if v.status in (Status.FAIL, Status.ERROR) and v.actual is not None]
+    assert len(fails) >= 5, f"{port.mistake}: too few failing verdicts to judge the diagnosis"
+    wrong = []
+    for v in fails:
+        explaining = {d["mistake"] for d in v.diagnosis if d["explains"]}
+        others = {m for m in explaining - {port.mistake}
+                  if not _same_maths(v.case, v.grad, port.mistake, m)}
+        if port.mistake not in explaining or others:
+            wrong.append((v.case, v.grad, sorted(explaining)))
+    assert wrong == []
+    assert all(f"diagnosis: {port.mistake} explains these values" in v.message for v in fails)
+
+
+def _mistake(mistake_id):
+    return next(m for m in diagnosis.CATALOG if m.id == mistake_id)
+
+
+def _same_maths(case_id, grad, a, b) -> bool:
+    """Whether two mistakes compute the very same values on this case (then no diagnosis
+    can tell them apart: with stride 2, SAME's unread trailing pad makes k // 2 on both
+    sides and the swapped pads identical, say)."""
+    case = next(c for c in CASES if c.id == case_id)
+    inputs = materialize(case)
+    values = []
+    for mistake in (a, b):
+        attempt = _mistake(mistake).attempts(case, inputs)
+        got = []
+        for t in attempt:
+            try:
+                got.append(expected_from_canonical(t.case, grad, t.x, t.w, t.dy,
+                                                   lambda arr, t=t: t.back(grad, arr)).values)
+            except ValueError:   # shapes the mistake makes inconsistent
+                pass
+        values.append(got)
+    return any(x.shape == y.shape and np.allclose(x, y, rtol=0, atol=1e-9)
+               for x in values[0] for y in values[1])
