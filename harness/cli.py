@@ -94,9 +94,23 @@ def resolve_impls(args: argparse.Namespace) -> list:
     """The impls of ``--impl`` (globs and variants) with ``--device`` / ``--tf32`` applied."""
     from harness import variants
 
+    from harness.adapters import all_impls
+    from harness.port import ImplModuleError, all_module_impls
+
     run_wide = {k: v for k, v in (("device", args.device), ("tf32", args.tf32))
                 if v and not (k == "device" and v == "cpu")}
-    return variants.resolve(args.impl, run_wide=run_wide)
+    try:
+        extra = all_module_impls(getattr(args, "impl_module", None) or [])
+    except ImplModuleError as exc:
+        raise UsageError(str(exc)) from None
+    registry = all_impls() + extra
+    names = [i.name for i in registry]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise UsageError(f"impl names registered twice: {', '.join(twice)}")
+    # an impl module's impls run by default when --impl does not choose
+    specs = args.impl or ([i.name for i in extra] if extra else None)
+    return variants.resolve(specs, registry, run_wide=run_wide)
 
 
 def _backend(args: argparse.Namespace, impls: list):
@@ -239,6 +253,10 @@ def parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="judge cases with impls; write the run record")
     run.add_argument("paths", nargs="*", default=["cases/"], help="case files or directories "
                      "(default: cases/)")
+    run.add_argument("--impl-module", action="append", metavar="FILE.py|MODULE[:ATTR]",
+                     help="also judge the impls of a Python file or module (ATTR, default "
+                          "IMPLS: an impl, a class, or a list); without --impl only these "
+                          "run. harness.port.impl turns your conv function into one")
     run.add_argument("--impl", action="append", metavar="NAMES",
                      help="comma-separated impl names or globs, e.g. 'tf.*,jax.vjp' "
                           "(default: all)")

@@ -8,7 +8,6 @@ up. Verdicts become outcomes here; nothing in the runner knows about pytest.
 """
 from __future__ import annotations
 
-import importlib
 import os
 import re
 from collections import defaultdict
@@ -20,7 +19,7 @@ import pytest
 
 from harness import known as known_mod
 from harness import runner, variants
-from harness.adapters import UnknownImpl, all_impls, as_impls
+from harness.adapters import UnknownImpl, all_impls
 from harness.case import Case, Claim
 from harness.loader import CaseError, LoadErrors, load_cases
 from harness.pytest_plugin import MARKERS, run_state
@@ -73,18 +72,14 @@ def resolve(specs: Optional[list[str]], registry: list) -> list:
 
 
 def module_impls(spec: str) -> list:
-    """The impls ``--convgrad-impl-module MODULE[:ATTR]`` names (ATTR defaults to IMPLS)."""
-    module, _, attr = spec.partition(":")
+    """The impls ``--convgrad-impl-module FILE.py|MODULE[:ATTR]`` names (as ``convgrad run
+    --impl-module``; ATTR defaults to IMPLS)."""
+    from harness.port import ImplModuleError, module_impls as load
+
     try:
-        found = getattr(importlib.import_module(module), attr or "IMPLS")
-    except (ImportError, AttributeError) as exc:
-        raise OptionError(f"--convgrad-impl-module {spec}: {type(exc).__name__}: {exc}") from None
-    found = list(found) if isinstance(found, (list, tuple)) else [found]
-    try:
-        return as_impls([i() if isinstance(i, type) else i for i in found],
-                         f"--convgrad-impl-module {spec}")
-    except TypeError as exc:
-        raise OptionError(str(exc)) from None
+        return load(spec)
+    except ImplModuleError as exc:
+        raise OptionError(str(exc).replace("--impl-module", "--convgrad-impl-module")) from None
 
 
 class RunState:

@@ -91,3 +91,22 @@ def test_list_shows_impls_with_versions(capsys):
     out = capsys.readouterr().out
     assert "article/same-dx  conv2d float32 NHWC padding=SAME pads=[(0, 1), (0, 1)]" in out
     assert IMPL in out and "available" in out
+
+
+def test_impl_module_file_is_judged_and_a_bad_one_is_a_usage_error(tmp_path, capsys):
+    port = tmp_path / "my_numpy_port.py"
+    port.write_text("from tests.planted_ports import SymmetricPadding\n"
+                    "IMPLS = [SymmetricPadding()]\n")
+    status = main(["run", "cases/conformance/conv2d.yaml", "-k", "SAME-k3x3-s2x2-in8x6-NHWC",
+                   "--impl-module", str(port), "--in-process", "--out", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert status == 1 and "port.symmetric_padding" in out
+    assert "diagnosis: symmetric-padding explains these values" in out
+    assert main(["run", "cases/article", "--impl-module", str(tmp_path / "nope.py"),
+                 "--out", str(tmp_path / "out2")]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == f"error: --impl-module {tmp_path / 'nope.py'}: no such file"
+    (tmp_path / "broken_port.py").write_text("raise ImportError('no torch here')\n")
+    assert main(["run", "cases/article", "--impl-module", str(tmp_path / "broken_port.py"),
+                 "--out", str(tmp_path / "out3")]) == 2
+    assert "ImportError: no torch here" in capsys.readouterr().err
