@@ -245,6 +245,26 @@ def cmd_list(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return EXIT_OK
 
 
+def cmd_cases_from(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from harness import cases_from
+
+    shape = None
+    if args.input_shape:
+        try:
+            shape = [int(v) for v in args.input_shape.replace("x", ",").split(",") if v]
+        except ValueError:
+            raise UsageError(f"--input-shape {args.input_shape!r}: expected integers such as "
+                             "1,224,224,3") from None
+    try:
+        out = cases_from.write(args.model, args.output, shape)
+    except cases_from.ModelError as exc:
+        raise UsageError(str(exc)) from None
+    count = len(load_cases([str(out)]))
+    print(f"{count} cases from the conv layers of {args.model} -> {out}\n"
+          f"judge them: convgrad run {out}")
+    return EXIT_OK
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="convgrad", description=(
         "Cross-validate convolution gradients (y, dx, dw) of TensorFlow, PyTorch and JAX "
@@ -307,6 +327,15 @@ def parser() -> argparse.ArgumentParser:
                      help="merge records from different environments (framework versions, "
                           "numerics flags, device) anyway")
     mrg.set_defaults(func=cmd_merge)
+    cf = sub.add_parser("cases-from", help="write a case per conv layer of a Keras model or "
+                        "a torch module (docs/migration.md)")
+    cf.add_argument("model", metavar="MODEL", help="a .keras file, or module:attribute naming "
+                    "a Keras model, a torch nn.Module, or a function returning one")
+    cf.add_argument("-o", "--output", required=True, metavar="DIR", help="where MODEL.yaml goes")
+    cf.add_argument("--input-shape", metavar="N,H,W,C", help="trace the model at this input "
+                    "shape (Keras: channels-last; torch: N,C,H,W); needed where the model's "
+                    "own input size is not fixed")
+    cf.set_defaults(func=cmd_cases_from)
     lst = sub.add_parser("list", help="list cases and impls (with availability and versions)")
     lst.add_argument("paths", nargs="*", help="case files or directories")
     lst.add_argument("--impl", action="append", metavar="NAMES")

@@ -10,6 +10,7 @@ TF filters are spatial-first (``HWIO``); an ``OIHW`` case filter is transposed.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
@@ -30,22 +31,30 @@ _IMPORT_NOISE = ("WARNING: All log messages before absl", "I0000 ", "W0000 ",
                  "rebuild TensorFlow", "E0000 ")
 
 
-def _tf():
-    if "tensorflow" in sys.modules:
-        return sys.modules["tensorflow"]
+@contextlib.contextmanager
+def quiet_tensorflow_import():
+    """Keep the lines TensorFlow's C++ side prints at import (before its log level applies)
+    off the terminal; anything else written to stderr meanwhile still reaches the user."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep C++ info logs off the terminal
     with tempfile.TemporaryFile("w+b") as captured:
         saved = os.dup(2)
         os.dup2(captured.fileno(), 2)
         try:
-            import tensorflow as tf
+            yield
         finally:
             os.dup2(saved, 2)
             os.close(saved)
-        captured.seek(0)
-        for line in captured.read().decode(errors="replace").splitlines():
-            if line.strip() and not any(n in line for n in _IMPORT_NOISE):
-                print(line, file=sys.stderr)  # anything unexpected still reaches the user
+            captured.seek(0)
+            for line in captured.read().decode(errors="replace").splitlines():
+                if line.strip() and not any(n in line for n in _IMPORT_NOISE):
+                    print(line, file=sys.stderr)
+
+
+def _tf():
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    with quiet_tensorflow_import():
+        import tensorflow as tf
     return tf
 
 
