@@ -245,6 +245,17 @@ def cmd_list(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return EXIT_OK
 
 
+def cmd_diff(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from harness import diff
+
+    old, new = record_mod.read(args.old), record_mod.read(args.new)
+    result = diff.diff(old, new, factor=args.factor, old_name=args.old, new_name=args.new)
+    print(diff.text(result))
+    if args.markdown:
+        record_mod.write_atomic(args.markdown, diff.markdown(result))
+    return EXIT_FAILED if result.worse else EXIT_OK
+
+
 def cmd_cases_from(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from harness import cases_from
 
@@ -327,6 +338,15 @@ def parser() -> argparse.ArgumentParser:
                      help="merge records from different environments (framework versions, "
                           "numerics flags, device) anyway")
     mrg.set_defaults(func=cmd_merge)
+    df = sub.add_parser("diff", help="what changed between two run records (exit 1 if "
+                        "anything got worse)")
+    df.add_argument("old", metavar="OLD.json")
+    df.add_argument("new", metavar="NEW.json")
+    df.add_argument("--factor", type=positive_float, default=4.0, metavar="F",
+                    help="report error ratios that moved by more than this factor (default 4)")
+    df.add_argument("--markdown", metavar="FILE", help="also write the diff as Markdown (a CI "
+                    "step summary: >> $GITHUB_STEP_SUMMARY)")
+    df.set_defaults(func=cmd_diff)
     cf = sub.add_parser("cases-from", help="write a case per conv layer of a Keras model or "
                         "a torch module (docs/migration.md)")
     cf.add_argument("model", metavar="MODEL", help="a .keras file, or module:attribute naming "

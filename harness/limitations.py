@@ -28,7 +28,7 @@ DEFAULT_FILE = Path(__file__).parent / "data" / "limitations.yaml"
 KEYS = ("id", "framework", "message", "when", "summary", "evidence", "link")
 FACTS = ("impl", "op", "rank", "grad", "dtype", "data_format", "filter_format",
          "channels_first", "padding", "strided", "dilated", "onednn", "device", "emulated",
-         "empty_output", "zero_batch", "zero_channels")
+         "empty_output", "zero_batch", "zero_channels", "grouped")
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,7 @@ def facts(case, impl_name: str, settings: Mapping[str, str], grad: str,
         "empty_output": any(a.output_size == 0 for a in case.axes),
         "zero_batch": case.canonical_input_shape[0] == 0,
         "zero_channels": 0 in (case.canonical_input_shape[1], case.canonical_filter_shape[0]),
+        "grouped": case.groups > 1,
     }
 
 

@@ -34,7 +34,7 @@ from typing import Callable, Iterable, Optional, Sequence
 import numpy as np
 
 from harness import dtypes, layouts
-from harness.adapters.base import LEGACY_OPS, Outcome, each_grad, once
+from harness.adapters.base import LEGACY_OPS, each_grad, framework_outcome, once
 
 LAYOUTS = {"torch": "channels_first", "tensorflow": "channels_last", "jax": "channels_last"}
 
@@ -71,7 +71,7 @@ class FunctionImpl:
         thunks = getattr(self, f"_{self.framework}")(case, arrays)
         back = {"y": (data, case.data_format), "dx": (data, case.data_format),
                 "dw": (filt, case.filter_format)}
-        return each_grad(grads, thunks, lambda g, v: _finish(v, *back[g]),
+        return each_grad(grads, thunks, lambda g, v: framework_outcome(v, *back[g]),
                          f"{self.name}: the user's function", False)
 
     def _call(self, x, w, case):
@@ -128,20 +128,6 @@ class FunctionImpl:
                                   a["x"].astype(dtype), a["w"].astype(dtype))
             return (y, *pullback(a["dy"].astype(dtype)))
         return {g: (lambda i=i: vjp()[i]) for i, g in enumerate(("y", "dx", "dw"))}
-
-
-def _finish(value, src: str, dst: str) -> Outcome:
-    """A framework tensor back to NumPy in the case's layout (bfloat16 through float32)."""
-    if hasattr(value, "detach"):                       # torch
-        dtype = str(value.dtype).removeprefix("torch.")
-        value = value.detach().float() if dtype == "bfloat16" else value.detach()
-        array = value.cpu().numpy()
-    elif hasattr(value, "numpy"):                      # TensorFlow
-        dtype, array = value.dtype.name, value.numpy()
-    else:                                              # JAX, NumPy
-        array = np.asarray(value)
-        dtype = str(array.dtype)
-    return Outcome(values=layouts.convert(array, src, dst), dtype=dtype)
 
 
 def impl(fn: Callable, *, framework: str, name: str, layout: Optional[str] = None,

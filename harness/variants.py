@@ -87,7 +87,7 @@ class Variant:
                 setattr(self, attr, getattr(impl, attr))
 
     def version(self) -> str:
-        return self.base.version()
+        return self.configured.version()
 
     def environment(self) -> dict[str, str]:
         env_of = getattr(self.configured, "environment", None)
@@ -131,6 +131,10 @@ def resolve(specs: Sequence[str] | None, registry: Sequence[Impl] | None = None,
     from harness.adapters import select
 
     chosen: list[Impl] = []
+    if not split_specs(specs):   # no --impl: every impl that is judged by default
+        from harness.adapters import all_impls
+        registry = [i for i in (all_impls() if registry is None else registry)
+                    if getattr(i, "default", True)]
     for spec in split_specs(specs) or ["*"]:
         base, settings = parse(spec)
         for impl in select([base], registry):

@@ -21,7 +21,7 @@ from typing import Iterable, Sequence
 from harness.adapters.base import Impl, Outcome, is_installed  # noqa: F401 (re-export)
 
 BUILTIN_MODULES = ("harness.adapters.tf_adapter", "harness.adapters.torch_adapter",
-                   "harness.adapters.jax_adapter")
+                   "harness.adapters.jax_adapter", "harness.adapters.keras_adapter")
 ENTRY_POINT_GROUP = "convgrad.impls"
 
 

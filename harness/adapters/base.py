@@ -18,6 +18,7 @@ from typing import Callable, Mapping, Optional, Protocol, Sequence, runtime_chec
 
 import numpy as np
 
+from harness import layouts
 from harness.case import Case
 from harness.values import Inputs
 
@@ -186,6 +187,21 @@ def once(fn: Callable[[], object]) -> Callable[[], object]:
             raise exc
         return value
     return wrapper
+
+
+def framework_outcome(value, src: str, dst: str) -> Outcome:
+    """A torch, TensorFlow or JAX (or NumPy) result as an Outcome in layout ``dst``
+    (bfloat16 through float32, which holds it exactly)."""
+    if hasattr(value, "detach"):                       # torch
+        dtype = str(value.dtype).removeprefix("torch.")
+        value = value.detach().float() if dtype == "bfloat16" else value.detach()
+        array = value.cpu().numpy()
+    elif hasattr(value, "numpy"):                      # TensorFlow
+        dtype, array = value.dtype.name, value.numpy()
+    else:                                              # JAX, NumPy
+        array = np.asarray(value)
+        dtype = str(array.dtype)
+    return Outcome(values=layouts.convert(array, src, dst), dtype=dtype)
 
 
 def numpy_pad(a: np.ndarray, layout: str, pads: Sequence[tuple[int, int]]) -> np.ndarray:

@@ -1,0 +1,54 @@
+"""`convgrad diff`: a planted status change and a drifted ratio are both reported."""
+from __future__ import annotations
+
+import copy
+import json
+
+from harness import diff
+from harness import record as record_mod
+from harness.cli import main
+from tests.test_report import build_record
+
+
+def _planted(record: dict) -> dict:
+    passing_old = [v for v in record["verdicts"] if v["status"] == "pass"
+                   and "error_ratio" in (v.get("stats") or {})]
+    passing_old[1]["stats"]["error_ratio"] = 0.02
+    new = copy.deepcopy(record)
+    passing = [v for v in new["verdicts"] if v["status"] == "pass"
+               and "error_ratio" in (v.get("stats") or {})]
+    passing[0]["status"] = "fail"                         # a verdict that broke
+    passing[1]["stats"]["error_ratio"] = 0.9              # a ratio that drifted 45x
+    new["verdicts"] = [v for v in new["verdicts"] if v is not passing[2]]   # one vanished
+    return new, passing[:3]
+
+
+def test_a_changed_status_a_drifted_ratio_and_a_lost_verdict_are_worse(tmp_path, capsys):
+    old = build_record(tmp_path)
+    new, (broke, drifted, lost) = _planted(old)
+    result = diff.diff(old, new)
+    kinds = {(c.kind, c.key) for c in result.worse}
+    key = lambda v: (v["case"], v["impl"], v["grad"])   # noqa: E731
+    assert ("status", key(broke)) in kinds
+    assert ("ratio", key(drifted)) in kinds
+    assert ("removed", key(lost)) in kinds
+    assert diff.diff(old, copy.deepcopy(old)).changes == []
+    record_mod.write(old, tmp_path / "old.json")
+    record_mod.write(new, tmp_path / "new.json")
+    assert main(["diff", str(tmp_path / "old.json"), str(tmp_path / "new.json"),
+                 "--markdown", str(tmp_path / "summary.md")]) == 1
+    md = (tmp_path / "summary.md").read_text()
+    assert md.startswith("### convgrad diff") and "| ❌ | status |" in md
+    assert f"| {broke['case']} | {broke['impl']} | {broke['grad']} | pass | fail |" in md
+    assert main(["diff", str(tmp_path / "old.json"), str(tmp_path / "old.json")]) == 0
+    assert "0 changes, 0 worse" in capsys.readouterr().out
+
+
+def test_better_is_not_worse(tmp_path):
+    old = build_record(tmp_path)
+    new = copy.deepcopy(old)
+    failing = next(v for v in new["verdicts"] if v["status"] in ("fail", "known"))
+    failing["status"] = "pass"
+    result = diff.diff(old, new)
+    assert [c.kind for c in result.changes] == ["status"] and result.worse == []
+    json.dumps(diff.markdown(result))
