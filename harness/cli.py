@@ -184,7 +184,7 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         return EXIT_INTERRUPTED
     record_mod.write(record, out / "results.json")
     _write_outputs(record, out / "index.html", args.junit)
-    print_summary(record, sys.stdout, color=sys.stdout.isatty())
+    print_summary(record, sys.stdout, color=use_color(sys.stdout))
     print(f"record: {out / 'results.json'}\nreport: {out / 'index.html'}")
     return EXIT_FAILED if failing(record) else EXIT_OK
 
@@ -280,6 +280,8 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="convgrad", description=(
         "Cross-validate convolution gradients (y, dx, dw) of TensorFlow, PyTorch and JAX "
         "against a float64 NumPy oracle."))
+    from harness import __version__
+    p.add_argument("--version", action="version", version=f"convgrad {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="judge cases with impls; write the run record")
     run.add_argument("paths", nargs="*", default=["cases/"], help="case files or directories "
@@ -362,6 +364,11 @@ def parser() -> argparse.ArgumentParser:
     lst.add_argument("-k", metavar="PATTERN")
     lst.set_defaults(func=cmd_list)
     return p
+
+
+def use_color(stream) -> bool:
+    """Colour on a terminal, unless NO_COLOR is set (https://no-color.org)."""
+    return stream.isatty() and not os.environ.get("NO_COLOR")
 
 
 def _warning_line(message, category, filename, lineno, line=None) -> str:
