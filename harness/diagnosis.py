@@ -22,6 +22,7 @@ import numpy as np
 
 from harness import layouts, ops
 from harness.case import Case
+from harness.expected import expected_from_canonical
 from harness.values import Inputs
 
 
@@ -246,8 +247,6 @@ MISTAKES = tuple(m.id for m in CATALOG)
 
 def explains(case: Case, grad: str, actual: np.ndarray, attempt: Attempt) -> bool:
     """Whether ``actual`` is the oracle's answer under the mistake, within the bound."""
-    from harness.expected import expected_from_canonical
-
     try:
         exp = expected_from_canonical(attempt.case, grad, attempt.x, attempt.w, attempt.dy,
                                       lambda a: attempt.back(grad, a))

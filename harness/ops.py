@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness import layouts
+from harness import layouts, oracle
 
 GRADS = ("y", "dx", "dw")
 KINDS = ("conv", "depthwise", "conv_transpose")
@@ -102,8 +102,6 @@ def evaluate(case, grad: str, x: np.ndarray, w: np.ndarray, dy: np.ndarray, *,
     conv(dy, w)``, and ``dw[o, i, k] = sum_{n,p} dy_pad[n, i, s*p + d*k] * x[n, o, p]
     = conv_dw(dy, x)``. Geometry may be overridden (planted bugs do).
     """
-    from harness import oracle
-
     geometry = dict(strides=case.strides if strides is None else strides,
                     pads=case.pads if pads is None else pads,
                     dilations=case.dilations if dilations is None else dilations,
@@ -125,8 +123,6 @@ def evaluate(case, grad: str, x: np.ndarray, w: np.ndarray, dy: np.ndarray, *,
 def terms(case, grad: str) -> np.ndarray:
     """How many products each element of ``grad`` sums (the bound's ``n``), channels-first,
     from the geometry alone: :func:`evaluate` on all-ones inputs, without computing it."""
-    from harness import oracle
-
     forward_in, _ = case.forward_shapes
     geometry = dict(strides=case.strides, pads=case.pads, dilations=case.dilations,
                     groups=case.conv_groups)

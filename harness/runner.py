@@ -21,6 +21,7 @@ from harness.case import Case
 from harness.compare import Comparison
 from harness.expected import Expected, expected
 from harness.values import Inputs, as_array, materialize
+from harness import diagnosis
 from harness import limitations as limitations_mod
 from harness.status import CLAIM_STATUSES, IMPL_STATUSES, Status, fail_status, pass_status
 
@@ -158,8 +159,6 @@ def diagnose(v: Verdict, case: Case, inputs: Optional[Inputs], framework: str) -
     and their fixes, join the message."""
     if v.status not in (Status.FAIL, Status.ERROR) or inputs is None or v.actual is None:
         return v
-    from harness import diagnosis
-
     v.diagnosis = diagnosis.diagnose(case, inputs, v.grad, v.actual, framework)
     for d in v.diagnosis:
         if d["explains"]:

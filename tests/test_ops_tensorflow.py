@@ -114,7 +114,7 @@ def test_padding_is_native_where_tensorflow_takes_it_and_emulated_elsewhere(verd
     # Keras' DepthwiseConv1D does, so TF's equal-strides check is never met.
     for impl in IMPLS:
         for g in ("y", "dx", "dw"):
-            d1 = v("conformance/depthwise1d/channel_multiplier=2-SAME_LOWER-s2", impl, g)
+            d1 = v("conformance/depthwise1d/m2-SAME_LOWER-s2", impl, g)
             assert not d1.emulated and d1.status == "pass", (impl, g, d1.message)
 
 
