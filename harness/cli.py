@@ -71,7 +71,7 @@ def load_limitations(extra: Sequence[str] | None) -> list:
 
     entries = list(limitations.default())
     for path in extra or ():
-        if not Path(path).is_file():
+        if not Path(path).exists():
             raise UsageError(f"{path}: no such limitations file")
         entries += limitations.load_limitations(path)
     return entries
