@@ -22,7 +22,6 @@ import os
 import platform
 import re
 import secrets
-import tempfile
 from datetime import datetime, timezone
 from functools import lru_cache
 from importlib import resources
@@ -31,7 +30,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from harness import files, layouts, printable
+from harness import files, layouts, outputs, printable
 from harness.case import Case
 from harness.runner import CLAIM_STATUSES, STATUSES, CaseResult, ImplInfo
 
@@ -202,27 +201,17 @@ def build(results: Sequence[CaseResult], impls: Sequence[ImplInfo], argv: Sequen
     }
 
 
-def write_atomic(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temp file and a rename: all or nothing."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a report is for sharing
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+# Kept under its old name: a single file written atomically (harness.outputs.write_file).
+write_atomic = outputs.write_file
+
+
+def dumps(record: dict) -> str:
+    """The record as JSON text (NaN and infinity already strings: see :func:`_clean`)."""
+    return json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n"
 
 
 def write(record: dict, path: str | Path) -> None:
-    write_atomic(path, json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n")
+    outputs.write_file(path, dumps(record))
 
 
 def read(path: str | Path) -> dict:
