@@ -137,14 +137,15 @@ def _outcome(grad: str, fields: object) -> Outcome:
     if not isinstance(fields, dict) or not set(fields) <= set(OUTCOME_FIELDS):
         raise BadReply(f"the outcome of {printable.excerpt(grad, 20)} is not a mapping of "
                        "Outcome fields")
+    what = f"the outcome of {printable.excerpt(grad, 20)}"
     for name in TEXT_FIELDS:
         if not isinstance(fields.get(name, ""), str):
-            raise BadReply(f"its {name} is not text")
+            raise BadReply(f"{what}: its {name} is not text")
     if not isinstance(fields.get("emulated", False), bool):
-        raise BadReply("its emulated flag is not a boolean")
+        raise BadReply(f"{what}: its emulated flag is not a boolean")
     notes = fields.get("notes", [])
     if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):
-        raise BadReply("its notes are not a list of text")
+        raise BadReply(f"{what}: its notes are not a list of text")
     return Outcome(**fields)
 
 
@@ -180,7 +181,11 @@ def serve() -> None:
         while True:
             case, inputs, grads, repeat = receive(requests)
             runs = compute_guarded(impl, case, inputs, grads, repeat)
-            send(replies, ("done", [wire(run) for run in runs]))
+            try:
+                payload = [wire(run) for run in runs]
+            except Exception as exc:  # noqa: BLE001 - an outcome that cannot even be sent
+                payload = [wire(failed(grads, exc))]
+            send(replies, ("done", payload))
     except EOFError:
         return
 
@@ -368,6 +373,8 @@ class Worker:
                                             f"{self.max_rss >> 20} MiB (worker killed)", mark))
             if ready[0] or ready[1]:
                 return
+            if self.proc.poll() is not None:   # dead, though a child may hold its pipes open
+                raise WorkerDied(self._death_cause("worker exited", mark))
 
     def _send(self, obj: Any, timeout: float, mark: int = 0) -> None:
         """A request, written without ever blocking past ``timeout``."""
