@@ -38,7 +38,7 @@ from typing import Callable, Optional
 import pytest
 
 from harness import procs, record as record_mod
-from tests.hostile.impls import impl_classes
+from tests.hostile import install_plugins
 
 REPO = Path(__file__).resolve().parents[1]
 HOSTILE = REPO / "tests" / "hostile"
@@ -55,25 +55,14 @@ def _limits() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY, MEMORY))
 
 
-def _distribution(root: Path, entry_points: list[str]) -> Path:
-    dist = root / "convgrad_hostile-1.0.dist-info"
-    dist.mkdir(parents=True)
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: convgrad-hostile\n"
-                                   "Version: 1.0\n")
-    (dist / "entry_points.txt").write_text("\n".join(["[convgrad.impls]", *entry_points]) + "\n")
-    return root
-
-
 @pytest.fixture(scope="module")
 def plugins(tmp_path_factory) -> dict[str, Path]:
     """Throw-away distributions: ``hostile`` registers planted.correct and every hostile
     impl; ``broken`` adds a plug-in whose module does not exist."""
     root = tmp_path_factory.mktemp("plugins")
-    points = ["planted = tests.planted:Planted"] + [
-        f"{c.__name__.lower()} = tests.hostile.impls:{c.__name__}" for c in impl_classes()]
-    return {"hostile": _distribution(root / "hostile", points),
-            "broken": _distribution(root / "broken", points + [
-                "broken = tests.hostile.no_such_module:Impl"])}
+    return {"hostile": install_plugins(root / "hostile"),
+            "broken": install_plugins(root / "broken",
+                                      ("broken = tests.hostile.no_such_module:Impl",))}
 
 
 def convgrad(argv: list[str], plugins: Path, tmp: Path, timeout: float = TIMEOUT_S,
