@@ -75,7 +75,7 @@ def check_dir(path: str | Path, what: str = "--out") -> Path:
     label = f"{what} {path}"
     try:
         st = os.stat(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         try:
             os.makedirs(path, exist_ok=True)
         except OSError as exc:
@@ -96,7 +96,7 @@ def check_file(path: str | Path, what: str = "-o") -> Path:
     label = f"{what} {path}"
     try:
         st = os.stat(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         st = None
     except OSError as exc:
         raise OutputError(f"{label}: {_reason(exc)}") from None
