@@ -245,26 +245,29 @@ class OutputSet:
         return links
 
     def _adopt_regular_files(self) -> None:
-        """An output directory of an older convgrad holds regular files: make them a set
-        of their own (hard links, no copy), switch ``current`` to it, then turn each file
-        into its fixed link; at every step the old record and report still go together."""
+        """Regular files where the fixed links belong (an ``--out`` of an older convgrad,
+        or a file a user put there): make what DIR shows now a set of its own (hard links,
+        no copy: each regular file, else the current set's file), switch ``current`` to
+        it, then turn each file into its link. At every step DIR shows what it showed."""
         links = self._fixed_links()
-        regular = {at: target for at, target in links.items()
-                   if at.is_file() and not at.is_symlink()}
+        regular = [at for at in links if at.is_file() and not at.is_symlink()]
         if not regular:
             return
         generation = self.state / "runs" / f"adopted-{os.getpid()}"
         generation.mkdir(parents=True, exist_ok=True)
-        for at, target in regular.items():
+        for at, target in links.items():
+            source = at if at in regular else self.out / target
             dest = generation / Path(target).name
             dest.unlink(missing_ok=True)
+            if not source.is_file():
+                continue
             try:
-                os.link(at, dest)
+                os.link(source, dest)
             except OSError:
-                shutil.copy2(at, dest)
+                shutil.copy2(source, dest)
         _link(f"runs/{generation.name}", self.state / "current")
-        for at, target in regular.items():
-            _link(target, at)
+        for at in regular:
+            _link(links[at], at)
 
     def write(self, texts: Mapping[str, str], run_id: str) -> list[Path]:
         """Write the set ``texts`` (``results.json``, ``index.html``, ``junit.xml``) as

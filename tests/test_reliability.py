@@ -108,6 +108,19 @@ def test_a_kill_at_any_step_of_writing_leaves_the_old_set_or_the_new(tmp_path, m
     assert step == steps + 1 and steps >= 8
 
 
+def test_a_report_written_over_the_sets_link_is_adopted_with_the_record_beside_it(tmp_path):
+    out = tmp_path / "out"
+    with outputs.OutputSet(out) as place:
+        place.write(texts("old"), "old")
+    outputs.write_file(out / outputs.REPORT, texts("old")[outputs.REPORT])  # convgrad report -o
+    assert not (out / outputs.REPORT).is_symlink()
+    with outputs.OutputSet(out) as place:
+        place._adopt_regular_files()          # what a new run does first
+        assert the_set(out) == "old" and (out / outputs.REPORT).is_symlink()
+        place.write(texts("new"), "new")
+    assert the_set(out) == "new"
+
+
 def _plugins(tmp_path) -> dict:
     root = install_plugins(tmp_path / "plugins")
     return {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{REPO}", "OPENBLAS_NUM_THREADS": "1"}
