@@ -65,23 +65,26 @@ def alive(pid: int) -> bool:
     return state is not None and state[0] not in ("Z", "X")
 
 
-def related(root: int, tag: str) -> set[int]:
-    """Live processes that descend from ``root``, are in its process group, or carry
-    ``tag``; never this process."""
+def related(root: int, tag: str, tree: bool = True) -> set[int]:
+    """Live processes in the process group ``root``, or carrying ``tag``, and (``tree``)
+    ``root`` itself and its descendants; never this process. Pass ``tree=False`` once
+    ``root`` has been reaped: its pid may then belong to someone else (a process group
+    id is not reused while the group has members)."""
     table = {pid: st for pid in _pids() if (st := _stat(pid)) and st[0] not in ("Z", "X")}
-    children: dict[int, list[int]] = {}
-    for pid, (_, ppid, _) in table.items():
-        children.setdefault(ppid, []).append(pid)
-    found, todo = set(), [root]
-    while todo:
-        for child in children.get(todo.pop(), ()):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    found |= {pid for pid, (_, _, pgid) in table.items() if pgid == root}
+    found = {pid for pid, (_, _, pgid) in table.items() if pgid == root}
+    if tree:
+        children: dict[int, list[int]] = {}
+        for pid, (_, ppid, _) in table.items():
+            children.setdefault(ppid, []).append(pid)
+        todo = [root]
+        while todo:
+            for child in children.get(todo.pop(), ()):
+                if child not in found:
+                    found.add(child)
+                    todo.append(child)
+        if root in table:
+            found.add(root)
     found |= {pid for pid in table if pid not in found and _tagged(pid, tag)}
-    if root in table:
-        found.add(root)
     found.discard(os.getpid())
     return found
 
@@ -94,12 +97,12 @@ def _signal(pids: Iterable[int], sig: int) -> None:
             pass
 
 
-def kill_all(root: int, tag: str, spare_root: bool = False) -> set[int]:
+def kill_all(root: int, tag: str, spare_root: bool = False, tree: bool = True) -> set[int]:
     """Stop, then kill, every process :func:`related` to the worker ``root`` (the worker
     too unless ``spare_root``); returns the pids killed."""
     seen: set[int] = set()
     for _ in range(ROUNDS):
-        new = related(root, tag) - seen - ({root} if spare_root else set())
+        new = related(root, tag, tree) - seen - ({root} if spare_root else set())
         if not new:
             break
         _signal(new, signal.SIGSTOP)

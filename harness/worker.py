@@ -165,9 +165,21 @@ def outcomes_of(payload: object, grads: Sequence[str], repeat: int) -> list[dict
 
 # ---------------------------------------------------------------- child side
 
+def _end_with_parent(parent: int) -> None:
+    """Should the parent die (even by SIGKILL, which it cannot clean up after), end this
+    worker and everything it started, instead of computing on as an orphan."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        procs.kill_all(os.getpid(), os.environ.get(procs.TAG_VARIABLE, ""), spare_root=True)
+        os._exit(70)
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def serve() -> None:
     """The worker's main loop: ``(sys_path, impl)`` first, then ``(case, inputs, grads, repeat)``."""
     procs.become_subreaper()   # orphans of what an impl starts stay ours, to be killed
+    _end_with_parent(os.getppid())
     requests = sys.stdin.buffer
     replies = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # anything a framework prints goes to stderr, not into the protocol
@@ -300,7 +312,7 @@ class Worker:
     def close(self) -> None:
         """End the worker and everything it started; nothing it ran survives this."""
         if self.proc is not None:
-            procs.kill_all(self.proc.pid, self.tag, spare_root=True)
+            self._sweep(spare_worker=True)
             try:
                 self.proc.stdin.close()
                 self.proc.wait(timeout=5)
@@ -318,10 +330,16 @@ class Worker:
     def _kill(self) -> None:
         """Kill the worker, its process group, its descendants and whatever carries its tag."""
         if self.proc is not None:
-            procs.kill_all(self.proc.pid, self.tag)
+            self._sweep()
             self.proc.kill()
             self.proc.wait()
-            procs.kill_all(self.proc.pid, self.tag)   # orphans that raced the first sweep
+            self._sweep()   # orphans that raced the first sweep
+
+    def _sweep(self, spare_worker: bool = False) -> None:
+        """Kill what the worker started (:func:`procs.kill_all`); its pid counts only until
+        it is reaped (then it may be someone else's)."""
+        procs.kill_all(self.proc.pid, self.tag, spare_root=spare_worker,
+                       tree=self.proc.returncode is None)
 
     # -- requests
     def compute(self, case, inputs, grads: Sequence[str], repeat: int = 1) -> list[dict]:
@@ -434,7 +452,7 @@ class Worker:
         elif code is not None:
             what = f"worker exited with status {code}"
         if self.proc is not None:
-            procs.kill_all(self.proc.pid, self.tag)   # what it left behind
+            self._sweep()   # what it left behind
         return self._tail(what, mark)
 
     def _tail(self, what: str, mark: int) -> str:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import cli, loader, outputs, printable, record as record_mod, runner
+from harness import cli, loader, outputs, printable, procs, record as record_mod, runner
 from harness.loader import LoadErrors, load_cases
 from harness.summary import repro_command
 from harness.worker import Tail
@@ -147,6 +147,29 @@ def test_twenty_kills_at_random_points_of_a_run_never_mismatch_record_and_report
                           timeout=120).returncode == 1   # the lock died with the killed runs
     assert the_set(out) not in seen
     assert len(set(seen)) >= 2, "no kill landed after a switch: the delays are too short"
+
+
+def test_a_run_killed_outright_takes_its_workers_and_their_children_with_it(tmp_path):
+    """SIGKILL leaves convgrad no chance to clean up: each worker notices its parent is
+    gone and ends itself and everything it started."""
+    env = {**_plugins(tmp_path), "HOSTILE_PIDS": str(tmp_path / "pids")}
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", "cases/article",
+                             "--impl", "hostile.forks_then_hangs", "--timeout", "100",
+                             "--out", str(tmp_path / "out")], cwd=REPO, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    pids = tmp_path / "pids"
+    deadline = time.monotonic() + 60
+    while (not pids.exists() or len(pids.read_text().split()) < 5) and \
+            time.monotonic() < deadline:
+        time.sleep(0.1)
+    proc.kill()
+    proc.wait()
+    started = [int(p) for p in pids.read_text().split()]
+    assert len(started) >= 5
+    deadline = time.monotonic() + 10
+    while any(procs.alive(p) for p in started) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [p for p in started if procs.alive(p)]
 
 
 def test_a_full_disk_keeps_the_old_set_and_the_new_results_elsewhere(tmp_path, monkeypatch):

@@ -364,6 +364,7 @@ class ForksThenHangs(Hostile):
 
     def attack(self, case, inputs, grads):
         _spawn_all()
+        _record_pid(os.getpid())   # the worker itself
         time.sleep(1000)
 
 
