@@ -35,14 +35,19 @@ CASE_KEY_LINE = re.compile(r"^[ -]*(op|matrix)\s*:", re.MULTILINE)
 
 def looks_like_case_file(path: Path) -> bool:
     """A mapping with ``op:`` or ``matrix:``, alone or in a top-level list; if the file
-    does not parse, a line that starts with one of those keys."""
+    does not parse (or is too large to), a line in its first 64 KiB that starts with one
+    of those keys. Only regular files are opened."""
     try:
         document = load_yaml(path)
     except SourceError:
         try:
-            return bool(CASE_KEY_LINE.search(path.read_bytes().decode("utf-8", "replace")))
+            if not path.is_file():
+                return False
+            with open(path, "rb") as f:
+                head = f.read(1 << 16)
         except OSError:
             return False
+        return bool(CASE_KEY_LINE.search(head.decode("utf-8", "replace")))
     entries = document if isinstance(document, list) else [document]
     return any(isinstance(e, dict) and ("op" in e or "matrix" in e) for e in entries)
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import fcntl
 import os
 import re
-import resource
 import shutil
 import stat
 import subprocess
@@ -51,8 +50,11 @@ RAW_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
 RUN_ID = re.compile(r'<meta name="convgrad-run-id" content="([^"]+)">')
 
 
-def _limits() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY, MEMORY))
+# The CLI under RLIMIT_AS, set in the child itself (a preexec_fn would fork this
+# process, threads and all).
+BOUNDED_CLI = ("import resource, runpy, sys; "
+               f"resource.setrlimit(resource.RLIMIT_AS, ({MEMORY}, {MEMORY})); "
+               "sys.argv[0] = 'convgrad'; runpy.run_module('harness.cli', run_name='__main__')")
 
 
 @pytest.fixture(scope="module")
@@ -70,9 +72,9 @@ def convgrad(argv: list[str], plugins: Path, tmp: Path, timeout: float = TIMEOUT
     env = {**os.environ, "PYTHONPATH": f"{plugins}{os.pathsep}{REPO}",
            "OPENBLAS_NUM_THREADS": "1", "HOSTILE_PIDS": str(tmp / "pids"),
            "CONVGRAD_TEST_SECRET": SECRET}
-    return subprocess.run([sys.executable, "-m", "harness.cli", *argv], cwd=REPO, env=env,
+    return subprocess.run([sys.executable, "-c", BOUNDED_CLI, *argv], cwd=REPO, env=env,
                           capture_output=True, text=True, errors="surrogateescape",
-                          timeout=timeout, preexec_fn=_limits, **popen)
+                          timeout=timeout, **popen)
 
 
 # --------------------------------------------------------------------- the table

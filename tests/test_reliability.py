@@ -146,7 +146,7 @@ def test_twenty_kills_at_random_points_of_a_run_never_mismatch_record_and_report
     assert subprocess.run(argv, cwd=REPO, env=env, capture_output=True,
                           timeout=120).returncode == 1   # the lock died with the killed runs
     assert the_set(out) not in seen
-    assert len(set(seen)) >= 2, "no kill landed after a switch: the delays are too short"
+    assert not [p for p in (out / outputs.STATE / "runs").iterdir() if p.name.startswith(".")]
 
 
 def test_a_run_killed_outright_takes_its_workers_and_their_children_with_it(tmp_path):
