@@ -38,6 +38,7 @@ TAP_COST = 2 ** 13              # one kernel tap costs the oracle's tap loop abo
 MAX_MATRIX_CASES = 10_000       # cases one matrix may expand to
 MAX_FILE_CASES = 10_000         # cases one file may expand to
 MAX_RUN_CASES = 100_000         # cases all the files of one run may expand to
+MAX_ID_CHARS = 200              # a case id (it names tests, files, report anchors)
 CASE_SUFFIXES = (".yaml", ".yml")
 
 CASE_KEYS = ("id", "description", "source", "op", "grads", "data_format", "filter_format",
@@ -59,8 +60,10 @@ class CaseError(Exception):
 
     def __init__(self, path: str, line: int, case_id: str | None, field: str | None,
                  message: str):
-        where = f"case '{case_id}': " if case_id else ""
-        what = f"{field}: " if field else ""
+        # An id or a key is quoted, never more than a short excerpt of it: a message is
+        # one line, whatever a file holds.
+        where = f"case '{printable.excerpt(case_id, MAX_ID_CHARS)}': " if case_id else ""
+        what = f"{printable.excerpt(field, MAX_ID_CHARS)}: " if field else ""
         super().__init__(printable.line(f"{path}:{line}: {where}{what}{message}"))
         self.path, self.line, self.case_id, self.field = path, line, case_id, field
 
@@ -420,6 +423,9 @@ def _required_str(ctx: _Context, raw: Located, key: str, field: str | None = Non
 
 def _case_id(ctx: _Context, raw: Located, field: str) -> str:
     value = _required_str(ctx, raw, "id", field)
+    if len(value) > MAX_ID_CHARS:
+        raise ctx.error(field, f"{_show(value)} is {len(value)} characters long; the limit is "
+                               f"{MAX_ID_CHARS}", raw.line_of("id"))
     if re.search(r"\s", value):
         raise ctx.error(field, f"{_show(value)} contains whitespace; ids name tests and files "
                                "(use -, _, . or / instead)", raw.line_of("id"))

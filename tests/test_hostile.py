@@ -271,6 +271,13 @@ CASE_FILES = [
             r"not UTF-8 \(byte 0x80 at offset 0\)"),
     refused("case/nul-byte", "case file", ["run", str(CASES / "nul-byte.yaml")],
             r"character U\+0000 is not allowed"),
+    refused("case/100KB-id", "case file", ["run", "{tmp}/id.yaml"],
+            r"^error: .*id.yaml:1: case '(x){197}\.\.\.': id: 'x{56}\.\.\. is 100000 "
+            r"characters long; the limit is 200$",
+            setup=_file("id.yaml", "id: " + "x" * 100_000 + "\nop: conv1d\n")),
+    refused("case/100KB-key", "case file", ["run", "{tmp}/key.yaml"],
+            r"^error: .*key.yaml:3: case 'k': (y){197}\.\.\.: unknown key; known keys: .{0,400}$",
+            setup=_file("key.yaml", "id: k\nop: conv1d\n? " + "y" * 100_000 + "\n: 1\n")),
     refused("case/dev-urandom", "case file", ["run", "/dev/urandom"],
             r"/dev/urandom:0: is a character device, not a case file"),
     refused("case/dev-zero", "case file", ["run", "/dev/zero"], r"is a character device"),
