@@ -15,7 +15,7 @@ one, never a new record beside an old report. The layout that makes it so::
 A run writes its set into a temporary directory under ``runs/``, flushes it to
 disk, renames it to its run id, then renames a new ``current`` link over the
 old one: one atomic step switches every file. Older sets are removed after
-the switch. A ``--junit FILE`` inside DIR is a fixed link too; one outside DIR
+the switch. A ``--junit FILE`` directly in DIR is a fixed link too; one elsewhere
 cannot be switched with the rest, so it is written (atomically, on its own)
 right after the switch, and carries the run id.
 
@@ -32,6 +32,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -275,6 +276,7 @@ class OutputSet:
         it cannot be written: the results are then kept by :func:`rescue`, and DIR still
         holds the previous set."""
         runs = self.state / "runs"
+        run_id = re.sub(r"[^A-Za-z0-9_-]", "_", run_id)[:80] or "run"   # a folder name
         tmp = None
         try:
             runs.mkdir(parents=True, exist_ok=True)
