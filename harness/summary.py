@@ -11,7 +11,7 @@ import shlex
 from collections import defaultdict
 from typing import TextIO
 
-from harness import printable, status
+from harness import status
 from harness.printable import block, line
 
 COLORS = {"pass": "32", "nondeterministic": "35", "fail": "31;1", "error": "35;1", "unsupported": "33", "skipped": "2",
