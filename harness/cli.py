@@ -2,7 +2,11 @@
 
 Exit status: 0 all verdicts pass (or are unsupported / skipped / known) and
 no source claim is wrong; 1 a verdict failed or errored, or a claim is wrong;
-2 bad input or usage. Bad input never prints a traceback.
+2 bad input or usage, or outputs that could not be written. Bad input never
+prints a traceback, and nothing from a case file, a record or a plug-in
+reaches the terminal unescaped (:mod:`harness.printable`). A closed stdout
+(``convgrad list | head -1``) ends the output, not the command: the exit
+status is what it would have been.
 """
 from __future__ import annotations
 
@@ -17,6 +21,8 @@ from pathlib import Path
 from typing import Sequence
 
 from harness import known as known_mod
+from harness import outputs
+from harness import printable
 from harness import record as record_mod
 from harness import selection
 from harness.argtypes import positive_float, positive_int
@@ -44,16 +50,26 @@ class Progress:
     def __call__(self, i: int, case) -> None:
         elapsed = time.monotonic() - self.start
         if self.tty and elapsed > 0.5:
-            text = f"[{i + 1}/{self.total}] {case.id}"[:100]
-            self.stream.write(f"\r\033[K{text}")
-            self.stream.flush()
+            text = printable.line(f"[{i + 1}/{self.total}] {case.id}")[:100]
+            self._write(f"\r\033[K{text}")
         elif not self.tty and elapsed > 2.0 and i / max(self.total, 1) >= self.next_line:
-            self.stream.write(f"[{i + 1}/{self.total}] {elapsed:.0f}s {case.id}\n")
+            self._write(printable.line(f"[{i + 1}/{self.total}] {elapsed:.0f}s {case.id}")
+                        + "\n")
             self.next_line = i / max(self.total, 1) + 0.1
+
+    def _write(self, text: str) -> None:
+        """Progress is a courtesy: a closed or failing stream silences it, not the run."""
+        if self.stream is None:
+            return
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError):
+            self.stream = None
 
     def done(self) -> None:
         if self.tty:
-            self.stream.write("\r\033[K")
+            self._write("\r\033[K")
 
 
 def _load_known(path: str | None, explicit: bool) -> list:
@@ -72,7 +88,7 @@ def load_limitations(extra: Sequence[str] | None) -> list:
 
     entries = list(limitations.default())
     for path in extra or ():
-        if not Path(path).is_file():
+        if not Path(path).exists():
             raise UsageError(f"{path}: no such limitations file")
         entries += limitations.load_limitations(path)
     return entries
@@ -150,7 +166,7 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     cases = select_cases(args)
     if not cases:
         if args.shard:
-            print(f"shard {args.shard} holds none of these cases", file=sys.stderr)
+            say(f"shard {args.shard} holds none of these cases", sys.stderr)
             return EXIT_OK
         raise UsageError(f"no case matches -k {args.k!r}" if args.k else
                          f"no cases found in {' '.join(args.paths)}")
@@ -159,15 +175,24 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     known = _load_known(args.known, args.known != known_mod.DEFAULT_FILE)
     limitations = load_limitations(args.limitations)
     impls = resolve_impls(args)
-    session = Session(known=known, backend=_backend(args, impls), repeat=args.repeat,
-                      limitations=limitations)
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
-        infos = session.probe(impls)
-        results, incomplete = _judge(session, cases)
-    finally:
-        session.close()
-        signal.signal(signal.SIGTERM, previous)
+    backend = _backend(args, impls)
+    # The output place is checked and locked before anything is judged.
+    with outputs.OutputSet(args.out, args.junit) as place:
+        session = Session(known=known, backend=backend, repeat=args.repeat,
+                          limitations=limitations)
+        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+        try:
+            infos = session.probe(impls)
+            results, incomplete = _judge(session, cases)
+        finally:
+            session.close()
+            signal.signal(signal.SIGTERM, previous)
+        return _deliver(args, argv, place, started, cases, results, infos, incomplete)
+
+
+def _deliver(args, argv, place: outputs.OutputSet, started, cases, results, infos,
+             incomplete: bool) -> int:
+    """Write the run's outputs (as one set), then print its summary."""
     options = {"isolation": "in-process" if args.in_process else "workers",
                "jobs": 1 if args.in_process else args.jobs,
                "threads_per_worker": None if args.in_process else
@@ -177,16 +202,37 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
                               options=options)
     out = Path(args.out)
     if incomplete:
-        record_mod.write(record, out / "results.incomplete.json")
-        print(f"interrupted after {len(results)} of {len(cases)} cases: what was judged is in "
-              f"{out / 'results.incomplete.json'}; {out / 'results.json'} and the report are "
-              "untouched", file=sys.stderr)
+        path = place.write_incomplete(record_mod.dumps(record))
+        say(f"interrupted after {len(results)} of {len(cases)} cases: what was judged is in "
+            f"{path}; {out / outputs.RECORD} and the report are untouched", sys.stderr)
         return EXIT_INTERRUPTED
-    record_mod.write(record, out / "results.json")
-    _write_outputs(record, out / "index.html", args.junit)
-    print_summary(record, sys.stdout, color=use_color(sys.stdout))
-    print(f"record: {out / 'results.json'}\nreport: {out / 'index.html'}")
-    return EXIT_FAILED if failing(record) else EXIT_OK
+    failure = None
+    try:
+        place.write(rendered(record, args.junit is not None), record["run_id"])
+    except outputs.OutputError as exc:
+        failure = exc
+    status = EXIT_FAILED if failing(record) else EXIT_OK
+    try:
+        print_summary(record, sys.stdout, color=use_color(sys.stdout))
+        if failure is None:
+            print(printable.line(f"record: {out / outputs.RECORD}") + "\n"
+                  + printable.line(f"report: {out / outputs.REPORT}"))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+    if failure is not None:
+        raise failure
+    return status
+
+
+def rendered(record: dict, junit: bool) -> dict[str, str]:
+    """The texts of a run's output set: record, report and (if asked for) JUnit XML."""
+    from harness import junit as junit_mod, report
+
+    texts = {outputs.RECORD: record_mod.dumps(record), outputs.REPORT: report.render(record)}
+    if junit:
+        texts[outputs.JUNIT] = junit_mod.to_string(record)
+    return texts
 
 
 def failing(record: dict) -> bool:
@@ -196,32 +242,35 @@ def failing(record: dict) -> bool:
     return any(e["status"] in FAILING for e in record["verdicts"] + record["claims"])
 
 
-def _write_outputs(record: dict, html: Path, junit_path: str | None) -> None:
-    """The HTML report and, if asked for, the JUnit XML of a record (each written atomically)."""
-    from harness import junit, report
-
-    record_mod.write_atomic(html, report.render(record))
-    if junit_path:
-        record_mod.write_atomic(junit_path, junit.to_string(record))
+def _write_file(path: Path, text: str) -> None:
+    try:
+        outputs.write_file(path, text)
+    except OSError as exc:
+        raise outputs.OutputError(f"{path}: could not write: {exc.strerror or exc}") from None
 
 
 def cmd_report(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from harness import report
+    from harness import junit, report
 
+    html = outputs.check_file(args.output, "-o")
+    junit_path = outputs.check_file(args.junit, "--junit") if args.junit else None
     record = report.load(args.paths)
-    _write_outputs(record, Path(args.output), args.junit)
-    print(f"report: {args.output}" + (f"\njunit: {args.junit}" if args.junit else ""))
+    _write_file(html, report.render(record))
+    if junit_path:
+        _write_file(junit_path, junit.to_string(record))
+    say(f"report: {args.output}" + (f"\njunit: {args.junit}" if args.junit else ""))
     return EXIT_OK
 
 
 def cmd_merge(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from harness import merge
 
+    output = outputs.check_file(args.output, "-o")
     merged = merge.load(args.paths, allow_mismatch=args.allow_mismatch)
-    record_mod.write(merged, args.output)
+    _write_file(output, record_mod.dumps(merged))
     counts = merged["summary"]["verdicts"]
-    print(f"merged {len(args.paths)} records ({len(merged['cases'])} cases, "
-          f"{sum(counts.values())} verdicts) into {args.output}")
+    say(f"merged {len(args.paths)} records ({len(merged['cases'])} cases, "
+        f"{sum(counts.values())} verdicts) into {args.output}")
     return EXIT_OK
 
 
@@ -231,17 +280,17 @@ def cmd_list(args: argparse.Namespace, argv: Sequence[str]) -> int:
     cases = select_cases(args) if args.paths else []
     for case in cases:
         pads = "VALID" if case.padding == "VALID" else case.pads
-        print(f"{case.id}  {case.op} {case.dtype} {case.data_format} padding={case.padding_name}"
-              f" pads={pads} strides={list(case.strides)} grads={','.join(case.grads)}")
+        say(f"{case.id}  {case.op} {case.dtype} {case.data_format} padding={case.padding_name}"
+            f" pads={pads} strides={list(case.strides)} grads={','.join(case.grads)}")
     if cases:
-        print(f"{len(cases)} cases\n")
+        say(f"{len(cases)} cases\n")
     from harness import variants
 
     impls = select(variants.split_specs(args.impl)) if args.impl else all_impls()
     for info in probe(impls):
         state = f"available  {info.version}" if info.available else f"unavailable  {info.version}"
-        print(f"{info.impl.name:16} {info.impl.framework:11} {state}")
-        print(f"{'':16} variants: {variants.describe(info.impl) or 'none'}")
+        say(f"{info.impl.name:16} {info.impl.framework:11} {state}")
+        say(f"{'':16} variants: {variants.describe(info.impl) or 'none'}")
     return EXIT_OK
 
 
@@ -274,6 +323,21 @@ def cmd_cases_from(args: argparse.Namespace, argv: Sequence[str]) -> int:
     print(f"{count} cases from the conv layers of {args.model} -> {out}\n"
           f"judge them: convgrad run {out}")
     return EXIT_OK
+
+
+def say(text: str, stream=None) -> None:
+    """Print a line of text that may hold what a user, a file or a plug-in wrote: escaped."""
+    print(printable.block(text), file=stream or sys.stdout)
+
+
+def _silence_stdout() -> None:
+    """After the reader of stdout went away: send the rest (and the exit flush) nowhere."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 def parser() -> argparse.ArgumentParser:
@@ -376,6 +440,14 @@ def _warning_line(message, category, filename, lineno, line=None) -> str:
     return f"warning: {message}\n"
 
 
+def _error(text: object) -> None:
+    """One line on stderr (escaped); a closed stderr is no reason for a traceback."""
+    try:
+        print(f"error: {printable.line(text)}", file=sys.stderr)
+    except (OSError, ValueError):
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     warnings.formatwarning = _warning_line
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -384,11 +456,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args, ["convgrad", *argv])
     except LoadErrors as exc:
         for error in exc.errors:
-            print(f"error: {error}", file=sys.stderr)
-    except (SourceError, UsageError, UnknownImpl, VariantError, record_mod.RecordError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+            _error(error)
+    except (SourceError, UsageError, UnknownImpl, VariantError, record_mod.RecordError,
+            outputs.OutputError) as exc:
+        _error(exc)
+    except BrokenPipeError:   # the reader of stdout is gone (convgrad list | head -1)
+        _silence_stdout()
+        return EXIT_OK
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        try:
+            print("interrupted", file=sys.stderr)
+        except (OSError, ValueError):
+            pass
         return 130
     return EXIT_USAGE
 

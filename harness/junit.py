@@ -101,7 +101,8 @@ def suite(name: str, cases: list[ET.Element], record: dict, properties: dict) ->
 
 def properties(record: dict) -> dict:
     env = record.get("environment") or {}
-    out = {"python": env.get("python"), "numpy": env.get("numpy")}
+    out = {"run_id": record.get("run_id"), "python": env.get("python"),
+           "numpy": env.get("numpy")}
     out.update({k: v or "not installed" for k, v in (env.get("frameworks") or {}).items()})
     out["cpu"], out["cpu_count"] = env.get("cpu"), env.get("cpu_count")
     out.update({k: v for k, v in (env.get("numerics") or {}).items() if v is not None})

@@ -67,7 +67,7 @@ class KnownDiscrepancy:
 def load_known(path: str | Path) -> list[KnownDiscrepancy]:
     """Entries of a known-discrepancies file; problems are :class:`SourceError`."""
     name = str(path)
-    document = load(path)
+    document = load(path, "known-discrepancies file")
     if document is None:
         return []
     if not isinstance(document, list):

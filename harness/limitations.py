@@ -98,7 +98,7 @@ def _when(name: str, raw: Located, i: int) -> dict[str, tuple]:
 def load_limitations(path: str | Path) -> list[Limitation]:
     """The entries of a limitations file; problems are :class:`SourceError`."""
     name = str(path)
-    document = load(path)
+    document = load(path, "limitations file")
     if document is None:
         return []
     if not isinstance(document, list):

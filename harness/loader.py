@@ -10,13 +10,15 @@ import dataclasses
 import difflib
 import itertools
 import math
+import os
 import re
+import stat
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from harness import dtypes, generators, layouts, ops, padding as pad
+from harness import dtypes, generators, layouts, ops, padding as pad, printable
 from harness.fields import (compact as _compact,
                             is_float64 as _is_float64, is_huge as _is_huge, is_int as _is_int,
                             is_number as _is_number, key_text as _key_text, show as _show,
@@ -24,10 +26,20 @@ from harness.fields import (compact as _compact,
 from harness.case import GRADS, OPS, Case, Claim
 from harness.yaml_source import Located, SourceError, load
 
-# Refuse tensors and oracle work that would not fit in memory or time.
-MAX_ELEMENTS = 2 ** 24          # per tensor (128 MiB in float64); also bounds every size
-MAX_ORACLE_MACS = 2 ** 32       # multiply-adds of one oracle evaluation
+# Refuse tensors, oracle work and case counts that would not fit in memory or time
+# (docs/cases.md, "Limits"). The oracle runs in the main process, where --timeout does
+# not reach, so its work per case is bounded here.
+MAX_ELEMENTS = 2 ** 24          # per tensor, the padded input included (128 MiB in float64);
+                                # also bounds every size
+MAX_ORACLE_WORK = 2 ** 31       # multiply-adds of all the oracle's evaluations of one case
+ORACLE_PASSES = 3               # evaluations per grad: values, |values|, ones (expected.py)
+TAP_COST = 2 ** 13              # one kernel tap costs the oracle's tap loop about as much
+                                # as this many multiply-adds (an einsum call, ~30 us)
 MAX_MATRIX_CASES = 10_000       # cases one matrix may expand to
+MAX_FILE_CASES = 10_000         # cases one file may expand to
+MAX_RUN_CASES = 100_000         # cases all the files of one run may expand to
+MAX_ID_CHARS = 200              # a case id (it names tests, files, report anchors)
+CASE_SUFFIXES = (".yaml", ".yml")
 
 CASE_KEYS = ("id", "description", "source", "op", "grads", "data_format", "filter_format",
              "padding", "strides", "dilations", "dtype", "input_shape", "filter_shape",
@@ -52,15 +64,12 @@ class CaseError(Exception):
 
     def __init__(self, path: str, line: int, case_id: str | None, field: str | None,
                  message: str):
-        where = f"case '{case_id}': " if case_id else ""
-        what = f"{field}: " if field else ""
-        super().__init__(_printable(f"{path}:{line}: {where}{what}{message}"))
+        # An id or a key is quoted, never more than a short excerpt of it: a message is
+        # one line, whatever a file holds.
+        where = f"case '{printable.excerpt(case_id, MAX_ID_CHARS)}': " if case_id else ""
+        what = f"{printable.excerpt(field, MAX_ID_CHARS)}: " if field else ""
+        super().__init__(printable.line(f"{path}:{line}: {where}{what}{message}"))
         self.path, self.line, self.case_id, self.field = path, line, case_id, field
-
-
-def _printable(text: str) -> str:
-    """``text`` with newlines and other control characters escaped: one error, one line."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class LoadErrors(Exception):
@@ -88,31 +97,77 @@ class _Context:
 def case_files(paths: Iterable[str | Path]) -> list[Path]:
     """The ``*.yaml`` / ``*.yml`` files named, directories searched recursively, sorted.
 
-    A file named twice (directly and through its directory) is loaded once.
+    A file named twice (directly and through its directory) is loaded once. A
+    symbolic link inside a directory is followed only where it stays inside that
+    directory: one that leads out of the tree named on the command line (to
+    ``/etc/passwd``, a ``.env`` file) is refused, unread. Links to directories are
+    never descended into (their files, if inside the tree, are found where they are).
     """
     found: dict[Path, Path] = {}
+    errors: list[SourceError] = []
     for p in map(Path, paths):
-        if p.is_dir():
-            for q in sorted(q for q in p.rglob("*") if q.suffix in (".yaml", ".yml")
-                            and q.is_file()):
-                found.setdefault(q.resolve(), q)
-        elif p.exists():
+        try:
+            is_dir = stat.S_ISDIR(os.stat(p).st_mode)
+        except FileNotFoundError:
+            raise LoadErrors([SourceError(str(p), 0, "no such file or directory")]) from None
+        except OSError as exc:  # a symbolic-link loop, a path through a file, no permission
+            raise LoadErrors([SourceError(str(p), 0, f"cannot read: {exc.strerror}")]) from None
+        if not is_dir:   # named on the command line: read it (its type and size are checked)
             found.setdefault(p.resolve(), p)
-        else:
-            raise LoadErrors([SourceError(str(p), 0, "no such file or directory")])
+            continue
+        for q in _tree_files(p, errors):
+            found.setdefault(q.resolve(), q)
+    if errors:
+        raise LoadErrors(errors)
     return list(found.values())
+
+
+def _tree_files(root: Path, errors: list) -> list[Path]:
+    """The case files under the directory ``root``, sorted; links out of it are errors."""
+    top, out = root.resolve(), []
+    for folder, dirs, names in os.walk(root, followlinks=False):
+        dirs.sort()
+        for name in sorted(names) + dirs:
+            q = Path(folder, name)
+            if name in names and q.suffix not in CASE_SUFFIXES:
+                continue
+            problem = _link_problem(q, top, root) if q.is_symlink() else ""
+            if problem:
+                errors.append(SourceError(str(q), 0, problem))
+            elif name in names:
+                out.append(q)
+    return sorted(out)
+
+
+def _link_problem(link: Path, top: Path, root: Path) -> str:
+    """Why the symbolic link ``link`` in the tree ``root`` is not followed ("" if it is)."""
+    try:
+        target = link.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return "a symbolic link that leads nowhere (dangling, or a loop)"
+    if target != top and top not in target.parents:
+        what = "directory" if target.is_dir() else "file"
+        return (f"a symbolic link to a {what} outside {root} (not followed: name it on the "
+                "command line if it is a case file you mean to run)")
+    return ""
 
 
 def load_cases(paths: Iterable[str | Path]) -> list[Case]:
     """Load and validate every case under ``paths``; raise :class:`LoadErrors` on any problem."""
     cases, errors, seen = [], [], {}
     for path in case_files(paths):
+        if len(cases) >= MAX_RUN_CASES:
+            errors.append(SourceError(str(path), 0, f"not loaded: the files before it already "
+                                      f"hold {MAX_RUN_CASES} cases, the limit of one run "
+                                      "(name fewer files)"))
+            break
         try:
             document = load(path)
         except SourceError as exc:
             errors.append(exc)
             continue
-        for case in _cases_of_document(str(path), document, errors):
+        budget = _Budget(str(path), MAX_RUN_CASES - len(cases))
+        for case in _cases_of_document(str(path), document, errors, budget):
             if case.id in seen:
                 errors.append(CaseError(case.file, case.line, case.id, "id",
                                         f"duplicate id, first defined at {seen[case.id]}"))
@@ -124,7 +179,25 @@ def load_cases(paths: Iterable[str | Path]) -> list[Case]:
     return cases
 
 
-def _cases_of_document(path: str, document: object, errors: list) -> Iterator[Case]:
+class _Budget:
+    """How many more cases a file may expand to: ``MAX_FILE_CASES``, and what is left of
+    ``MAX_RUN_CASES``. Counted before a matrix expands, so nothing unbounded is built."""
+
+    def __init__(self, path: str, run_left: int):
+        self.path, self.left = path, min(MAX_FILE_CASES, run_left)
+        self.per_run = run_left < MAX_FILE_CASES
+
+    def take(self, count: int, line: int) -> None:
+        if count > self.left:
+            limit = (f"{MAX_RUN_CASES} cases, the limit of one run (name fewer files)"
+                     if self.per_run else f"{MAX_FILE_CASES} cases, the limit of one file "
+                                          "(split it)")
+            raise SourceError(self.path, line, f"the file expands to more than {limit}")
+        self.left -= count
+
+
+def _cases_of_document(path: str, document: object, errors: list,
+                       budget: _Budget | None = None) -> Iterator[Case]:
     if document is None or document == []:
         errors.append(SourceError(path, getattr(document, "line", 1),
                                   f"{'empty list' if document == [] else 'empty file'}: "
@@ -138,7 +211,13 @@ def _cases_of_document(path: str, document: object, errors: list) -> Iterator[Ca
             errors.append(SourceError(path, line, "expected a mapping (a case or a matrix), "
                                                   f"got {_type_name(entry)} {_show(entry)}"))
             continue
-        raws = _expand_matrix(path, entry, errors) if "matrix" in entry else [entry]
+        try:
+            raws = _expand_matrix(path, entry, errors, budget) if "matrix" in entry else [entry]
+            if budget is not None and "matrix" not in entry:
+                budget.take(1, entry.line)
+        except SourceError as exc:
+            errors.append(exc)
+            return
         for raw in raws:
             try:
                 yield parse_case(path, raw)
@@ -148,16 +227,17 @@ def _cases_of_document(path: str, document: object, errors: list) -> Iterator[Ca
 
 # ---------------------------------------------------------------- matrix
 
-def _expand_matrix(path: str, entry: Located, errors: list) -> list[Located]:
+def _expand_matrix(path: str, entry: Located, errors: list,
+                   budget: _Budget | None = None) -> list[Located]:
     """The cartesian product of a ``matrix:`` block, as raw case mappings with ids."""
     try:
-        return list(_matrix_cases(path, entry))
+        return list(_matrix_cases(path, entry, budget))
     except CaseError as exc:
         errors.append(exc)
         return []
 
 
-def _matrix_cases(path: str, entry: Located) -> Iterator[Located]:
+def _matrix_cases(path: str, entry: Located, budget: _Budget | None = None) -> Iterator[Located]:
     ctx = _Context(path, entry)
     for key in entry:
         if key != "matrix":
@@ -179,6 +259,8 @@ def _matrix_cases(path: str, entry: Located) -> Iterator[Located]:
     if count > MAX_MATRIX_CASES:
         raise ctx.error("matrix.product", f"expands to {count} cases; the limit is "
                                           f"{MAX_MATRIX_CASES}", spec.line_of("product"))
+    if budget is not None:
+        budget.take(count, spec.line_of("product"))
     seen: set[str] = set()
     for combo in itertools.product(*[range(len(a[1])) for a in axes]):
         raw = _matrix_case(ctx.case_id, base, axes, combo)
@@ -354,6 +436,9 @@ def _required_str(ctx: _Context, raw: Located, key: str, field: str | None = Non
 
 def _case_id(ctx: _Context, raw: Located, field: str) -> str:
     value = _required_str(ctx, raw, "id", field)
+    if len(value) > MAX_ID_CHARS:
+        raise ctx.error(field, f"{_show(value)} is {len(value)} characters long; the limit is "
+                               f"{MAX_ID_CHARS}", raw.line_of("id"))
     if re.search(r"\s", value):
         raise ctx.error(field, f"{_show(value)} contains whitespace; ids name tests and files "
                                "(use -, _, . or / instead)", raw.line_of("id"))
@@ -749,12 +834,29 @@ def _check_sizes(ctx: _Context, case: Case) -> None:
         raise ctx.error(_shape_key(ctx.raw, "input_shape"),
                         f"the output {list(out)} has {math.prod(out)} elements; the limit "
                         f"is {MAX_ELEMENTS}")
-    macs = math.prod(case.forward_shapes[1]) * case.canonical_filter_shape[1] * \
-        math.prod(case.canonical_filter_shape[2:])
-    if macs > MAX_ORACLE_MACS:
+    n, c = case.canonical_input_shape[:2]
+    padded = n * c * math.prod(a.size + a.before + a.after for a in case.axes)
+    if padded > MAX_ELEMENTS:
+        raise ctx.error("padding", f"the input padded by {[list(p) for p in case.pads]} has "
+                                   f"{padded} elements; the limit is {MAX_ELEMENTS} (the "
+                                   "oracle builds the padded input)")
+    work = oracle_work(case)
+    if work > MAX_ORACLE_WORK:
         raise ctx.error(_shape_key(ctx.raw, "input_shape"),
-                        f"needs {macs} multiply-adds per oracle evaluation; the limit is "
-                        f"{MAX_ORACLE_MACS} (use fewer channels or a smaller input or kernel)")
+                        f"needs {work} multiply-adds of oracle work, counting "
+                        f"{ORACLE_PASSES} evaluations per grad and {TAP_COST} per kernel tap; "
+                        f"the limit is {MAX_ORACLE_WORK} (use fewer channels, grads, or a "
+                        "smaller input or kernel)")
+
+
+def oracle_work(case: Case) -> int:
+    """The oracle's work for one case, in multiply-adds: every grad is evaluated
+    ``ORACLE_PASSES`` times (:mod:`harness.expected`), each evaluation is one multiply-add
+    per (output element, input channel, kernel tap) plus ``TAP_COST`` per kernel tap
+    (its Python loop runs one einsum per tap)."""
+    taps = math.prod(case.canonical_filter_shape[2:])
+    macs = math.prod(case.forward_shapes[1]) * case.canonical_filter_shape[1] * taps
+    return ORACLE_PASSES * len(case.grads) * (macs + TAP_COST * taps)
 
 
 def _check_dy_shape(ctx: _Context, case: Case) -> None:

@@ -8,15 +8,12 @@ purpose; the merged record then lists every source's environment.
 """
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
-from harness import record as record_mod
+from harness import printable, record as record_mod
 
-RECORD_KEYS = ("environment", "impls", "cases", "verdicts", "claims")
-ENTRY_KEYS = {"impls": ("name",), "cases": ("id", "axes"),
-              "verdicts": ("case", "impl", "grad", "status"),
-              "claims": ("case", "source", "grad", "status")}
 # What must agree between records for their verdicts to count as one run.
 SAME_ENVIRONMENT = ("python", "numpy", "frameworks", "numerics")
 SAME_RUN_OPTIONS = ("device", "tf32")
@@ -26,15 +23,8 @@ class MergeError(record_mod.RecordError):
     """Records that cannot be shown together (the same case id in two of them)."""
 
 
-def _check(record: dict, path: str) -> dict:
-    missing = [k for k in RECORD_KEYS if not isinstance(record.get(k), (dict, list))]
-    if missing:
-        raise record_mod.RecordError(f"{path}: run record lacks {', '.join(missing)}")
-    for key, fields in ENTRY_KEYS.items():
-        for i, entry in enumerate(record[key]):
-            if not isinstance(entry, dict) or not set(fields) <= entry.keys():
-                raise record_mod.RecordError(f"{path}: {key}[{i}] needs {', '.join(fields)}")
-    return record
+def _short(value: object) -> str:
+    return printable.excerpt(repr(value), 80)
 
 
 def _fingerprint(record: dict) -> dict:
@@ -51,8 +41,8 @@ def check_environments(records: Sequence[tuple[str, dict]]) -> None:
         other = _fingerprint(record)
         for key in first:
             if first[key] != other[key]:
-                raise MergeError(f"{path}: {key} is {other[key]!r} but {first_path} has "
-                                 f"{first[key]!r}; these records come from different "
+                raise MergeError(f"{path}: {key} is {_short(other[key])} but {first_path} has "
+                                 f"{_short(first[key])}; these records come from different "
                                  "environments (pass --allow-mismatch to merge anyway)")
 
 
@@ -65,11 +55,12 @@ def merge(records: Sequence[tuple[str, dict]], allow_mismatch: bool = True) -> d
         return {**record, "sources": [source(path, record)]}
     owner: dict[str, str] = {}
     merged = {**records[0][1], "cases": [], "verdicts": [], "claims": [], "impls": [],
+              "run_id": record_mod.new_run_id(datetime.now(timezone.utc)),
               "sources": [source(p, r) for p, r in records]}
     for path, record in records:
         for case in record["cases"]:
             if case["id"] in owner:
-                raise MergeError(f"case id {case['id']!r} is in both {owner[case['id']]} and "
+                raise MergeError(f"case id {_short(case['id'])} is in both {owner[case['id']]} and "
                                  f"{path}; merge records of different cases only")
             owner[case["id"]] = path
         for key in ("cases", "verdicts", "claims"):
@@ -83,11 +74,12 @@ def merge(records: Sequence[tuple[str, dict]], allow_mismatch: bool = True) -> d
 
 def source(path: str, record: dict) -> dict:
     """Where a merged record's part came from, for the report header."""
-    return {"path": str(path), "started": record.get("started"),
+    return {"path": str(path), "run_id": record.get("run_id"), "started": record.get("started"),
             "finished": record.get("finished"), "duration_s": record.get("duration_s"),
             "incomplete": record.get("incomplete"), "environment": record["environment"]}
 
 
 def load(paths: Sequence[str | Path], allow_mismatch: bool = True) -> dict:
-    """Read and merge run records; :class:`record.RecordError` for anything unreadable."""
-    return merge([(str(p), _check(record_mod.read(p), str(p))) for p in paths], allow_mismatch)
+    """Read (each validated against the record schema) and merge run records;
+    :class:`record.RecordError` for anything unreadable or invalid."""
+    return merge([(str(p), record_mod.read(p)) for p in paths], allow_mismatch)

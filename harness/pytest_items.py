@@ -34,14 +34,19 @@ CASE_KEY_LINE = re.compile(r"^[ -]*(op|matrix)\s*:", re.MULTILINE)
 
 def looks_like_case_file(path: Path) -> bool:
     """A mapping with ``op:`` or ``matrix:``, alone or in a top-level list; if the file
-    does not parse, a line that starts with one of those keys."""
+    does not parse (or is too large to), a line in its first 64 KiB that starts with one
+    of those keys. Only regular files are opened."""
     try:
         document = load_yaml(path)
     except SourceError:
         try:
-            return bool(CASE_KEY_LINE.search(path.read_bytes().decode("utf-8", "replace")))
+            if not path.is_file():
+                return False
+            with open(path, "rb") as f:
+                head = f.read(1 << 16)
         except OSError:
             return False
+        return bool(CASE_KEY_LINE.search(head.decode("utf-8", "replace")))
     entries = document if isinstance(document, list) else [document]
     return any(isinstance(e, dict) and ("op" in e or "matrix" in e) for e in entries)
 
@@ -264,19 +269,26 @@ class RunState:
                                 incomplete=interrupted, options=options)
 
     def write_outputs(self, records: list[tuple[str, dict]], interrupted: bool) -> None:
-        """``results.json`` and ``index.html`` (``results.incomplete.json`` if interrupted)."""
-        from harness import record as record_mod, report
+        """``results.json`` and ``index.html`` as one set (:mod:`harness.outputs`), or
+        ``results.incomplete.json`` if interrupted."""
+        from harness import outputs, record as record_mod, report
 
         out = self.here / self.config.getoption("convgrad_out")
         records = sorted(records) if records else [("pytest", self.record(interrupted))]
         record = records[0][1] if len(records) == 1 else merge_records(records)
-        if interrupted:
-            record_mod.write(record, out / "results.incomplete.json")
-            self.written = f"interrupted: record {out / 'results.incomplete.json'}"
+        record.setdefault("run_id", record_mod.new_run_id(self.started))
+        try:
+            with outputs.OutputSet(out) as place:
+                if interrupted:
+                    path = place.write_incomplete(record_mod.dumps(record))
+                    self.written = f"interrupted: record {path}"
+                    return
+                place.write({outputs.RECORD: record_mod.dumps(record),
+                             outputs.REPORT: report.render(record)}, record["run_id"])
+        except outputs.OutputError as exc:
+            self.written = f"error: {exc}"
             return
-        record_mod.write(record, out / "results.json")
-        record_mod.write_atomic(out / "index.html", report.render(record))
-        self.written = f"record {out / 'results.json'}, report {out / 'index.html'}"
+        self.written = f"record {out / outputs.RECORD}, report {out / outputs.REPORT}"
 
 
 def merge_records(records: list[tuple[str, dict]]) -> dict:

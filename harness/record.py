@@ -1,28 +1,44 @@
 """The run record (``results.json``): the one source of truth every output renders from.
 
-Its format is documented in ``docs/record.md``; ``SCHEMA_VERSION`` changes
-whenever a field changes meaning. Writing is atomic (a temp file renamed over
-the old one), so a killed run never leaves a half-written record.
+Its format is documented in ``docs/record.md`` and published as a JSON Schema,
+``harness/data/record.schema.json``; ``SCHEMA_VERSION`` changes whenever a
+field changes meaning. Writing is atomic (a temp file renamed over the old
+one), so a killed run never leaves a half-written record.
+
+Reading treats a record as untrusted input (``convgrad report`` and ``merge``
+take any file): its size is bounded before it is read, its nesting before it
+is parsed, and what parses is validated against the schema, so that what the
+report and merge see has the types they expect. NaN and infinity, which JSON
+cannot hold, are strings in a record (``"nan"``, ``"inf"``, ``"-inf"``); the
+non-standard tokens ``NaN`` / ``Infinity`` that Python's json writes read as
+those strings too, so a record read can always be written again.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
 import platform
-import tempfile
+import re
+import secrets
 from datetime import datetime, timezone
+from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
 
-from harness import layouts
+from harness import files, layouts, outputs, printable
 from harness.case import Case
 from harness.runner import CLAIM_STATUSES, STATUSES, CaseResult, ImplInfo
 
 SCHEMA = "convgrad-run-record"
 SCHEMA_VERSION = 2
+SCHEMA_FILE = "record.schema.json"          # in harness/data
+MAX_RECORD_BYTES = 128 << 20                # a run record file; the 612-case suite's is ~8 MiB
+MAX_DEPTH = 32                              # JSON nesting; a record's deepest is ~12
 FULL_ARRAY_LIMIT = 64   # tensors up to this many elements are stored whole
 NUMERICS_VARIABLES = ("TF_ENABLE_ONEDNN_OPTS", "TF_CPP_MIN_LOG_LEVEL", "OMP_NUM_THREADS",
                       "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "XLA_FLAGS", "JAX_ENABLE_X64",
@@ -164,13 +180,19 @@ def summarize(verdicts: Sequence[dict], claims: Sequence[dict]) -> dict:
             "unsupported_by_limitation": dict(sorted(limitations.items()))}
 
 
+def new_run_id(started: datetime) -> str:
+    """A run's id: its start time and a random suffix (``20260101T120000-3fa2c1``). Every
+    output of a run carries it, so a record and a report can be matched."""
+    return f"{started.astimezone(timezone.utc):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+
+
 def build(results: Sequence[CaseResult], impls: Sequence[ImplInfo], argv: Sequence[str],
           started: datetime, *, incomplete: bool = False, options: dict | None = None) -> dict:
     verdicts = [verdict_entry(r, v) for r in results for v in r.verdicts]
     claims = [verdict_entry(r, c) for r in results for c in r.claims]
     finished = datetime.now(timezone.utc)
     return {
-        "schema": SCHEMA, "schema_version": SCHEMA_VERSION,
+        "schema": SCHEMA, "schema_version": SCHEMA_VERSION, "run_id": new_run_id(started),
         "started": started.isoformat(timespec="seconds"),
         "finished": finished.isoformat(timespec="seconds"),
         "duration_s": round((finished - started).total_seconds(), 3),
@@ -187,38 +209,113 @@ def build(results: Sequence[CaseResult], impls: Sequence[ImplInfo], argv: Sequen
     }
 
 
-def write_atomic(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temp file and a rename: all or nothing."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a report is for sharing
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+# Kept under its old name: a single file written atomically (harness.outputs.write_file).
+write_atomic = outputs.write_file
+
+
+def dumps(record: dict) -> str:
+    """The record as JSON text (NaN and infinity already strings: see :func:`_clean`)."""
+    return json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n"
 
 
 def write(record: dict, path: str | Path) -> None:
-    write_atomic(path, json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n")
+    outputs.write_file(path, dumps(record))
 
 
 def read(path: str | Path) -> dict:
-    """Load a record, refusing files that are not records of this schema version."""
+    """Load a record, refusing (:class:`RecordError`, one line) files that are not run
+    records of this schema version: checked by type and size before reading, by nesting
+    before parsing, and against the schema after."""
     try:
-        record = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RecordError(f"{path}: not a readable JSON run record: {exc}") from None
+        raw = files.read_bytes(path, MAX_RECORD_BYTES, "run record")
+    except files.FileRefused as exc:
+        raise RecordError(str(exc)) from None
+    return parse(raw, str(path))
+
+
+_NONFINITE = {"NaN": "nan", "Infinity": "inf", "-Infinity": "-inf"}
+
+
+def _number(text: str) -> object:
+    """A JSON number; one beyond float range (``1e999``) is infinite, so a string."""
+    return _finite(float(text))
+
+
+def parse(raw: bytes, name: str) -> dict:
+    """A run record from the bytes of file ``name`` (see :func:`read`)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RecordError(f"{name}: not a readable JSON run record: not UTF-8 (byte "
+                          f"0x{raw[exc.start]:02x} at offset {exc.start})") from None
+    depth = nesting_depth(text)
+    if depth > MAX_DEPTH:
+        raise RecordError(f"{name}: not a run record: its JSON nests {depth} levels deep; "
+                          f"a run record nests at most {MAX_DEPTH}")
+    try:
+        record = json.loads(text, parse_constant=_NONFINITE.__getitem__, parse_float=_number)
+    except (ValueError, RecursionError) as exc:   # JSONDecodeError, a 5000-digit integer
+        raise RecordError(f"{name}: not a readable JSON run record: "
+                          f"{printable.excerpt(exc, 200)}") from None
     if not isinstance(record, dict) or record.get("schema") != SCHEMA:
-        raise RecordError(f"{path}: not a convgrad run record (no \"schema\": \"{SCHEMA}\")")
-    if record.get("schema_version") != SCHEMA_VERSION:
-        raise RecordError(f"{path}: run record schema version {record.get('schema_version')!r}; "
-                          f"this convgrad reads version {SCHEMA_VERSION!r}")
+        raise RecordError(f"{name}: not a convgrad run record (no \"schema\": \"{SCHEMA}\")")
+    version = record.get("schema_version")
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise RecordError(f"{name}: \"schema_version\" is {_json_excerpt(version)}, not an "
+                          f"integer; this convgrad reads run records of schema version "
+                          f"{SCHEMA_VERSION}")
+    if version != SCHEMA_VERSION:
+        raise RecordError(f"{name}: run record schema version {version}; this convgrad reads "
+                          f"version {SCHEMA_VERSION}")
+    problem = schema_problem(record)
+    if problem:
+        raise RecordError(f"{name}: not a valid run record: {problem}")
     return record
+
+
+def _json_excerpt(value: object) -> str:
+    kind = {str: "the string", bool: "the boolean", type(None): "null", float: "the number",
+            list: "a list", dict: "an object"}.get(type(value), "")
+    if value is None or isinstance(value, (list, dict)):
+        return kind
+    return f"{kind} {printable.excerpt(json.dumps(value), 40)}"
+
+
+_STRING = re.compile(r'"(?:[^"\\]++|\\.)*+"', re.S)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
+def nesting_depth(text: str) -> int:
+    """How deep the brackets of a JSON text nest, strings left out: found with two regular
+    expressions and a cumulative sum, so a 100,000-deep file costs no recursion."""
+    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text)).encode("ascii")
+    if not brackets:
+        return 0
+    codes = np.frombuffer(brackets, dtype=np.uint8)
+    steps = np.where((codes == ord("[")) | (codes == ord("{")), 1, -1)
+    return int(np.cumsum(steps).max())
+
+
+@lru_cache(maxsize=1)
+def schema() -> dict:
+    """The published JSON Schema of a run record (``harness/data/record.schema.json``)."""
+    return json.loads(resources.files("harness").joinpath("data", SCHEMA_FILE)
+                      .read_text(encoding="utf-8"))
+
+
+@lru_cache(maxsize=1)
+def _validator():
+    import jsonschema
+
+    cls = jsonschema.validators.validator_for(schema())
+    return cls(schema())
+
+
+def schema_problem(record: object) -> str:
+    """Where and how ``record`` breaks the schema, in one line ("" if it does not)."""
+    from jsonschema.exceptions import best_match
+
+    error = best_match(itertools.islice(_validator().iter_errors(record), 50))
+    if error is None:
+        return ""
+    return f"{error.json_path}: {printable.excerpt(error.message, 160)}"

@@ -6,6 +6,11 @@ cannot run code in it even if escaping failed somewhere. Everything from a
 record is escaped by the template's autoescaping; drawings and grids come from
 :mod:`harness.svg`, which escapes its own text.
 
+A record is untrusted input (``convgrad report`` renders any file): it is
+validated against the record schema when read (:func:`harness.record.read`),
+tensors are drawn only as far as their stored data goes (:mod:`harness.svg`),
+and a message longer than ``MAX_MESSAGE_CHARS`` is cut.
+
 Size: the detail grids are rendered for verdicts that did not pass and, for
 passing ones, only in small cases (every tensor stored whole, at most
 ``record.FULL_ARRAY_LIMIT`` elements); a passing verdict of a larger case gets
@@ -67,6 +72,16 @@ def claim_slug(c: dict, i: int, case_slug: str) -> str:
     return f"{case_slug}--claim-{slug(c['grad'])}-{i}"
 
 
+MAX_MESSAGE_CHARS = 20_000    # of one verdict's message; the record keeps all of it
+
+
+def clip(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``text``, cut to ``limit`` characters with a note saying how much was left out."""
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f"\n... ({len(text) - limit} more characters in the run record)"
+
+
 def _num(v: object, spec: str = ".3g") -> str:
     return format(v, spec) if isinstance(v, (int, float)) else str(v)
 
@@ -76,7 +91,7 @@ def stats_line(v: dict) -> str:
     element: no values, a wrong shape, or empty tensors)."""
     s = v.get("stats") or {}
     if s.get("total") is None or s.get("error_ratio") is None or not s["total"]:
-        return (v.get("message") or "").strip().split("\n")[0]
+        return clip((v.get("message") or "").strip().split("\n")[0], 500)
     line = (f"{s.get('mismatched', 0)} / {s['total']} mismatched "
             f"({_num(s.get('mismatch_percent', 0), '.1f')}%), greatest |err| / bound "
             f"{_num(s.get('error_ratio'))}, greatest |err| {_num(s.get('max_abs_error'))}")
@@ -127,7 +142,7 @@ def verdict_view(v: dict, case_file: str, case_slug: str, small_case: bool = Tru
     paired = detailed and (not heat or not is_small(arrays["actual"])) and "expected" in arrays
     return {
         "v": v, "slug": verdict_slug(v, case_slug), "stats": stats_line(v),
-        "message": (v.get("message") or "").strip() if v["status"] != "pass" else "",
+        "message": clip((v.get("message") or "").strip()) if v["status"] != "pass" else "",
         "compared": (v.get("stats") or {}).get("total") is not None,
         "repro": repro_command(v, case_file), "link": safe_url((v.get("known") or {}).get("link")),
         "limitation_link": safe_url((v.get("limitation") or {}).get("link")),
@@ -149,7 +164,7 @@ def claim_view(c: dict, index: int, case_slug: str) -> dict:
         pairs = list(svg.claim_grids(arrays["actual"], arrays["expected"], worst,
                                      marked=c["status"] != "holds"))
     return {"c": c, "slug": claim_slug(c, index, case_slug), "stats": stats_line(c), "pairs": pairs,
-            "message": (c.get("message") or "").strip() if c["status"] != "holds" else "",
+            "message": clip((c.get("message") or "").strip()) if c["status"] != "holds" else "",
             "compared": (c.get("stats") or {}).get("total") is not None}
 
 
@@ -290,13 +305,14 @@ def context(record: dict) -> dict:
     sources = record.get("sources") or [merge_mod.source("", record)]
     slugs = case_slugs([c["id"] for c in record["cases"]])
     return {
-        "impls": record["impls"], "summary": summary,
+        "run_id": record.get("run_id"), "impls": record["impls"], "summary": summary,
         "statuses": statuses, "claim_statuses": CLAIM_STATUSES,
         "sources": [{**s, "command": _command(s["environment"]),
                      "env": environment_rows(s["environment"]),
                      "numerics": numerics(s["environment"])} for s in sources],
         "rendered": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "wrong_claims": [{"c": c, "slug": claim_slug(c, i, slugs.get(c["case"], ""))}
+        "wrong_claims": [{"c": c, "slug": claim_slug(c, i, slugs.get(c["case"], "")),
+                          "first": clip((c.get("message") or "").split("\n")[0], 500)}
                          for i, c in enumerate(record["claims"]) if c["status"] == "wrong"],
         "matrix": matrix(record, impls, by_case, claims_by_case, slugs),
         "cases": [case_view(c, slugs[c["id"]], by_case[c["id"]], claims_by_case[c["id"]])

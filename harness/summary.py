@@ -1,10 +1,18 @@
-"""The terminal summary: a cases x impls table rendered from a run record."""
+"""The terminal summary: a cases x impls table rendered from a run record.
+
+Case ids, impl names, sources and messages come from case files, plug-ins and
+frameworks: each is escaped (:mod:`harness.printable`) before it is printed,
+and the ``reproduce:`` command is shell-quoted, so that pasting it runs
+convgrad and nothing else.
+"""
 from __future__ import annotations
 
+import shlex
 from collections import defaultdict
 from typing import TextIO
 
 from harness import status
+from harness.printable import block, line
 
 COLORS = {"pass": "32", "nondeterministic": "35", "fail": "31;1", "error": "35;1", "unsupported": "33", "skipped": "2",
           "known": "36", "holds": "32", "wrong": "31;1"}
@@ -38,17 +46,17 @@ def _problem_cases(record: dict) -> set[str]:
 
 
 def table(record: dict, *, color: bool = False, only_problems: bool | None = None) -> str:
-    impls = [i["name"] for i in record["impls"]]
+    impls = [line(i["name"]) for i in record["impls"]]
     cells: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     for v in record["verdicts"]:
-        cells[v["case"]][v["impl"]].append(v)
+        cells[v["case"]][line(v["impl"])].append(v)
     claims: dict[str, list] = defaultdict(list)
     for c in record["claims"]:
         claims[c["case"]].append(c["status"])
     rows = []
     for case in record["cases"]:
-        row = [case["id"]] + [_cell(cells[case["id"]][i]) if cells[case["id"]][i] else "-"
-                              for i in impls]
+        row = [line(case["id"])] + [line(_cell(cells[case["id"]][i]))
+                                    if cells[case["id"]][i] else "-" for i in impls]
         claim_statuses = claims.get(case["id"], [])
         row.append(("wrong" if "wrong" in claim_statuses else "known" if "known" in
                     claim_statuses else "holds") if claim_statuses else "-")
@@ -56,7 +64,8 @@ def table(record: dict, *, color: bool = False, only_problems: bool | None = Non
     if only_problems is None:
         only_problems = len(rows) > MAX_FULL_ROWS
     if only_problems:
-        rows = [r for r in rows if r[0] in _problem_cases(record)]
+        problem_rows = {line(c) for c in _problem_cases(record)}
+        rows = [r for r in rows if r[0] in problem_rows]
     header = ["case"] + impls + ["claims"]
     widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
@@ -82,7 +91,8 @@ def counts_line(record: dict) -> str:
     by_limitation = s.get("unsupported_by_limitation") or {}
     if by_limitation:
         text += "\nunsupported, by documented limitation: " + ", ".join(
-            f"{n} {name}" for name, n in sorted(by_limitation.items(), key=lambda kv: -kv[1]))
+            f"{n} {line(name)}" for name, n in sorted(by_limitation.items(),
+                                                      key=lambda kv: -kv[1]))
     return text
 
 
@@ -91,20 +101,30 @@ def problems(record: dict, limit: int = 20) -> list[str]:
     out, files = [], {c["id"]: c["file"] for c in record["cases"]}
     for c in record["claims"]:
         if c["status"] == "wrong":
-            out.append(f"WRONG CLAIM {c['case']} {c['grad']} ({c['source']}):\n  "
-                       + c["message"].replace("\n", "\n  "))
+            out.append(line(f"WRONG CLAIM {c['case']} {c['grad']} ({c['source']}):") + "\n  "
+                       + block(c["message"]).replace("\n", "\n  "))
     for v in record["verdicts"]:
         if v["status"] in (status.Status.FAIL, status.Status.ERROR,
                            status.Status.NONDETERMINISTIC):
-            out.append(f"{v['status'].upper()} {v['case']} [{v['impl']}] {v['grad']}:\n  "
-                       + v["message"].strip().replace("\n", "\n  ")
-                       + f"\n  reproduce: {repro_command(v, files.get(v['case'], 'cases/'))}")
+            out.append(line(f"{v['status'].upper()} {v['case']} [{v['impl']}] {v['grad']}:")
+                       + "\n  " + block(v["message"].strip()).replace("\n", "\n  ")
+                       + "\n  reproduce: "
+                       + line(repro_command(v, files.get(v['case'], 'cases/'))))
     return out[:limit] + ([f"... and {len(out) - limit} more"] if len(out) > limit else [])
 
 
 def repro_command(v: dict, case_file: str) -> str:
-    """One command that re-runs just this case with just this impl."""
-    return f"convgrad run {case_file} -k '{v['case']}' --impl '{v['impl']}'"
+    """One command that re-runs just this case with just this impl, each argument
+    shell-quoted: a case id cannot make a pasted line run anything but convgrad."""
+    return (f"convgrad run {shlex.quote(case_file)} -k {_quoted(v['case'])} "
+            f"--impl {_quoted(v['impl'])}")
+
+
+def _quoted(text: str) -> str:
+    """``text`` single-quoted for a POSIX shell, always (``shlex.quote`` leaves plain words
+    bare): the quotes show where a case id or an impl name begins and ends."""
+    quoted = shlex.quote(text)
+    return quoted if quoted.startswith("'") else f"'{quoted}'"
 
 
 def print_summary(record: dict, stream: TextIO, color: bool) -> None:

@@ -4,6 +4,11 @@ Everything here returns :class:`markupsafe.Markup` built from numbers and
 from text passed through :func:`markupsafe.escape`, so the report's
 autoescaping template can place it as is. Markup is kept terse on purpose: a
 conformance run has thousands of verdicts and the report must stay small.
+
+A record is untrusted input: what is drawn is bounded by what a record holds,
+never by what it claims. A drawing has at most 17 rows and columns whatever the
+sizes say; a tensor is drawn only when its data has the shape the record
+gives it (:func:`stored`), and a grid shows at most ``MAX_SIDE`` x ``MAX_SIDE`` cells.
 """
 from __future__ import annotations
 
@@ -14,6 +19,8 @@ from typing import Iterable, Optional, Sequence
 
 import numpy as np
 from markupsafe import Markup, escape
+
+from harness.record import FULL_ARRAY_LIMIT   # a whole stored tensor has at most this many
 
 CELL = 28            # px, one cell of the padded-input drawing
 MARGIN = 32          # px, room for the index labels
@@ -72,7 +79,8 @@ def cell_kind(a: Slot, b: Optional[Slot] = None) -> Optional[str]:
 
 
 def _slot_of(slots: Sequence[Slot], pos: int) -> int:
-    return next(i for i, s in enumerate(slots) if s.lo <= pos <= s.hi)
+    """The slot that stands for padded position ``pos`` (the last one past the end)."""
+    return next((i for i, s in enumerate(slots) if s.lo <= pos <= s.hi), len(slots) - 1)
 
 
 def _label(slot: Slot, before: int) -> str:
@@ -110,9 +118,10 @@ def _window(rows: Sequence, cols: Sequence[Slot], raxis: Optional[dict], caxis: 
     def span(slots, axis):
         return _slot_of(slots, 0), _slot_of(slots, axis["effective_kernel"] - 1)
 
-    def taps(slots, axis):
-        return {_slot_of(slots, k * axis["dilation"]) for k in range(axis["kernel"])
-                if slots[_slot_of(slots, k * axis["dilation"])].kind != "gap"}
+    def taps(slots, axis):   # the drawn cells at k * dilation, k < kernel: one pass over slots
+        d = max(axis["dilation"], 1)
+        return {i for i, s in enumerate(slots) if s.kind != "gap" and s.lo % d == 0
+                and s.lo // d < axis["kernel"]}
 
     c0, c1 = span(cols, caxis)
     r0, r1 = span(rows, raxis) if raxis else (0, 0)
@@ -165,12 +174,16 @@ def empty_output_text(axes: Sequence[dict]) -> str:
 
 
 def drawings(axes: Sequence[dict]) -> list[tuple[str, Markup]]:
-    """(caption, svg) per drawing of a case's padded input.
+    """(caption, svg) per drawing of a case's padded input (none for an axis a record gives
+    inconsistently).
 
     When the output is empty no window fits anywhere: none is drawn, and the
     caption says which dimension is too small.
     """
-    out, window = [], not too_small(axes)
+    out = []
+    if not 1 <= len(axes) <= 3 or any(a["size"] < 1 or a["kernel"] < 1 for a in axes):
+        return out
+    window = not too_small(axes)
     for pair in axis_pairs(len(axes)):
         shown = [axes[i] for i in pair]
         what = " x ".join(f"{a['dim']} ({'columns' if i == len(shown) - 1 else 'rows'})"
@@ -186,6 +199,32 @@ def drawings(axes: Sequence[dict]) -> list[tuple[str, Markup]]:
 def floats(data: object) -> np.ndarray:
     """A stored array (nested lists, NaN / inf as strings) as float64."""
     return np.array(data, dtype=np.float64)   # NumPy parses "nan" / "inf"; None is NaN
+
+
+class BadView(ValueError):
+    """A stored tensor whose data does not match what the record says about it."""
+
+
+def stored(view: dict) -> np.ndarray:
+    """The data of a stored view as float64, checked against its shape, layout and plane
+    (:class:`BadView` if they disagree): nothing is allocated from a claimed shape."""
+    shape, layout = list(view["shape"]), view["layout"]
+    if len(layout) != len(shape) or not 3 <= len(shape) <= 8:
+        raise BadView(f"layout {layout!r} does not fit shape {shape}")
+    try:
+        data = floats(view["data"])
+    except (ValueError, TypeError, OverflowError):
+        raise BadView("its data is not a rectangular array of numbers") from None
+    if "plane" not in view:
+        if list(data.shape) != shape or data.size > FULL_ARRAY_LIMIT:
+            raise BadView(f"data of shape {list(data.shape)} stored for shape {shape}")
+        return data
+    plane, at = list(view["plane"]), list(view.get("at") or [])
+    if (len(plane) != 2 or plane[0] == plane[1] or max(plane) >= len(shape)
+            or len(at) != len(shape) or data.ndim != 2
+            or data.shape != (shape[min(plane)], shape[max(plane)])):
+        raise BadView(f"a plane {plane} of shape {list(data.shape)} stored for shape {shape}")
+    return data
 
 
 def fmt(v: float) -> str:
@@ -245,13 +284,13 @@ def _fixed_label(layout: str, fixed: Sequence) -> str:
 def planes(view: dict, focus: Optional[Sequence[int]] = None) -> list[Plane]:
     """The grids of a stored view: one per (other axes) index of a whole tensor, or its plane."""
     layout, shape = view["layout"], view["shape"]
+    data = stored(view)
     rows, cols = display_axes(layout)
-    focus = list(focus) if focus else [0] * len(shape)
-    data = floats(view["data"])
+    focus = list(focus) if focus and len(focus) == len(shape) else [0] * len(shape)
     if "plane" in view:
-        stored = view["plane"]
-        if list(stored) != sorted((rows, cols)) or data.ndim != 2:
-            rows, cols = stored[0], stored[1]
+        plane = view["plane"]
+        if list(plane) != sorted((rows, cols)):
+            rows, cols = plane[0], plane[1]
         if rows > cols:
             data = data.T
         fixed = list(view["at"])
@@ -351,14 +390,28 @@ def empty_note(view: dict, css: str = "") -> Markup:
                   f'empty tensor, shape ({escape(shape)}) {escape(view["layout"])}</p>')
 
 
+def not_shown(exc: BadView) -> Markup:
+    return Markup('<p class="muted">not shown: the record\'s tensor is inconsistent '
+                  f"({escape(str(exc))})</p>")
+
+
+def _same_grid(a: Plane, b: Optional[Plane]) -> bool:
+    return b is None or b.values.shape == a.values.shape
+
+
 def grids(view: dict, *, focus: Optional[Sequence[int]] = None, **kw) -> Markup:
     """All grids of one stored view (see :func:`grid` for the keywords, given as views)."""
     if is_empty(view):
         return empty_note(view, kw.get("css", ""))
     heat_view, exp_view = kw.pop("heat", None), kw.pop("expected", None)
-    own = planes(view, focus)
-    heat = planes(heat_view, focus) if heat_view else [None] * len(own)
-    exp = planes(exp_view, focus) if exp_view else [None] * len(own)
+    try:
+        own = planes(view, focus)
+        heat = planes(heat_view, focus) if heat_view else [None] * len(own)
+        exp = planes(exp_view, focus) if exp_view else [None] * len(own)
+        if not all(_same_grid(p, h) and _same_grid(p, e) for p, h, e in zip(own, heat, exp)):
+            raise BadView("the heat map or the oracle's values do not match the values")
+    except BadView as exc:
+        return not_shown(exc)
     return Markup("").join(grid(p, view["layout"], heat=h, expected=e, **kw)
                            for p, h, e in zip(own, heat, exp))
 
@@ -368,6 +421,8 @@ def differing(claimed: dict, expected: dict, focus: Optional[Sequence[int]] = No
     """Per grid of a claim, the elements that differ from the oracle (relative ``rtol``)."""
     out = []
     for c, e in zip(planes(claimed, focus), planes(expected, focus)):
+        if c.values.shape != e.values.shape:
+            raise BadView("the claimed and the oracle's values differ in shape")
         with np.errstate(invalid="ignore"):
             same = np.isclose(c.values, e.values, rtol=rtol, atol=0, equal_nan=True)
         out.append(~same)
@@ -380,7 +435,14 @@ def claim_grids(claimed: dict, expected: dict, worst: Optional[Sequence[int]],
     if is_empty(claimed) or is_empty(expected) or claimed["shape"] != expected["shape"]:
         yield grids(claimed), grids(expected)   # nothing to pair element by element
         return
-    diffs = differing(claimed, expected, worst)
-    for c, e, d in zip(planes(claimed, worst), planes(expected, worst), diffs):
+    try:
+        diffs = differing(claimed, expected, worst)
+        pairs = list(zip(planes(claimed, worst), planes(expected, worst), diffs))
+        if not all(c.values.shape == e.values.shape for c, e, _ in pairs):
+            raise BadView("the claimed and the oracle's values differ in shape")
+    except BadView as exc:
+        yield not_shown(exc), Markup("")
+        return
+    for c, e, d in pairs:
         yield (grid(c, claimed["layout"], worst=worst, differ=d if marked else None),
                grid(e, expected["layout"], worst=worst, differ=d if marked else None))

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import yaml
 
+from harness import files
+
 MAX_FILE_BYTES = 8 * 1024 * 1024
 MAX_DEPTH = 64
 
@@ -108,17 +110,14 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _constr
 _Loader.add_constructor(None, _refuse_tag)
 
 
-def load(path: str | Path) -> object:
-    """Parse one YAML file safely; any problem is a :class:`SourceError`."""
-    path = Path(path)
+def load(path: str | Path, what: str = "case file") -> object:
+    """Parse one YAML file safely; any problem is a :class:`SourceError`. The file is
+    refused by type and size before it is read (:func:`harness.files.read_bytes`)."""
     name = str(path)
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise SourceError(name, 0, f"cannot read: {exc.strerror or exc}") from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise SourceError(name, 0, f"file is {len(raw)} bytes; case files are limited to "
-                                   f"{MAX_FILE_BYTES}")
+        raw = files.read_bytes(path, MAX_FILE_BYTES, what)
+    except files.FileRefused as exc:
+        raise SourceError(name, 0, exc.reason) from None
     text = _decode(name, raw)
     try:
         return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader

@@ -623,16 +623,18 @@ def test_cli_report_writes_html_and_junit(tmp_path, record, capsys):
 
 
 HEAD = f'"schema": "{record_mod.SCHEMA}", "schema_version": {record_mod.SCHEMA_VERSION}'
+REST = ('"started": "", "finished": "", "incomplete": false, "summary": {}, "environment": {}, '
+        '"impls": [], "cases": [], "claims": []')
 
 
 @pytest.mark.parametrize("content, message", [
-    (None, "not a readable JSON run record: [Errno 2]"),
+    (None, "no such file or directory"),
     ("garbage{", "not a readable JSON run record: Expecting value"),
     ('{"a": 1}', 'not a convgrad run record'),
     (f'{{"schema": "{record_mod.SCHEMA}", "schema_version": 999}}', "schema version 999"),
-    (f"{{{HEAD}}}", "run record lacks environment"),
-    (f'{{{HEAD}, "environment": {{}}, "impls": [], "cases": [], "verdicts": [{{"case": "a"}}], '
-     '"claims": []}', "verdicts[0] needs case, impl, grad, status"),
+    (f"{{{HEAD}}}", "not a valid run record: $: 'started' is a required property"),
+    (f'{{{HEAD}, {REST}, "verdicts": [{{"case": "a"}}]}}',
+     "not a valid run record: $.verdicts[0]: 'impl' is a required property"),
 ])
 def test_cli_report_refuses_bad_records(tmp_path, capsys, content, message):
     path = tmp_path / "r.json"

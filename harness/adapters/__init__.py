@@ -18,6 +18,7 @@ import warnings
 from importlib.metadata import entry_points
 from typing import Iterable, Sequence
 
+from harness import printable
 from harness.adapters.base import Impl, Outcome, is_installed  # noqa: F401 (re-export)
 
 BUILTIN_MODULES = ("harness.adapters.tf_adapter", "harness.adapters.torch_adapter",
@@ -64,7 +65,8 @@ def _plugins() -> list[Impl]:
         try:
             impls += as_impls(ep.load(), origin)
         except Exception as exc:  # noqa: BLE001 - a broken plug-in costs itself, not the run
-            reason = f"plug-in {origin} failed to load: {type(exc).__name__}: {exc}"
+            reason = printable.line(f"plug-in {origin} failed to load: "
+                                    f"{type(exc).__name__}: {exc}")[:2000]
             warnings.warn(reason, stacklevel=2)
             impls.append(UnloadableImpl(f"plugin.{ep.name}", reason))
     return impls
