@@ -67,3 +67,22 @@ def test_ops_bug_is_caught_exactly_where_it_matters(bug, verdicts):
         if case not in affected and statuses != {Status.PASS}:
             false_alarms.append((case.id, statuses))
     assert missed == [] and false_alarms == []
+
+
+def test_records_of_every_op_kind_pass_the_published_schema(tmp_path):
+    """Crops (negative pads), depthwise filters, transposed geometry, empty outputs and
+    diagnoses: what a run writes, `convgrad report` reads back."""
+    from datetime import datetime, timezone
+
+    from harness import record as record_mod
+    from tests import planted_ports
+
+    cases = (load_cases(["cases/peers", "cases/degenerate"])
+             + [c for c in CASES if c.id.endswith(("SAME-s2x2-k3x3-g1-3to2-nhwc",
+                                                  "m2-SAME-s2x2-k3x3-NHWC"))])
+    infos = runner.probe([planted.OpsPlanted(), planted_ports.SymmetricPadding()])
+    results = runner.run(cases, infos)
+    record = record_mod.build(results, infos, ["test"], datetime.now(timezone.utc))
+    assert any(v.get("diagnosis") for v in record["verdicts"])
+    record_mod.write(record, tmp_path / "results.json")
+    assert record_mod.read(tmp_path / "results.json")["run_id"] == record["run_id"]
