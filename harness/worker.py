@@ -177,22 +177,27 @@ def _end_with_parent(parent: int) -> None:
 
 
 def serve() -> None:
-    """The worker's main loop: ``(sys_path, impl)`` first, then ``(case, inputs, grads, repeat)``."""
+    """The worker's main loop: ``sys_path`` and the impls it hosts (every impl of one
+    framework and variant environment) first, then ``(impl index, case, inputs, grads,
+    repeat)`` per request."""
     procs.become_subreaper()   # orphans of what an impl starts stay ours, to be killed
     _end_with_parent(os.getppid())
     requests = sys.stdin.buffer
     replies = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # anything a framework prints goes to stderr, not into the protocol
-    sys_path, impl = None, None
+    sys_path, impls = None, None
     try:
         sys_path = receive(requests)
         sys.path[:0] = [p for p in sys_path if p not in sys.path]
-        impl = receive(requests)
-        available, version = _version(impl)
-        send(replies, ("ready", (bool(available), str(version))))
+        impls = receive(requests)
+        ready = []
+        for impl in impls:
+            available, version = _version(impl)
+            ready.append((bool(available), str(version)))
+        send(replies, ("ready", ready))
         while True:
-            case, inputs, grads, repeat = receive(requests)
-            runs = compute_guarded(impl, case, inputs, grads, repeat)
+            index, case, inputs, grads, repeat = receive(requests)
+            runs = compute_guarded(impls[index], case, inputs, grads, repeat)
             try:
                 payload = [wire(run) for run in runs]
             except Exception as exc:  # noqa: BLE001 - an outcome that cannot even be sent
@@ -273,19 +278,21 @@ class Tail:
 
 
 class Worker:
-    """One impl's worker process, started on first use and restarted after a failure."""
+    """A worker process hosting impls of one framework and variant environment (one import
+    of the framework for all of them), started on first use and restarted after a
+    failure."""
 
-    def __init__(self, impl: Impl, env: dict[str, str], timeout: float,
+    def __init__(self, impls: Sequence[Impl], env: dict[str, str], timeout: float,
                  max_rss: Optional[int] = None, tag: Optional[str] = None):
-        self.impl, self.env, self.timeout, self.max_rss = impl, env, timeout, max_rss
+        self.impls, self.env, self.timeout, self.max_rss = list(impls), env, timeout, max_rss
         self.tag = tag or secrets.token_hex(8)
         self.proc: Optional[subprocess.Popen] = None
         self.stderr: Optional[Tail] = None
         self.available: Optional[tuple[bool, str]] = None
 
     # -- lifecycle
-    def start(self) -> tuple[bool, str]:
-        """Start the process if needed; returns (available, version or reason)."""
+    def start(self) -> list[tuple[bool, str]]:
+        """Start the process if needed; returns (available, version or reason) per impl."""
         if self.proc is None:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "harness.worker"], stdin=subprocess.PIPE,
@@ -294,19 +301,21 @@ class Worker:
                 env={**os.environ, **self.env, procs.TAG_VARIABLE: self.tag})
             self.stderr = Tail(self.proc.stderr)
             self._send(sys.path, START_S)   # first, so that the impl's module can be found
-            self._send(self.impl, START_S)
+            self._send(self.impls, START_S)
             try:
                 self.available = self._ready(self._reply(self.timeout + START_S, SMALL_REPLY))
             except BadReply as exc:
                 raise WorkerDied(self._bad_reply(exc, 0)) from None
         return self.available
 
-    @staticmethod
-    def _ready(reply: tuple) -> tuple[bool, str]:
+    def _ready(self, reply: tuple) -> list[tuple[bool, str]]:
         kind, info = reply
-        if kind != "ready" or not (isinstance(info, tuple) and len(info) == 2 and
-                                   isinstance(info[0], bool) and isinstance(info[1], str)):
-            raise BadReply("the worker's first reply is not (ready, (available, version))")
+        if kind != "ready" or not (isinstance(info, list) and len(info) == len(self.impls)
+                                   and all(isinstance(i, tuple) and len(i) == 2
+                                           and isinstance(i[0], bool) and isinstance(i[1], str)
+                                           for i in info)):
+            raise BadReply("the worker's first reply is not (ready, [(available, version) "
+                           "per impl])")
         return info
 
     def close(self) -> None:
@@ -342,14 +351,16 @@ class Worker:
                        tree=self.proc.returncode is None)
 
     # -- requests
-    def compute(self, case, inputs, grads: Sequence[str], repeat: int = 1) -> list[dict]:
-        """Outcomes of ``repeat`` evaluations, or raise :class:`WorkerDied`."""
+    def compute(self, case, inputs, grads: Sequence[str], repeat: int = 1,
+                index: int = 0) -> list[dict]:
+        """Outcomes of ``repeat`` evaluations by impl ``index``, or raise
+        :class:`WorkerDied`."""
         mark = 0
         try:
             self.start()
             mark = self.stderr.total
             deadline = self.timeout * repeat
-            self._send((case, inputs, tuple(grads), repeat), deadline, mark)
+            self._send((index, case, inputs, tuple(grads), repeat), deadline, mark)
             kind, payload = self._reply(deadline, reply_limit(case, grads, repeat), mark)
             if kind != "done":
                 raise BadReply(f"a reply of kind {printable.excerpt(repr(kind), 30)}")
@@ -486,13 +497,16 @@ def thread_environment(threads: int) -> dict[str, str]:
 
 
 class WorkerPool:
-    """The runner's backend with isolation: worker processes per impl, ``jobs`` busy at once.
+    """The runner's backend with isolation: worker processes, ``jobs`` busy at once.
 
-    Each impl starts with one worker. Once an impl has computed for more than
-    ``GROW_AFTER_S`` (so a new worker's start-up, a framework import of a few
-    seconds, will pay for itself), another is started whenever all of its
-    workers are busy, up to ``jobs``: an impl that dominates the run (JAX
-    compiling every new shape, say) is spread over the cores too.
+    Impls are grouped by framework and variant environment: ``tf.backprop`` and
+    ``tf.tape`` share one worker (one TensorFlow import), ``tf.tape[onednn=off]``
+    needs another. Each group starts with one worker, all groups in parallel.
+    Once a group has computed for more than ``GROW_AFTER_S`` (so a new worker's
+    start-up, a framework import of a few seconds, will pay for itself), another
+    is started whenever all of its workers are busy, up to ``jobs``: a framework
+    that dominates the run (JAX compiling every new shape, say) is spread over
+    the cores too.
     """
 
     GROW_AFTER_S = 10.0
@@ -500,70 +514,91 @@ class WorkerPool:
     def __init__(self, jobs: int, timeout: float, max_rss: Optional[int] = None):
         self.jobs, self.timeout, self.max_rss = jobs, timeout, max_rss
         self.threads = max(1, (os.cpu_count() or 1) // max(jobs, 1))
-        self.envs: dict[str, dict[str, str]] = {}
-        self.idle: dict[str, list[Worker]] = {}
+        self.groups: dict[tuple, tuple[list[Impl], dict[str, str]]] = {}
+        self.where: dict[str, tuple[tuple, int]] = {}    # impl name -> (group, index)
+        self.idle: dict[tuple, list[Worker]] = {}
         self.all: list[Worker] = []
-        self.busy_s: dict[str, float] = {}
+        self.busy_s: dict[tuple, float] = {}
         self.cond = threading.Condition()
+        self.probes = 0
 
-    def _new_worker(self, impl: Impl) -> Worker:
-        worker = Worker(impl, self.envs[impl.name], self.timeout, self.max_rss)
+    def _new_worker(self, group: tuple) -> Worker:
+        impls, env = self.groups[group]
+        worker = Worker(impls, env, self.timeout, self.max_rss)
+        worker.group = group
         self.all.append(worker)
         return worker
 
     def probe(self, impls: Sequence[Impl]) -> list:
-        """Start a worker per installed impl (in parallel); availability comes from inside it."""
+        """Start a worker per group of installed impls (in parallel); availability and
+        versions come from inside it."""
         from harness.adapters import availability
         from harness.runner import ImplInfo
         from harness.variants import environment
 
-        def start(impl):
+        self.probes += 1
+        infos: dict[str, ImplInfo] = {}
+        for impl in impls:
             if not is_installed(impl.framework):   # or a plug-in that failed to load
-                return ImplInfo(impl, *availability(impl))
-            self.envs[impl.name] = {**thread_environment(self.threads), **environment(impl)}
-            with self.cond:
-                worker = self._new_worker(impl)
+                infos[impl.name] = ImplInfo(impl, *availability(impl))
+                continue
             try:
-                info = ImplInfo(impl, *worker.start())
-            except WorkerDied as exc:
-                return ImplInfo(impl, False, f"worker failed to start: {exc}")
-            except (pickle.PicklingError, TypeError, AttributeError) as exc:
-                worker.close()
-                return ImplInfo(impl, False, f"cannot be sent to a worker process "
-                                f"({type(exc).__name__}: {exc}); run it with --in-process")
-            self.idle[impl.name] = [worker]
-            return info
-        with ThreadPoolExecutor(max_workers=max(self.jobs, 1)) as pool:
-            return list(pool.map(start, impls))
+                pickle.dumps(impl, protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception as exc:  # noqa: BLE001 - whatever stops it reaching a worker
+                infos[impl.name] = ImplInfo(impl, False, f"cannot be sent to a worker process "
+                                            f"({type(exc).__name__}: {exc}); run it with "
+                                            "--in-process")
+                continue
+            env = {**thread_environment(self.threads), **environment(impl)}
+            group = (self.probes, impl.framework, tuple(sorted(env.items())))
+            members, _ = self.groups.setdefault(group, ([], env))
+            self.where[impl.name] = (group, len(members))
+            members.append(impl)
 
-    def _acquire(self, impl: Impl) -> Worker:
+        def start(group):
+            with self.cond:
+                worker = self._new_worker(group)
+            members = self.groups[group][0]
+            try:
+                ready = worker.start()
+            except WorkerDied as exc:
+                return [ImplInfo(i, False, f"worker failed to start: {exc}") for i in members]
+            self.idle[group] = [worker]
+            return [ImplInfo(i, *r) for i, r in zip(members, ready)]
+        new = [g for g in self.groups if g[0] == self.probes]
+        with ThreadPoolExecutor(max_workers=max(len(new), 1)) as pool:
+            for started in pool.map(start, new):
+                infos.update((i.impl.name, i) for i in started)
+        return [infos[impl.name] for impl in impls]
+
+    def _acquire(self, group: tuple) -> Worker:
         with self.cond:
             while True:
-                if self.idle[impl.name]:
-                    return self.idle[impl.name].pop()
-                grown = sum(w.impl.name == impl.name for w in self.all)
-                if grown < self.jobs and self.busy_s.get(impl.name, 0.0) > self.GROW_AFTER_S:
-                    return self._new_worker(impl)
+                if self.idle[group]:
+                    return self.idle[group].pop()
+                grown = sum(w.group == group for w in self.all)
+                if grown < self.jobs and self.busy_s.get(group, 0.0) > self.GROW_AFTER_S:
+                    return self._new_worker(group)
                 self.cond.wait()
 
-    def _release(self, worker: Worker, seconds: float) -> None:
+    def _release(self, group: tuple, worker: Worker, seconds: float) -> None:
         with self.cond:
-            name = worker.impl.name
-            self.busy_s[name] = self.busy_s.get(name, 0.0) + seconds
-            self.idle[name].append(worker)
+            self.busy_s[group] = self.busy_s.get(group, 0.0) + seconds
+            self.idle[group].append(worker)
             self.cond.notify_all()
 
     def compute(self, info, case, inputs, repeat: int) -> tuple[list[dict[str, Outcome]], float]:
         """Outcomes of ``repeat`` runs and the seconds they took (waiting not counted)."""
-        worker = self._acquire(info.impl)
+        group, index = self.where[info.impl.name]
+        worker = self._acquire(group)
         start = time.perf_counter()
         try:
-            runs = worker.compute(case, inputs, case.grads, repeat)
+            runs = worker.compute(case, inputs, case.grads, repeat, index)
         except WorkerDied as exc:
             runs = [error_outcomes(case.grads, str(exc))]
         finally:  # whatever happened, the worker goes back to the pool
             seconds = time.perf_counter() - start
-            self._release(worker, seconds)
+            self._release(group, worker, seconds)
         return runs, seconds
 
     def close(self) -> None:

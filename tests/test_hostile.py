@@ -350,7 +350,7 @@ RECORD_FILES = [
     report_of("huge-integer.json", r"Exceeds the limit \(4300 digits\)"),
     report_of("huge-integer-shape.json", r"\$\.cases\[0\]\.inputs\.x\.shape\[0\]: "
                                          r"18446744073709551616 is greater than the maximum"),
-    report_of("negative-size.json", r"\$\.cases\[0\]\.axes\[0\]\.before: -5 is less than"),
+    report_of("negative-size.json", r"\$\.cases\[0\]\.axes\[0\]\.size: -5 is less than"),
     report_of("schema-version-string.json", r'"schema_version" is the string "1", not an '
                                             r"integer; this convgrad reads run records of "
                                             r"schema version 2"),

@@ -160,7 +160,8 @@ def test_a_bad_case_file_is_a_collection_error_of_loader_lines(project):
     result.assert_outcomes(errors=2)
     lines, out = result.stdout.lines, result.stdout.str()
     assert "cases/op.yaml:2: case 'bad/op': op: 'conv4d' is not one of conv1d, conv2d, " \
-           "conv3d" in lines
+           "conv3d, depthwise_conv1d, depthwise_conv2d, conv_transpose1d, conv_transpose2d, " \
+           "conv_transpose3d" in lines
     assert "cases/broken.yaml:4: invalid YAML: expected ',' or ']', but got '<stream end>' " \
            "(while parsing a flow sequence that starts on line 3)" in lines
     assert "ci.yaml" not in out and "notes.yaml" not in out

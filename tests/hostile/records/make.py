@@ -89,7 +89,7 @@ RECORDS = {
     "wrong-impls-type.json": variant(_set(["impls"], "tf.backprop")),
     "huge-integer-shape.json": variant(_set(["cases", 0, "inputs", "x", "shape"],
                                             [2 ** 64, 1, 1, 1])),
-    "negative-size.json": variant(_set(["cases", 0, "axes", 0, "before"], -5)),
+    "negative-size.json": variant(_set(["cases", 0, "axes", 0, "size"], -5)),
     "schema-version-string.json": variant(_set(["schema_version"], "1")),
     "schema-version-bool.json": variant(_set(["schema_version"], True)),
     "schema-version-1.json": variant(_set(["schema_version"], 1)),
