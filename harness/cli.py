@@ -172,6 +172,7 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
                          f"no cases found in {' '.join(args.paths)}")
     from harness.runner import Session
 
+    use_jax_cache(None if args.no_jax_cache else args.jax_cache)
     known = _load_known(args.known, args.known != known_mod.DEFAULT_FILE)
     limitations = load_limitations(args.limitations)
     impls = resolve_impls(args)
@@ -371,6 +372,11 @@ def parser() -> argparse.ArgumentParser:
                           "format of harness/data/limitations.yaml); any other exception a "
                           "framework raises is an error")
     run.add_argument("--junit", metavar="FILE", help="also write JUnit XML to FILE")
+    run.add_argument("--jax-cache", metavar="DIR", default=str(JAX_CACHE_DEFAULT),
+                     help="JAX's persistent compilation cache (default: %(default)s; CI can "
+                          "cache this folder); a second run skips JAX's compilations")
+    run.add_argument("--no-jax-cache", action="store_true",
+                     help="compile every JAX shape afresh")
     run.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1, metavar="N",
                      help="worker processes computing at once (default: the machine's cores)")
     run.add_argument("--timeout", type=positive_float, default=300.0, metavar="SECONDS",
@@ -428,6 +434,22 @@ def parser() -> argparse.ArgumentParser:
     lst.add_argument("-k", metavar="PATTERN")
     lst.set_defaults(func=cmd_list)
     return p
+
+
+JAX_CACHE_DEFAULT = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / \
+    "convgrad" / "jax"
+
+
+def use_jax_cache(directory: str | None) -> None:
+    """JAX's persistent compilation cache for this run and its workers (set before any
+    import of JAX): a shape compiled once is not compiled again, in this run or the next.
+    Every compilation is kept (JAX's defaults skip those under a second, which is all of
+    ours). A cache the user configured through JAX_* variables is left alone."""
+    if directory is None or "JAX_COMPILATION_CACHE_DIR" in os.environ:
+        return
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = str(directory)
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 
 
 def use_color(stream) -> bool:

@@ -10,7 +10,7 @@ import pytest
 
 from harness.cli import main
 
-from tests.conftest import chosen_impl_names
+from tests.conftest import FRAMEWORKS, chosen_impl_names
 
 ARTICLE_DX = "cases/article/1-valid-dx.yaml"
 IMPL = (chosen_impl_names() or ["jax.vjp"])[-1]  # one real impl is enough here (the cheapest to import: JAX)
@@ -110,3 +110,20 @@ def test_impl_module_file_is_judged_and_a_bad_one_is_a_usage_error(tmp_path, cap
     assert main(["run", "cases/article", "--impl-module", str(tmp_path / "broken_port.py"),
                  "--out", str(tmp_path / "out3")]) == 2
     assert "ImportError: no torch here" in capsys.readouterr().err
+
+
+@pytest.mark.frameworks
+@pytest.mark.skipif("jax" not in FRAMEWORKS, reason="jax not under test")
+def test_the_jax_compilation_cache_is_filled_and_can_be_turned_off(tmp_path, monkeypatch):
+    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
+    cache = tmp_path / "jax-cache"
+    code = ("import sys; from harness.cli import main; "
+            f"sys.exit(main(['run', 'cases/article', '--impl', 'jax.vjp', '--out', "
+            f"{str(tmp_path / 'out')!r}] + sys.argv[1:]))")
+    run = lambda *extra: subprocess.run([sys.executable, "-c", code, *extra],   # noqa: E731
+                                        capture_output=True, text=True, timeout=300)
+    assert run("--jax-cache", str(cache)).returncode == 1       # the article's wrong claim
+    assert cache.is_dir() and any(cache.iterdir())
+    other = tmp_path / "unused"
+    assert run("--jax-cache", str(other), "--no-jax-cache").returncode == 1
+    assert not other.exists()
