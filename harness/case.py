@@ -33,6 +33,8 @@ class Claim:
     decimals: Optional[int] = None   # printed to this many places after the point
     rtol: float = 0.0                # the source's own tolerance: rtol * |exact| + atol
     atol: float = 0.0
+    finding: str = ""                # what is known about this source's values (a wrong
+                                     # claim stays wrong; the finding explains it)
 
 
 @dataclass(frozen=True)

@@ -94,9 +94,26 @@ def load_limitations(extra: Sequence[str] | None) -> list:
     return entries
 
 
+def case_paths(args: argparse.Namespace) -> list[str]:
+    """The paths to judge: the files and folders named, plus each ``--suite``; with
+    neither, every bundled suite."""
+    from harness import bundled
+
+    paths = list(getattr(args, "paths", None) or [])
+    suites = getattr(args, "suite", None) or []
+    if not paths and not suites:
+        suites = bundled.names()
+    for name in suites:
+        try:
+            paths.append(str(bundled.path(name)))
+        except KeyError as exc:
+            raise UsageError(exc.args[0]) from None
+    return paths
+
+
 def select_cases(args: argparse.Namespace) -> list:
     """The cases of ``paths``, kept by ``-k`` and ``--shard``."""
-    cases = selection.matching(load_cases(args.paths), args.k)
+    cases = selection.matching(load_cases(case_paths(args)), args.k)
     if getattr(args, "shard", None):
         try:
             k, n = selection.parse_shard(args.shard)
@@ -169,7 +186,7 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
             say(f"shard {args.shard} holds none of these cases", sys.stderr)
             return EXIT_OK
         raise UsageError(f"no case matches -k {args.k!r}" if args.k else
-                         f"no cases found in {' '.join(args.paths)}")
+                         f"no cases found in {' '.join(case_paths(args))}")
     from harness.runner import Session
 
     use_jax_cache(None if args.no_jax_cache else args.jax_cache)
@@ -278,7 +295,13 @@ def cmd_merge(args: argparse.Namespace, argv: Sequence[str]) -> int:
 def cmd_list(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from harness.runner import probe
 
-    cases = select_cases(args) if args.paths else []
+    if args.suites:
+        from harness import bundled
+        for name in bundled.names():
+            count = len(load_cases([str(bundled.path(name))]))
+            say(f"{name:12} {count:5} cases  {bundled.DESCRIPTIONS.get(name, '')}")
+        return EXIT_OK
+    cases = select_cases(args) if (args.paths or args.suite) else []
     for case in cases:
         pads = "VALID" if case.padding == "VALID" else case.pads
         say(f"{case.id}  {case.op} {case.dtype} {case.data_format} padding={case.padding_name}"
@@ -349,8 +372,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"convgrad {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="judge cases with impls; write the run record")
-    run.add_argument("paths", nargs="*", default=["cases/"], help="case files or directories "
-                     "(default: cases/)")
+    run.add_argument("paths", nargs="*", default=[], help="case files or directories "
+                     "(default: every bundled suite, as --suite names them)")
+    run.add_argument("--suite", action="append", metavar="NAME",
+                     help="a bundled suite by name (convgrad list --suites): article, "
+                          "conformance, peers, degenerate, edges, regressions, upstream, gpu")
     run.add_argument("--impl-module", action="append", metavar="FILE.py|MODULE[:ATTR]",
                      help="also judge the impls of a Python file or module (ATTR, default "
                           "IMPLS: an impl, a class, or a list); without --impl only these "
@@ -363,8 +389,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default="reports", metavar="DIR",
                      help="where results.json and index.html go (default: reports/)")
     run.add_argument("--known", default=known_mod.DEFAULT_FILE, metavar="FILE",
-                     help=f"known-discrepancies file (default: {known_mod.DEFAULT_FILE} "
-                          "if present)")
+                     help="known-discrepancies file (default: the one convgrad ships, "
+                          "harness/data/known-discrepancies.yaml)")
     run.add_argument("--no-known", dest="known", action="store_const", const=None,
                      help="ignore known discrepancies: show them as fail")
     run.add_argument("--limitations", action="append", metavar="FILE",
@@ -430,6 +456,8 @@ def parser() -> argparse.ArgumentParser:
     cf.set_defaults(func=cmd_cases_from)
     lst = sub.add_parser("list", help="list cases and impls (with availability and versions)")
     lst.add_argument("paths", nargs="*", help="case files or directories")
+    lst.add_argument("--suite", action="append", metavar="NAME", help="a bundled suite")
+    lst.add_argument("--suites", action="store_true", help="list the bundled suites")
     lst.add_argument("--impl", action="append", metavar="NAMES")
     lst.add_argument("-k", metavar="PATTERN")
     lst.set_defaults(func=cmd_list)

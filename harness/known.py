@@ -1,4 +1,4 @@
-"""Known discrepancies: data, not code (``known-discrepancies.yaml``).
+"""Known discrepancies: data, not code (``harness/data/known-discrepancies.yaml``).
 
 Each entry names a case pattern and either an impl pattern (a framework bug,
 optionally narrowed by ``except_impl``: variants it leaves out, such as
@@ -20,7 +20,9 @@ from packaging.version import InvalidVersion, Version
 
 from harness.yaml_source import Located, SourceError, load
 
-DEFAULT_FILE = "known-discrepancies.yaml"
+# Shipped with the package (so an installed convgrad knows them too); --known FILE
+# replaces it with a project's own.
+DEFAULT_FILE = str(Path(__file__).parent / "data" / "known-discrepancies.yaml")
 KEYS = ("case", "impl", "except_impl", "claim", "grad", "versions", "reason", "evidence",
         "link")
 

@@ -918,10 +918,11 @@ def _claim(ctx: _Context, raw: Located, case: Case, i: int, entry: object) -> Cl
         raise ctx.error(f"claims[{i}]", "expected a mapping with 'source' and one or more "
                                         f"of {', '.join(GRADS)}, got {_type_name(entry)}", line)
     for key in entry:
-        if key != "source" and key not in GRADS and key not in CLAIM_PRECISION_KEYS:
+        if key not in ("source", "finding") and key not in GRADS and \
+                key not in CLAIM_PRECISION_KEYS:
             raise ctx.error(f"claims[{i}]", f"unknown key {_show(key)}; expected 'source', "
                                             f"any of {', '.join(GRADS)}, and optionally "
-                                            f"{', '.join(CLAIM_PRECISION_KEYS)}",
+                                            f"{', '.join(CLAIM_PRECISION_KEYS)}, finding",
                             entry.line_of(key))
     source = entry.get("source")
     if not isinstance(source, str) or not source.strip():
@@ -934,7 +935,12 @@ def _claim(ctx: _Context, raw: Located, case: Case, i: int, entry: object) -> Cl
     for grad, values in grads.items():
         _check_claimed_values(ctx, case, f"claims[{i}].{grad}", grad, values,
                               entry.line_of(grad))
-    return Claim(source=source, values=grads, line=line, **_claim_precision(ctx, i, entry))
+    finding = entry.get("finding", "")
+    if not isinstance(finding, str):
+        raise ctx.error(f"claims[{i}].finding", f"expected text, got {_type_name(finding)}",
+                        entry.line_of("finding"))
+    return Claim(source=source, values=grads, line=line, finding=" ".join(finding.split()),
+                 **_claim_precision(ctx, i, entry))
 
 
 def _claim_precision(ctx: _Context, i: int, entry: Located) -> dict:

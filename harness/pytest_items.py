@@ -136,7 +136,7 @@ class RunState:
     def known_entries(self) -> list:
         if self._known is None:
             given = self.config.getoption("convgrad_known")
-            path = self.here / (given or known_mod.DEFAULT_FILE)
+            path = (self.here / given) if given else Path(known_mod.DEFAULT_FILE)
             if not path.exists():
                 if given:
                     raise OptionError(f"--convgrad-known {given}: no such file")

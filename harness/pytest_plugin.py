@@ -40,8 +40,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--convgrad-out", metavar="DIR",
                     help="write DIR/results.json and DIR/index.html after the session")
     group.addoption("--convgrad-known", metavar="FILE",
-                    help="known-discrepancies file (default: known-discrepancies.yaml if "
-                         "present); matching verdicts are strict xfails")
+                    help="known-discrepancies file (default: the one convgrad ships); "
+                         "matching verdicts are strict xfails")
     group.addoption("--convgrad-limitations", action="append", metavar="FILE",
                     help="also treat the refusals documented in FILE as unsupported (skips); "
                          "any other framework exception is an error")

@@ -66,6 +66,8 @@ class Verdict:
         out = {"case": self.case, ("impl" if self.kind == "impl" else "source"): self.subject,
                "grad": self.grad, "status": str(self.status), "reference": self.reference,
                "message": self.message, "stats": self.stats, "known": self.known}
+        if self.kind == "claim" and self.notes:
+            out["notes"] = self.notes
         if self.kind == "impl":
             out.update(emulated=self.emulated, padding=self.padding, dtype=self.dtype,
                        limitation=self.limitation, seconds=self.seconds, notes=self.notes,
@@ -124,6 +126,8 @@ def judge_claims(case: Case, exp: dict[str, Expected],
             v = Verdict(case.id, claim.source, grad, Status.HOLDS, kind="claim")
             claimed = as_array(values, case.shape_of(grad))   # [[]] for an empty grad
             judge_values(v, claimed, exp[grad].judge_claim(claim, claimed))
+            if claim.finding and v.status == Status.WRONG:
+                v.notes = [f"a documented finding: {claim.finding}"]
             results.append(apply_known(v, known_mod.find(list(known), case.id, grad,
                                                          claim=claim.source)))
     return results

@@ -101,8 +101,9 @@ def problems(record: dict, limit: int = 20) -> list[str]:
     out, files = [], {c["id"]: c["file"] for c in record["cases"]}
     for c in record["claims"]:
         if c["status"] == "wrong":
+            notes = "".join("\n" + n for n in c.get("notes") or [])
             out.append(line(f"WRONG CLAIM {c['case']} {c['grad']} ({c['source']}):") + "\n  "
-                       + block(c["message"]).replace("\n", "\n  "))
+                       + block(c["message"] + notes).replace("\n", "\n  "))
     for v in record["verdicts"]:
         if v["status"] in (status.Status.FAIL, status.Status.ERROR,
                            status.Status.NONDETERMINISTIC):
@@ -127,8 +128,28 @@ def _quoted(text: str) -> str:
     return quoted if quoted.startswith("'") else f"'{quoted}'"
 
 
+def exit_line(record: dict) -> str:
+    """Why the run exits as it does, in one line."""
+    failing = [e for e in record["verdicts"] + record["claims"]
+               if e["status"] in status.FAILING]
+    if not failing:
+        return ("exit 0: every verdict passed, or is a documented limitation (unsupported), "
+                "a documented discrepancy (known) or cannot run here (skipped)")
+    counts: dict[str, int] = {}
+    for e in failing:
+        counts[e["status"]] = counts.get(e["status"], 0) + 1
+    what = ", ".join(f"{n} {s}" for s, n in counts.items())
+    findings = [e for e in failing if e["status"] == "wrong" and e.get("notes")]
+    if findings and len(findings) == len(failing):
+        first = findings[0]["notes"][0].removeprefix("a documented finding: ").split(";")[0]
+        return (f"exit 1: only wrong source claims ({len(findings)}), each a documented "
+                f"finding, e.g. {findings[0]['case']}: {first}")
+    return f"exit 1: {what}"
+
+
 def print_summary(record: dict, stream: TextIO, color: bool) -> None:
     print(table(record, color=color), file=stream)
     for p in problems(record):
         print("\n" + p, file=stream)
     print("\n" + counts_line(record), file=stream)
+    print(exit_line(record), file=stream)

@@ -32,7 +32,7 @@ def test_except_impl_needs_impl(tmp_path):
         load_known(path)
 
 
-ENTRIES = load_known(REPO / "known-discrepancies.yaml")
+ENTRIES = load_known(REPO / "harness" / "data" / "known-discrepancies.yaml")
 
 
 @pytest.mark.parametrize("case, impl, grad, version, bug", [

@@ -161,7 +161,7 @@ BAD_CASES = [
      "finite number >= 0 (the source's own tolerance), got -0.001"),
     ("claim-unknown-key.yaml",
      f"{BAD}/claim-unknown-key.yaml:9: case 'bad/claim-key': claims[0]: unknown key 'digits'; "
-     "expected 'source', any of y, dx, dw, and optionally decimals, rtol, atol"),
+     "expected 'source', any of y, dx, dw, and optionally decimals, rtol, atol, finding"),
     ("duplicate-key.yaml",
      f"{BAD}/duplicate-key.yaml:6: invalid YAML: duplicate key 'padding'"),
     ("alias.yaml",
