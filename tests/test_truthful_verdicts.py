@@ -24,7 +24,11 @@ from tests.conftest import FRAMEWORKS
 pytestmark = [pytest.mark.frameworks,
               pytest.mark.skipif("torch" not in FRAMEWORKS, reason="torch not under test")]
 
-CASES = [c for c in load_cases(["cases/conformance"]) if c.rank > 1]
+# 2-D and 3-D conv cases (every mistake below needs two spatial axes), not in float16:
+# torch 2.13 accumulates float16 backward in float16, a known discrepancy
+# (known-discrepancies.yaml) that would read as a false alarm of the planted impls.
+CASES = [c for c in load_cases(["cases/conformance"])
+         if c.rank > 1 and c.kind == "conv" and c.groups == 1 and c.dtype != "float16"]
 
 
 def _mistaken(bug, case):
@@ -80,8 +84,10 @@ def test_a_shape_error_keeps_the_frameworks_message(verdicts):
     errors = [v for vs in verdicts.values() for v in vs
               if v.impl == planted.SwappedStrides.name and v.status == "error"]
     assert errors, "swapped strides should make torch raise on some case"
-    assert all(v.message.startswith(("RuntimeError", "planted.torch_swapped_strides returned"))
-               for v in errors), {v.message.splitlines()[0] for v in errors}
+    # torch's own shape error, or a y of the wrong shape (named with both shapes)
+    assert all(v.message.startswith(("RuntimeError: ", "shape [")) for v in errors), \
+        {v.message.splitlines()[0] for v in errors}
+    assert any(v.message.startswith("RuntimeError: ") for v in errors)
 
 
 REGRESSION = "cases/regressions/torch-f16-nhwc-view-cout1.yaml"
