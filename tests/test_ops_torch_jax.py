@@ -296,3 +296,104 @@ def test_the_mistakes_are_harmless_exactly_where_expected():
     assert not changes_the_maths(TransposedSameSwapped,
                                  _case("conv_transpose", padding="SAME", strides=(1, 1),
                                        **kernel))
+
+
+# --- geometry the conformance matrices leave out --------------------------------------------
+
+EXTRA = """
+- matrix:
+    id: extra/negative-pads
+    base:
+      input_size: [6, 5]
+      kernel_size: [2, 3]
+      x: {random: normal}
+      w: {random: normal}
+      dy: {random: normal}
+    product:
+      padding: [[[-1, -1], [1, 1]], [[-1, 0], [0, 2]], [[2, -1], [1, 1]]]
+      kind:
+        - {name: grouped, op: conv2d, groups: 2, in_channels: 2, out_channels: 4}
+        - {name: depthwise, op: depthwise_conv2d, in_channels: 2, channel_multiplier: 3,
+           data_format: NCHW}
+        - {name: transposed, op: conv_transpose2d, groups: 2, in_channels: 4,
+           out_channels: 2, strides: [2, 1]}
+- matrix:
+    id: extra/filter-orders
+    base:
+      op: conv_transpose2d
+      groups: 2
+      in_channels: 4
+      out_channels: 6
+      input_size: [3, 4]
+      kernel_size: [3, 2]
+      strides: [2, 2]
+      padding: SAME
+      x: {random: normal}
+      w: {random: normal}
+      dy: {random: normal}
+    product:
+      filter_format: [IOHW, OHWI, HWOI]
+- matrix:
+    id: extra/depthwise-filter-orders
+    base:
+      op: depthwise_conv2d
+      in_channels: 3
+      channel_multiplier: 2
+      input_size: [5, 6]
+      kernel_size: [2, 3]
+      padding: SAME_LOWER
+      strides: [2, 2]
+      x: {random: normal}
+      w: {random: normal}
+      dy: {random: normal}
+    product:
+      filter_format: [CMHW, HWMC, MCHW]
+- matrix:
+    id: extra/transpose1d-output-padding
+    base:
+      op: conv_transpose1d
+      in_channels: 2
+      out_channels: 3
+      input_size: [4]
+      kernel_size: [3]
+      strides: [3]
+      dilations: [2]
+      x: {random: normal}
+      w: {random: normal}
+      dy: {random: normal}
+    product:
+      padding: [[[1, 1]], [[0, 2]], [[2, 0]]]
+      output_padding: [[0], [2]]
+"""
+
+
+def test_negative_pads_filter_orders_and_output_padding_pass_everywhere(tmp_path):
+    """Crops (negative pads), every filter letter order and output_padding up to
+    max(stride, dilation) - 1, through every impl and torch memory format."""
+    from harness import variants
+
+    path = tmp_path / "extra.yaml"
+    path.write_text(EXTRA)
+    cases = load_cases([str(path)])
+    assert len(cases) == 9 + 3 + 3 + 6
+    impls = [TorchNnGrad(), TorchAutograd(), JaxVjp(),
+             variants.make(TorchAutograd(), {"memory": "nhwc_view"}),
+             variants.make(TorchAutograd(), {"memory": "channels_last"})]
+    results = runner.run(cases, runner.probe(impls))
+    verdicts = [v for r in results for v in r.verdicts]
+    assert len(verdicts) == 3 * len(impls) * len(cases)
+    # channels_last has no 1-D format: the documented limitation, nothing else
+    refused = {(v.case, v.impl, v.limitation["id"]) for v in verdicts
+               if v.status == "unsupported"}
+    assert refused == {(c.id, "torch.autograd[memory=channels_last]", "torch-channels-last-rank")
+                       for c in cases if c.rank == 1}
+    assert [(v.case, v.impl, v.grad, v.message[:200]) for v in verdicts
+            if v.status not in ("pass", "unsupported")] == []
+    # torch's padding=p, output_padding=op crops p before and p - op after: [1, 1] and
+    # [1, 1] + 2, [0, 2] + 2 (= nothing cropped) and [2, 0] (p = 2, op = 2 < max(3, 2)) say
+    # it natively; [0, 2], and [2, 0] + 2 (op = 4) are emulated
+    by_id = {c.id: c for c in cases}
+    native = {(by_id[v.case].pads[0], by_id[v.case].output_padding[0]) for v in verdicts
+              if v.impl == "torch.autograd" and v.case.startswith("extra/transpose1d")
+              and not v.emulated}
+    assert native == {((1, 1), 0), ((1, 1), 2), ((0, 2), 2), ((2, 0), 0)}
