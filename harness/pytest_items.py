@@ -130,7 +130,7 @@ class RunState:
                                           for i in module_impls(spec)]
                 self._impls = resolve(self.config.getoption("convgrad_impl"), registry)
             except (UnknownImpl, variants.VariantError, TypeError) as exc:
-                raise OptionError(f"--impl: {exc}") from None
+                raise OptionError(f"--convgrad-impl: {exc}") from None
         return self._impls
 
     def known_entries(self) -> list:

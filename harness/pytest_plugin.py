@@ -34,7 +34,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--convgrad", action="store_true",
                     help="collect every YAML case file pytest reaches (by default only "
                          "those under paths named on the command line, outside testpaths)")
-    group.addoption("--impl", action="append", dest="convgrad_impl", metavar="NAMES",
+    group.addoption("--convgrad-impl", action="append", dest="convgrad_impl", metavar="NAMES",
                     help="impls to judge, as for 'convgrad run': names, globs, variants "
                          "(e.g. 'tf.*,jax.vjp', 'tf.tape[onednn=off]'); default all")
     group.addoption("--convgrad-out", metavar="DIR",

@@ -43,7 +43,7 @@ def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
 
 
 def test_one_item_per_case_impl_and_grad_plus_one_per_claim(project):
-    result = run(project, "cases/", "--collect-only", "-q", "--impl", "jax.vjp,planted.pad*",
+    result = run(project, "cases/", "--collect-only", "-q", "--convgrad-impl", "jax.vjp,planted.pad*",
                  *PLANTED)
     ids = [line for line in result.stdout.lines if "::" in line]
     expected = []
@@ -55,14 +55,14 @@ def test_one_item_per_case_impl_and_grad_plus_one_per_claim(project):
 
 
 def test_markers_select_by_padding_and_grad(project):
-    result = run(project, "cases/", "--collect-only", "-q", "--impl", "jax.vjp,tf.tape",
+    result = run(project, "cases/", "--collect-only", "-q", "--convgrad-impl", "jax.vjp,tf.tape",
                  "-m", "padding_same and grad_dx and not impl_tensorflow")
     assert [line for line in result.stdout.lines if "::" in line] == [
         f"{SAME_DX}::article/same-dx[jax.vjp-dx]", f"{SAME_DX}::article/same-dx[claim-dx]"]
 
 
 def test_a_planted_bug_fails_with_the_comparison_and_a_repro_command(project):
-    result = run(project, SAME_DX, "--impl", "planted.kernel_not_flipped", *PLANTED)
+    result = run(project, SAME_DX, "--convgrad-impl", "planted.kernel_not_flipped", *PLANTED)
     result.assert_outcomes(failed=2)    # the planted impl, and the article's wrong claim
     out = result.stdout.str()
     assert ("FAIL article/same-dx [planted.kernel_not_flipped] dx:\n"
@@ -86,7 +86,7 @@ def test_a_known_discrepancy_is_an_xfail(project):
           reason: the article printed another tensor
           evidence: README
     """)
-    result = run(project, "cases/", "--impl", "planted.kernel_not_flipped", "-rx",
+    result = run(project, "cases/", "--convgrad-impl", "planted.kernel_not_flipped", "-rx",
                  "--convgrad-known", "known.yaml", *PLANTED)
     result.assert_outcomes(xfailed=2, failed=1, passed=5)  # valid-dx fails too: unflipped
     result.stdout.fnmatch_lines([
@@ -104,7 +104,7 @@ def test_a_known_discrepancy_that_passes_is_a_strict_xpass_failure(project):
           reason: thought broken
           evidence: none
     """)
-    result = run(project, SAME_DX, "--impl", "planted.correct", "-k", "not claim",
+    result = run(project, SAME_DX, "--convgrad-impl", "planted.correct", "-k", "not claim",
                  "--convgrad-known", "known.yaml", *PLANTED)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([
@@ -132,7 +132,7 @@ def test_a_documented_refusal_is_a_skip_in_the_frameworks_words(project):
         "- id: json-no-same\n  framework: json\n  message: no SAME\n"
         "  summary: mylib has no SAME\n  evidence: its docs\n")
     project.syspathinsert()
-    result = run(project, "cases/", "--impl", "mylib.*", "--convgrad-impl-module", "refuser",
+    result = run(project, "cases/", "--convgrad-impl", "mylib.*", "--convgrad-impl-module", "refuser",
                  "--convgrad-limitations", "limits.yaml",
                  "--convgrad-in-process", "-m", "impl_json", "-rs", "--strict-markers")
     result.assert_outcomes(skipped=4, deselected=4)
@@ -143,7 +143,7 @@ def test_a_documented_refusal_is_a_skip_in_the_frameworks_words(project):
 def test_an_undocumented_refusal_is_an_error_not_a_skip(project):
     project.makepyfile(refuser=REFUSER)
     project.syspathinsert()
-    result = run(project, "cases/", "--impl", "mylib.*", "--convgrad-impl-module", "refuser",
+    result = run(project, "cases/", "--convgrad-impl", "mylib.*", "--convgrad-impl-module", "refuser",
                  "--convgrad-in-process", "-m", "impl_json")
     result.assert_outcomes(failed=4, deselected=4)
     result.stdout.fnmatch_lines(["ERROR article/same-dw [[]mylib.refuser[]] dw:",
@@ -155,7 +155,7 @@ def test_a_bad_case_file_is_a_collection_error_of_loader_lines(project):
     (project.path / "cases/broken.yaml").write_text("id: bad/syntax\nop: conv2d\nw: [1, 2\n")
     (project.path / "cases/ci.yaml").write_text("jobs: {test: {runs-on: linux}}\n")
     (project.path / "cases/notes.yaml").write_text("not: [valid\n")  # not meant as a case
-    result = run(project, "cases/", "--impl", "planted.correct", *PLANTED)
+    result = run(project, "cases/", "--convgrad-impl", "planted.correct", *PLANTED)
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.assert_outcomes(errors=2)
     lines, out = result.stdout.lines, result.stdout.str()
@@ -175,15 +175,15 @@ def test_yaml_under_testpaths_is_not_collected_unless_asked(project):
         result = run(project, *args, "--collect-only", "-q", *PLANTED)
         assert "case.yaml" not in result.stdout.str(), args
     for args in (["tests/case.yaml"], ["tests", "--convgrad"]):
-        result = run(project, *args, "--collect-only", "-q", "--impl", "planted.correct",
+        result = run(project, *args, "--collect-only", "-q", "--convgrad-impl", "planted.correct",
                      *PLANTED)
         result.stdout.fnmatch_lines(["tests/case.yaml::article/same-dx[[]claim-dx]"])
 
 
 def test_a_bad_impl_option_is_a_usage_error(project):
-    result = run(project, "cases/", "--impl", "nosuch")
+    result = run(project, "cases/", "--convgrad-impl", "nosuch")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["ERROR: --impl: no impl matches 'nosuch'; known: tf.backprop*"])
+    result.stderr.fnmatch_lines(["ERROR: --convgrad-impl: no impl matches 'nosuch'; known: tf.backprop*"])
 
 
 def _outcomes(pytester: pytest.Pytester, *args: str) -> dict[str, str]:
@@ -203,7 +203,7 @@ def _verdicts(out: Path) -> set[tuple]:
 
 def test_xdist_gives_the_serial_outcomes_and_one_merged_record(pytester):
     shutil.copy(REPO / "cases/conformance/conv1d.yaml", pytester.path)
-    args = ("conv1d.yaml", "--impl", "planted.dilation_ignored", *PLANTED)
+    args = ("conv1d.yaml", "--convgrad-impl", "planted.dilation_ignored", *PLANTED)
     serial = _outcomes(pytester, *args, "--convgrad-out", "serial")
     grouped = _outcomes(pytester, *args, "-n", "2", "--dist", "loadgroup",
                         "--convgrad-out", "grouped")
@@ -216,7 +216,7 @@ def test_xdist_gives_the_serial_outcomes_and_one_merged_record(pytester):
 
 
 def test_out_writes_a_record_and_a_report(project):
-    run(project, "cases/", "--impl", "planted.correct", "--convgrad-out", "out", *PLANTED)
+    run(project, "cases/", "--convgrad-impl", "planted.correct", "--convgrad-out", "out", *PLANTED)
     record = json.loads((project.path / "out/results.json").read_text())
     assert record["summary"]["verdicts"]["pass"] == 4
     assert record["summary"]["claims"] == {"holds": 3, "wrong": 1, "known": 0}
@@ -227,7 +227,7 @@ def test_out_writes_a_record_and_a_report(project):
 @pytest.mark.frameworks
 def test_a_real_framework_in_worker_processes(project):
     impl = chosen_impl_names()[-1]    # the cheapest to import (JAX when all are chosen)
-    result = run(project, "cases/", "--impl", impl)
+    result = run(project, "cases/", "--convgrad-impl", impl)
     result.assert_outcomes(passed=7, failed=1)   # the article's example 3 claim is wrong
     result.stdout.fnmatch_lines([f"convgrad probe: {impl} *",
                                  f"FAILED {SAME_DX}::article/same-dx[[]claim-dx]*"])
@@ -243,3 +243,15 @@ def test_worker_records_merge_with_each_case_once():
     assert [c["id"] for c in merged["cases"]] == [r.case.id for r in results]
     assert len(merged["verdicts"]) == 4 and merged["summary"]["claims"]["wrong"] == 1
     assert [s["path"] for s in merged["sources"]] == ["xdist worker gw0", "xdist worker gw1"]
+
+
+def test_a_project_whose_conftest_defines_impl_still_collects_cases(project):
+    """Every convgrad option is --convgrad-*: a project's own --impl cannot clash."""
+    project.makeconftest("""
+        def pytest_addoption(parser):
+            parser.addoption("--impl", action="store", default="theirs")
+    """)
+    result = run(project, "cases/", "--collect-only", "-q", "--convgrad-impl", "planted.correct",
+                 "--impl", "theirs", *PLANTED)
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["*article/same-dx[[]planted.correct-dx[]]*"])
