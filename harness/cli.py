@@ -113,7 +113,10 @@ def case_paths(args: argparse.Namespace) -> list[str]:
 
 def select_cases(args: argparse.Namespace) -> list:
     """The cases of ``paths``, kept by ``-k`` and ``--shard``."""
-    cases = selection.matching(load_cases(case_paths(args)), args.k)
+    try:
+        cases = selection.matching(load_cases(case_paths(args)), args.k)
+    except selection.ExpressionError as exc:
+        raise UsageError(str(exc)) from None
     if getattr(args, "shard", None):
         try:
             k, n = selection.parse_shard(args.shard)
@@ -384,8 +387,9 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--impl", action="append", metavar="NAMES",
                      help="comma-separated impl names or globs, e.g. 'tf.*,jax.vjp' "
                           "(default: all)")
-    run.add_argument("-k", metavar="PATTERN", help="only cases whose id contains PATTERN "
-                     "(or matches it as a glob)")
+    run.add_argument("-k", metavar="EXPRESSION", help="only cases whose id matches, as "
+                     "pytest -k reads it: words (substrings, globs allowed) with and / or / "
+                     "not / parentheses, e.g. 'same and not dw'")
     run.add_argument("--out", default="reports", metavar="DIR",
                      help="where results.json and index.html go (default: reports/)")
     run.add_argument("--known", default=known_mod.DEFAULT_FILE, metavar="FILE",

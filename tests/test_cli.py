@@ -127,3 +127,17 @@ def test_the_jax_compilation_cache_is_filled_and_can_be_turned_off(tmp_path, mon
     other = tmp_path / "unused"
     assert run("--jax-cache", str(other), "--no-jax-cache").returncode == 1
     assert not other.exists()
+
+
+def test_k_is_an_expression_as_pytest_reads_it(capsys, tmp_path):
+    from harness import selection
+    from harness.loader import load_cases
+
+    ids = [c.id for c in selection.matching(load_cases(["cases/article"]), "same and not dw")]
+    assert ids == ["article/same-dx"]
+    assert [c.id for c in selection.matching(load_cases(["cases/article"]),
+                                             "(valid or same) and d?")] == [
+        "article/valid-dx", "article/valid-dw", "article/same-dx", "article/same-dw"]
+    assert len(selection.matching(load_cases(["cases/article"]), "article/v*-dx")) == 1
+    assert main(["run", "cases/article", "-k", "same and (not", "--out", str(tmp_path)]) == 2
+    assert "the expression ends too early" in capsys.readouterr().err
