@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import sys
 import time
@@ -40,21 +41,30 @@ class UsageError(Exception):
 
 
 class Progress:
-    """``[i/n] case`` on a terminal; on a pipe a line every 10 % once past two seconds."""
+    """``[i/n] rate, time left, case`` on a terminal (cut to its width); on a pipe a line
+    every 10 % once past two seconds."""
 
     def __init__(self, total: int, stream=sys.stderr):
         self.total, self.stream, self.start = total, stream, time.monotonic()
         self.tty = stream.isatty()
         self.next_line = 0.0
 
+    def status(self, done: int, elapsed: float) -> str:
+        """``[done/total] 3.1 cases/s, 0:42 left``: the rate so far and the time to go."""
+        rate = done / elapsed if elapsed > 0 else 0.0
+        left = (self.total - done) / rate if rate > 0 else 0.0
+        return (f"[{done}/{self.total}] {rate:.1f} cases/s, "
+                f"{int(left // 60)}:{int(left % 60):02d} left")
+
     def __call__(self, i: int, case) -> None:
         elapsed = time.monotonic() - self.start
         if self.tty and elapsed > 0.5:
-            text = printable.line(f"[{i + 1}/{self.total}] {case.id}")[:100]
+            width = shutil.get_terminal_size((100, 20)).columns - 1
+            text = printable.line(f"{self.status(i + 1, elapsed)}  {case.id}")[:width]
             self._write(f"\r\033[K{text}")
         elif not self.tty and elapsed > 2.0 and i / max(self.total, 1) >= self.next_line:
-            self._write(printable.line(f"[{i + 1}/{self.total}] {elapsed:.0f}s {case.id}")
-                        + "\n")
+            self._write(printable.line(f"{self.status(i + 1, elapsed)}, {elapsed:.0f}s "
+                                       f"{case.id}") + "\n")
             self.next_line = i / max(self.total, 1) + 0.1
 
     def _write(self, text: str) -> None:
