@@ -53,23 +53,51 @@ def merge(records: Sequence[tuple[str, dict]], allow_mismatch: bool = True) -> d
     if len(records) == 1:
         path, record = records[0]
         return {**record, "sources": [source(path, record)]}
-    owner: dict[str, str] = {}
+    owner: dict[str, tuple[str, dict]] = {}
+    judged: dict[tuple, str] = {}
+    claimed: set[tuple] = set()
     merged = {**records[0][1], "cases": [], "verdicts": [], "claims": [], "impls": [],
               "run_id": record_mod.new_run_id(datetime.now(timezone.utc)),
               "sources": [source(p, r) for p, r in records]}
     for path, record in records:
+        # One case may come from several records (one CI job per framework, say): then
+        # each verdict must come from one of them, and the case must be the same case.
         for case in record["cases"]:
             if case["id"] in owner:
-                raise MergeError(f"case id {_short(case['id'])} is in both {owner[case['id']]} and "
-                                 f"{path}; merge records of different cases only")
-            owner[case["id"]] = path
-        for key in ("cases", "verdicts", "claims"):
-            merged[key] += record[key]
+                first_path, first = owner[case["id"]]
+                if _geometry(first) != _geometry(case):
+                    raise MergeError(f"case id {_short(case['id'])} is a different case in "
+                                     f"{first_path} and {path}")
+                continue
+            owner[case["id"]] = (path, case)
+            merged["cases"].append(case)
+        for verdict in record["verdicts"]:
+            key = (verdict["case"], verdict["impl"], verdict["grad"])
+            if key in judged:
+                raise MergeError(f"{_short(verdict['case'])} "
+                                 f"[{printable.excerpt(str(verdict['impl']), 80)}] "
+                                 f"{verdict['grad']} is judged in both {judged[key]} and {path}; "
+                                 "merge records of different cases or impls")
+            judged[key] = path
+            merged["verdicts"].append(verdict)
+        for claim in record["claims"]:
+            key = (claim["case"], claim["source"], claim["grad"])
+            if key not in claimed:        # a claim is judged against the oracle: once
+                claimed.add(key)
+                merged["claims"].append(claim)
         names = {i["name"] for i in merged["impls"]}
         merged["impls"] += [i for i in record["impls"] if i["name"] not in names]
     merged["summary"] = record_mod.summarize(merged["verdicts"], merged["claims"])
     merged["incomplete"] = any(r.get("incomplete") for _, r in records)
     return merged
+
+
+GEOMETRY = ("op", "grads", "data_format", "filter_format", "padding", "strides", "dilations",
+            "dtype", "input_shape", "filter_shape", "groups", "output_padding")
+
+
+def _geometry(case: dict) -> tuple:
+    return tuple(repr(case.get(k)) for k in GEOMETRY)
 
 
 def source(path: str, record: dict) -> dict:

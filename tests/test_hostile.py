@@ -378,7 +378,7 @@ RECORD_FILES = [
           exit=0, check=_merged_reads_back),
     refused("record/merge-duplicate-escaped", "record",
             ["merge", str(RECORDS / "control-chars.json"), str(RECORDS / "base.json"),
-             "-o", "{tmp}/m.json"], r"case id 'article/valid-dw' is in both"),
+             "-o", "{tmp}/m.json"], r"'article/valid-dw' \[.*\] \w+ is judged in both"),
     refused("record/dev-urandom", "record", ["report", "/dev/urandom", "-o", "{tmp}/r.html"],
             r"/dev/urandom: is a character device, not a run record"),
     refused("record/fifo", "record", ["report", "{tmp}/r.json", "-o", "{tmp}/r.html"],

@@ -604,9 +604,31 @@ def test_merge_concatenates_records(tmp_path, record):
                                                                      "Run 2: b.json"]
 
 
-def test_merge_refuses_a_case_id_in_two_records(record):
-    with pytest.raises(report.MergeError, match=r"case id 't/same' is in both a.json and b.json"):
+def test_merge_refuses_a_verdict_judged_in_two_records(record):
+    with pytest.raises(report.MergeError, match=r"'t/same' \[fake.native\] dx is judged in "
+                                                r"both a.json and b.json"):
         report.merge([("a.json", record), ("b.json", copy.deepcopy(record))])
+
+
+def test_merge_joins_one_record_per_impl_of_the_same_cases(record):
+    """One CI job per framework: the same cases, different impls, merged into one."""
+    impls = [i["name"] for i in record["impls"]]
+    parts = []
+    for half in (impls[:2], impls[2:]):
+        part = copy.deepcopy(record)
+        part["verdicts"] = [v for v in part["verdicts"] if v["impl"] in half]
+        part["impls"] = [i for i in part["impls"] if i["name"] in half]
+        parts.append(part)
+    merged = report.merge([("a.json", parts[0]), ("b.json", parts[1])])
+    assert len(merged["cases"]) == len(record["cases"])
+    assert sorted((v["case"], v["impl"], v["grad"]) for v in merged["verdicts"]) == sorted(
+        (v["case"], v["impl"], v["grad"]) for v in record["verdicts"])
+    assert len(merged["claims"]) == len(record["claims"])
+    assert merged["summary"]["verdicts"] == record["summary"]["verdicts"]
+    other = copy.deepcopy(parts[1])
+    other["cases"][0]["strides"] = [9, 9]
+    with pytest.raises(report.MergeError, match="is a different case in a.json and b.json"):
+        report.merge([("a.json", parts[0]), ("b.json", other)])
 
 
 def _write(path: Path, record: dict) -> str:
@@ -649,8 +671,8 @@ def test_cli_report_refuses_bad_records(tmp_path, capsys, content, message):
 def test_cli_report_refuses_duplicate_case_ids(tmp_path, record, capsys):
     a, b = _write(tmp_path / "a.json", record), _write(tmp_path / "b.json", record)
     assert cli.main(["report", a, b, "-o", str(tmp_path / "o.html")]) == 2
-    assert capsys.readouterr().err == (f"error: case id 't/same' is in both {a} and {b}; "
-                                       "merge records of different cases only\n")
+    assert capsys.readouterr().err == (f"error: 't/same' [fake.native] dx is judged in both {a} "
+                                       f"and {b}; merge records of different cases or impls\n")
 
 
 # --------------------------------------------------------------------- size
