@@ -53,6 +53,8 @@ def test_merge_refuses_records_from_different_environments(tmp_path, capsys):
     record = json.loads((tmp_path / "a/results.json").read_text())
     record["environment"]["numpy"] = "0.0.1"
     record["cases"] = [{**c, "id": c["id"] + "-other"} for c in record["cases"]]
+    for key in ("verdicts", "claims"):
+        record[key] = [{**v, "case": v["case"] + "-other"} for v in record[key]]
     other = tmp_path / "b.json"
     other.write_text(json.dumps(record))
     args = ["merge", str(tmp_path / "a/results.json"), str(other), "-o", str(tmp_path / "m.json")]
