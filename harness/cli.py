@@ -245,6 +245,9 @@ def _deliver(args, argv, place: outputs.OutputSet, started, cases, results, info
     status = EXIT_FAILED if failing(record) else EXIT_OK
     try:
         print_summary(record, sys.stdout, color=use_color(sys.stdout))
+        from harness import github
+        if github.enabled(args.github):
+            github.publish(record, sys.stdout)
         if failure is None:
             print(printable.line(f"record: {out / outputs.RECORD}") + "\n"
                   + printable.line(f"report: {out / outputs.REPORT}"))
@@ -412,6 +415,9 @@ def parser() -> argparse.ArgumentParser:
                           "format of harness/data/limitations.yaml); any other exception a "
                           "framework raises is an error")
     run.add_argument("--junit", metavar="FILE", help="also write JUnit XML to FILE")
+    run.add_argument("--github", action="store_true",
+                     help="GitHub Actions: error annotations and a step summary "
+                          "(automatic where GITHUB_ACTIONS=true)")
     run.add_argument("--jax-cache", metavar="DIR", default=str(JAX_CACHE_DEFAULT),
                      help="JAX's persistent compilation cache (default: %(default)s; CI can "
                           "cache this folder); a second run skips JAX's compilations")

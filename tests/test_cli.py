@@ -141,3 +141,22 @@ def test_k_is_an_expression_as_pytest_reads_it(capsys, tmp_path):
     assert len(selection.matching(load_cases(["cases/article"]), "article/v*-dx")) == 1
     assert main(["run", "cases/article", "-k", "same and (not", "--out", str(tmp_path)]) == 2
     assert "the expression ends too early" in capsys.readouterr().err
+
+
+def test_github_step_summary_and_annotations(tmp_path, capsys, monkeypatch):
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    port = tmp_path / "gh_port.py"
+    port.write_text("from tests.planted_ports import PadSideSwapped\n"
+                    "IMPLS = [PadSideSwapped()]\n")
+    assert main(["run", "cases/article", "--impl-module", str(port), "--in-process",
+                 "--out", str(tmp_path / "out")]) == 1
+    out = capsys.readouterr().out
+    errors = [l for l in out.splitlines() if l.startswith("::error ")]
+    assert errors and all("file=cases/article/" in l and ",line=" in l for l in errors)
+    assert any("title=convgrad fail%3A article/same-dx [port.pad_side_swapped] dx" in l
+               for l in errors)
+    text = summary.read_text()
+    assert text.startswith("### convgrad") and "| fail | article/same-dx |" in text
+    assert "| wrong | article/same-dx | claim: article" in text
