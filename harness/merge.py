@@ -40,6 +40,17 @@ def check_environments(records: Sequence[tuple[str, dict]]) -> None:
     for path, record in records[1:]:
         other = _fingerprint(record)
         for key in first:
+            if key == "frameworks" and isinstance(first[key], dict) and \
+                    isinstance(other[key], dict):
+                # one record per framework is the natural CI split: a framework both
+                # records name must have the same version
+                if any(first[key][f] != other[key][f] for f in first[key].keys()
+                       & other[key].keys()):
+                    raise MergeError(f"{path}: frameworks is {_short(other[key])} but "
+                                     f"{first_path} has {_short(first[key])}; these records "
+                                     "come from different environments (pass "
+                                     "--allow-mismatch to merge anyway)")
+                continue
             if first[key] != other[key]:
                 raise MergeError(f"{path}: {key} is {_short(other[key])} but {first_path} has "
                                  f"{_short(first[key])}; these records come from different "

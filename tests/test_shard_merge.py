@@ -61,3 +61,23 @@ def test_merge_refuses_records_from_different_environments(tmp_path, capsys):
     assert main(args) == 2
     assert "numpy is '0.0.1' but" in capsys.readouterr().err
     assert main(args + ["--allow-mismatch"]) == 0
+
+
+def test_records_of_different_frameworks_merge_but_not_different_versions(tmp_path):
+    from harness import merge
+
+    assert main(["run", CASES, "-k", "VALID-s1x1-NHWC", "--impl", IMPL, "--in-process",
+                 "--out", str(tmp_path / "a")]) == 0
+    record = json.loads((tmp_path / "a/results.json").read_text())
+    other = json.loads(json.dumps(record))
+    other["environment"]["frameworks"] = {"somefw": "1.0"}
+    other["impls"] = [{**i, "name": "somefw.impl"} for i in other["impls"]]
+    other["verdicts"] = [{**v, "impl": "somefw.impl"} for v in other["verdicts"]]
+    merged = merge.merge([("a", record), ("b", other)], allow_mismatch=False)
+    assert len(merged["verdicts"]) == 2 * len(record["verdicts"])
+    clash = json.loads(json.dumps(other))
+    clash["environment"]["frameworks"] = {**record["environment"]["frameworks"]}
+    name = next(iter(clash["environment"]["frameworks"]))
+    clash["environment"]["frameworks"][name] = "0.0.0"
+    with pytest.raises(merge.MergeError, match="frameworks is"):
+        merge.merge([("a", record), ("b", clash)], allow_mismatch=False)
