@@ -499,8 +499,8 @@ def thread_environment(threads: int) -> dict[str, str]:
 class WorkerPool:
     """The runner's backend with isolation: worker processes, ``jobs`` busy at once.
 
-    Impls are grouped by framework and variant environment: ``tf.backprop`` and
-    ``tf.tape`` share one worker (one TensorFlow import), ``tf.tape[onednn=off]``
+    Impls are grouped by framework, variant environment and settings: ``tf.backprop``
+    and ``tf.tape`` share one worker (one TensorFlow import), ``tf.tape[onednn=off]``
     needs another. Each group starts with one worker, all groups in parallel.
     Once a group has computed for more than ``GROW_AFTER_S`` (so a new worker's
     start-up, a framework import of a few seconds, will pay for itself), another
@@ -550,7 +550,10 @@ class WorkerPool:
                                             "--in-process")
                 continue
             env = {**thread_environment(self.threads), **environment(impl)}
-            group = (self.probes, impl.framework, tuple(sorted(env.items())))
+            # settings are process-wide state (TF's thread pools can be sized once), so
+            # only impls with the very same settings share a process
+            settings = tuple(sorted((getattr(impl, "settings", None) or {}).items()))
+            group = (self.probes, impl.framework, tuple(sorted(env.items())), settings)
             members, _ = self.groups.setdefault(group, ([], env))
             self.where[impl.name] = (group, len(members))
             members.append(impl)
