@@ -54,13 +54,20 @@ def _windows(xcl: np.ndarray, kernel, strides, dilations, out) -> np.ndarray:
     return as_strided(xcl, shape, steps, writeable=False)
 
 
-def _blocks(n: int, out: Sequence[int], k_elems: int) -> Iterator[tuple[int, slice]]:
-    """(batch item, rows of the first output dim) blocks of about BLOCK elements."""
+def _blocks(n: int, out: Sequence[int], k_elems: int) -> Iterator[tuple[slice, slice]]:
+    """(batch items, rows of the first output dim) blocks of about BLOCK elements: several
+    whole batch items where one is small (so the GEMMs stay large), else the rows of one."""
     per_row = math.prod(out[1:]) * max(k_elems, 1)
+    per_item = per_row * out[0]
+    if per_item <= BLOCK:
+        step = max(1, BLOCK // max(per_item, 1))
+        for lo in range(0, n, step):
+            yield slice(lo, min(lo + step, n)), slice(None)
+        return
     step = max(1, BLOCK // max(per_row, 1))
     for i in range(n):
         for lo in range(0, out[0], step):
-            yield i, slice(lo, min(lo + step, out[0]))
+            yield slice(i, i + 1), slice(lo, min(lo + step, out[0]))
 
 
 def _geometry(input_shape, filter_shape, strides, pads, dilations, groups):
@@ -87,12 +94,12 @@ def conv(x, w, *, strides, pads, dilations, groups=1) -> np.ndarray:
     view = _windows(_padded_channels_last(x, pads), kernel, strides, dilations, out)
     mats, og = _filter_matrices(w, groups), o // groups
     y = np.empty((n, *out, o))
-    for i, rows in _blocks(n, out, k_elems * groups):
-        block = view[i, rows]                             # (rows, *out[1:], *k, C)
+    for items, rows in _blocks(n, out, k_elems * groups):
+        block = view[items, rows]                         # (items, rows, *out[1:], *k, C)
         for g in range(groups):
             cols = block[..., g * cg:(g + 1) * cg].reshape(-1, k_elems)
-            y[i, rows, ..., g * og:(g + 1) * og] = (cols @ mats[g]).reshape(
-                *block.shape[:len(out)], og)
+            y[items, rows, ..., g * og:(g + 1) * og] = (cols @ mats[g]).reshape(
+                *block.shape[:1 + len(out)], og)
     return np.moveaxis(y, -1, 1)
 
 
@@ -109,8 +116,8 @@ def conv_dw(x, dy, *, filter_shape, strides, pads, dilations, groups=1) -> np.nd
     view = _windows(_padded_channels_last(x, pads), kernel, strides, dilations, out)
     dycl = np.moveaxis(dy, 1, -1)
     acc = np.zeros((groups, k_elems, og))
-    for i, rows in _blocks(n, out, k_elems * groups):
-        block, dyb = view[i, rows], dycl[i, rows]
+    for items, rows in _blocks(n, out, k_elems * groups):
+        block, dyb = view[items, rows], dycl[items, rows]
         for g in range(groups):
             cols = block[..., g * cg:(g + 1) * cg].reshape(-1, k_elems)
             acc[g] += cols.T @ np.ascontiguousarray(dyb[..., g * og:(g + 1) * og]).reshape(-1, og)
@@ -133,17 +140,17 @@ def conv_dx(dy, w, *, input_shape, strides, pads, dilations, groups=1) -> np.nda
     padded = [s + b + a for s, (b, a) in zip(input_shape[2:], pads)]
     dxcl = np.zeros((n, *padded, c))
     dycl = np.moveaxis(dy, 1, -1)
-    for i, rows in _blocks(n, out, len(taps) * c):
-        dyb = dycl[i, rows]
-        lead = dyb.shape[:-1]                              # (rows of out[0], *out[1:])
+    for items, rows in _blocks(n, out, len(taps) * c):
+        dyb = dycl[items, rows]
+        lead = dyb.shape[:-1]                              # (items, rows, *out[1:])
         for g in range(groups):
             part = np.ascontiguousarray(dyb[..., g * og:(g + 1) * og]).reshape(-1, og)
             contrib = (part @ mats[g].T).reshape(*lead, len(taps), cg)
             for t, tap in enumerate(taps):
-                first = rows.start
-                index = (i, *(slice(d * k + s * lo, d * k + s * (lo + m - 1) + 1, s)
-                              for k, s, d, m, lo in zip(tap, strides, dilations, lead,
-                                                        [first] + [0] * (len(tap) - 1))),
+                first = rows.start or 0
+                index = (items, *(slice(d * k + s * lo, d * k + s * (lo + m - 1) + 1, s)
+                                  for k, s, d, m, lo in zip(tap, strides, dilations, lead[1:],
+                                                            [first] + [0] * (len(tap) - 1))),
                          slice(g * cg, (g + 1) * cg))
                 dxcl[index] += contrib[..., t, :]
     dxpad = np.moveaxis(dxcl, -1, 1)
