@@ -1,8 +1,10 @@
 """The terminal summary: a cases x impls table rendered from a run record."""
 from __future__ import annotations
 
+import re
+import shlex
 from collections import defaultdict
-from typing import TextIO
+from typing import Optional, TextIO
 
 from harness import status
 
@@ -87,8 +89,10 @@ def counts_line(record: dict) -> str:
 
 
 def problems(record: dict, limit: int = 20) -> list[str]:
-    """One paragraph per failing verdict or wrong claim, with the repro command."""
+    """One paragraph per failing verdict or wrong claim, with the commands that re-run it
+    and that write a standalone script reproducing it."""
     out, files = [], {c["id"]: c["file"] for c in record["cases"]}
+    options = run_options(record)
     for c in record["claims"]:
         if c["status"] == "wrong":
             out.append(f"WRONG CLAIM {c['case']} {c['grad']} ({c['source']}):\n  "
@@ -96,15 +100,81 @@ def problems(record: dict, limit: int = 20) -> list[str]:
     for v in record["verdicts"]:
         if v["status"] in (status.Status.FAIL, status.Status.ERROR,
                            status.Status.NONDETERMINISTIC):
+            case_file = files.get(v["case"], "cases/")
             out.append(f"{v['status'].upper()} {v['case']} [{v['impl']}] {v['grad']}:\n  "
                        + v["message"].strip().replace("\n", "\n  ")
-                       + f"\n  reproduce: {repro_command(v, files.get(v['case'], 'cases/'))}")
+                       + f"\n  reproduce: {repro_command(v, case_file, options)}"
+                       + f"\n  standalone script: {script_command(v, case_file, options)}")
     return out[:limit] + ([f"... and {len(out) - limit} more"] if len(out) > limit else [])
 
 
-def repro_command(v: dict, case_file: str) -> str:
-    """One command that re-runs just this case with just this impl."""
-    return f"convgrad run {case_file} -k '{v['case']}' --impl '{v['impl']}'"
+DEFAULT_KNOWN = "known-discrepancies.yaml"
+DEFAULT_TIMEOUT = 300.0
+
+
+def run_options(record: dict) -> dict:
+    """What a record's verdicts depended on besides the case and the impl (whose name
+    carries its variant, --device and --tf32): --repeat, the known discrepancies, the
+    documented limitations, the timeout and memory limit, in-process runs."""
+    env = record.get("environment") or {}
+    run = env.get("run") or {}
+    argv = env.get("command") or []
+    argv = argv if isinstance(argv, list) else shlex.split(str(argv))
+    known: Optional[str] = DEFAULT_KNOWN
+    limitations, max_memory = [], None
+    for i, word in enumerate(argv):
+        key, eq, value = word.partition("=")
+        value = value if eq else (argv[i + 1] if i + 1 < len(argv) else "")
+        if word == "--no-known":
+            known = None
+        elif key == "--known":
+            known = value
+        elif key == "--limitations":
+            limitations.append(value)
+        elif key == "--max-memory":
+            max_memory = value
+    return {"repeat": int(run.get("repeat") or 1), "known": known, "limitations": limitations,
+            "timeout": run.get("timeout_s"), "max_memory": max_memory,
+            "in_process": run.get("isolation") == "in-process"}
+
+
+def _judging_words(options: Optional[dict], *, known: bool) -> list[str]:
+    o = options or {}
+    words = []
+    if (o.get("repeat") or 1) > 1:
+        words += ["--repeat", str(o["repeat"])]
+    if known and "known" in o and o["known"] != DEFAULT_KNOWN:
+        words += ["--no-known"] if o["known"] is None else ["--known", o["known"]]
+    for path in o.get("limitations") or []:
+        words += ["--limitations", path]
+    if o.get("timeout") not in (None, DEFAULT_TIMEOUT):
+        words += ["--timeout", f"{o['timeout']:g}"]
+    if o.get("max_memory"):
+        words += ["--max-memory", str(o["max_memory"])]
+    if o.get("in_process"):
+        words.append("--in-process")
+    return words
+
+
+def repro_command(v: dict, case_file: str, options: Optional[dict] = None) -> str:
+    """One shell-quoted command that re-runs just this case with just this impl, with the
+    options the verdict depended on (:func:`run_options`)."""
+    return shlex.join(["convgrad", "run", case_file, "-k", v["case"], "--impl", v["impl"],
+                       *_judging_words(options, known=True)])
+
+
+def script_name(v: dict) -> str:
+    """``repro-<case>-<impl>-<grad>.py``, safe as a file name."""
+    text = f"repro-{v['case']}-{v['impl']}-{v['grad']}"
+    return re.sub(r"[^A-Za-z0-9._=-]+", "_", text).strip("_")[:150] + ".py"
+
+
+def script_command(v: dict, case_file: str, options: Optional[dict] = None) -> str:
+    """The shell-quoted ``convgrad repro`` command that writes a standalone script (NumPy
+    and the framework only) reproducing this verdict; see docs/repro.md."""
+    words = ["convgrad", "repro", case_file, "--case", v["case"], "--impl", v["impl"],
+             "--grad", v["grad"], *_judging_words(options, known=False), "-o", script_name(v)]
+    return shlex.join(words)
 
 
 def print_summary(record: dict, stream: TextIO, color: bool) -> None:
