@@ -1,6 +1,7 @@
 """The terminal summary: a cases x impls table rendered from a run record."""
 from __future__ import annotations
 
+import os
 import re
 import shlex
 from collections import defaultdict
@@ -135,12 +136,14 @@ def run_options(record: dict) -> dict:
             max_memory = value
     return {"repeat": int(run.get("repeat") or 1), "known": known, "limitations": limitations,
             "timeout": run.get("timeout_s"), "max_memory": max_memory,
-            "in_process": run.get("isolation") == "in-process"}
+            "in_process": run.get("isolation") == "in-process", "jobs": run.get("jobs")}
 
 
 def _judging_words(options: Optional[dict], *, known: bool) -> list[str]:
     o = options or {}
     words = []
+    if o.get("jobs") and o["jobs"] != (os.cpu_count() or 1) and not o.get("in_process"):
+        words += ["--jobs", str(o["jobs"])]   # threads per worker: cores / jobs
     if (o.get("repeat") or 1) > 1:
         words += ["--repeat", str(o["repeat"])]
     if known and "known" in o and o["known"] != DEFAULT_KNOWN:

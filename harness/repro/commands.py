@@ -28,9 +28,13 @@ def _limitations(args) -> list:
     return load_limitations(getattr(args, "limitations", None))
 
 
-def _backend(args, jobs: int = 1):
+def _backend(args, jobs: int | None = None):
+    """Worker processes sized as ``convgrad run`` sizes them (``--jobs``, default the
+    cores: one thread pool per worker of cores / jobs threads), so that a verdict that
+    depends on the thread count is judged as the run judged it."""
     from harness.repro.judge import default_backend
-    return default_backend(jobs=jobs, timeout=args.timeout, in_process=args.in_process,
+    return default_backend(jobs=jobs or args.jobs, timeout=args.timeout,
+                           in_process=args.in_process,
                            max_memory_mib=getattr(args, "max_memory", None))
 
 
@@ -101,10 +105,20 @@ def cmd_shrink(args: argparse.Namespace, argv: Sequence[str]) -> int:
     except ReproError as exc:
         raise _usage(str(exc)) from None
     backend = _backend(args)
+    from harness.repro.confirm import confirmer
+    from harness.repro.templates import TEMPLATES
+    from harness.repro.target import worker_threads
+
+    def confirm(result, verdict):   # the worker's thread settings, known once it started
+        env = worker_threads(getattr(backend, "envs", {}).get(impl.name, {}))
+        return confirmer(args.repeat, env)(result, verdict)
     try:
         outcome = shrink_mod.shrink(cases[0], impl, args.grad, backend=backend,
                                     time_budget=args.time, repeat=args.repeat,
-                                    limitations=_limitations(args), log=print)
+                                    limitations=_limitations(args), log=print,
+                                    new_id=f"{cases[0].id}-shrunk",
+                                    confirm=confirm if impl.name.split("[")[0] in TEMPLATES
+                                    else None)
     except shrink_mod.ShrinkError as exc:
         raise _usage(str(exc)) from None
     shrink_mod.write_outcome(outcome, args.output, args.script, command=_command(argv))
@@ -133,7 +147,7 @@ def cmd_fuzz(args: argparse.Namespace, argv: Sequence[str]) -> int:
         shrink_seconds=args.shrink_time, max_cases=args.max_cases, repeat=args.repeat,
         jobs=args.jobs, command=_command(argv),
         cases_paths=tuple(args.cases or (["cases/"] if Path("cases").is_dir() else [])))
-    backend = _backend(args, jobs=args.jobs)
+    backend = _backend(args)
     try:
         report = fuzz_mod.fuzz(impls, options, backend=backend, known=known,
                                limitations=_limitations(args))
@@ -144,7 +158,11 @@ def cmd_fuzz(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 # ------------------------------------------------------------------ parsers
 
-def _judging(p: argparse.ArgumentParser) -> None:
+def _judging(p: argparse.ArgumentParser, jobs: bool = True) -> None:
+    if jobs:
+        p.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1, metavar="N",
+                       help="worker processes, as for convgrad run: each gets cores / N "
+                            "threads (default: the cores)")
     p.add_argument("--repeat", type=positive_int, default=1, metavar="N",
                    help="evaluate N times (a nondeterministic verdict needs N >= 2)")
     p.add_argument("--timeout", type=positive_float, default=300.0, metavar="SECONDS",
@@ -208,8 +226,6 @@ def add_parsers(sub) -> None:
                     help="time budget of each shrink (default: 60)")
     fz.add_argument("--max-cases", type=positive_int, default=None, metavar="N",
                     help="stop after N generated cases (an exactly reproducible run)")
-    fz.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1, metavar="N",
-                    help="worker processes computing at once (default: the cores)")
     fz.add_argument("--known", default=known_mod.DEFAULT_FILE, metavar="FILE",
                     help="skip discrepancies with the signature of a documented one "
                          f"(default: {known_mod.DEFAULT_FILE} if present)")

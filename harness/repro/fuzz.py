@@ -70,6 +70,7 @@ class Finding:
     shrink_complete: bool = True
     message: str = ""
     consensus: bool = False          # every impl fuzzed failed this case and grad too
+    confirmed: Optional[bool] = None  # the script reproduces it in a fresh process
 
     def to_dict(self) -> dict:
         return {"case": self.spec.id, "impl": self.signature.impl, "grad": self.signature.grad,
@@ -81,12 +82,15 @@ class Finding:
                 "summary": self.spec.summary(), "shrink_steps": self.steps,
                 "shrink_seconds": round(self.shrink_seconds, 1),
                 "shrink_complete": self.shrink_complete, "every_impl_failed": self.consensus,
+                "reproduces_standalone": self.confirmed,
                 "message": self.message}
 
     def line(self) -> str:
         sizes = "/".join(str(self.spec.elements(t)) for t in ("x", "w", "dy"))
         note = (" (every impl failed it: suspect the case, the oracle or the bound before "
                 "the frameworks)" if self.consensus else "")
+        if self.confirmed is False:
+            note += " (its script does NOT reproduce it in a fresh process)"
         return (f"#{self.number} {self.signature}: {self.spec.summary()} "
                 f"[x/w/dy elements {sizes}], {self.hits} hit(s){note} -> {self.case_file}, "
                 f"{self.script}")
@@ -206,36 +210,42 @@ def _new_finding(judge, result, v, sig, report, options, progress, deadline,
     case_file, script_file = str(out / f"{stem}.yaml"), str(out / f"{stem}.py")
     impl = judge.info(v.impl).impl
     new_id = f"fuzz/{options.seed}/{stem}"
+    from harness.repro.target import worker_threads
+    env = worker_threads(getattr(judge.session.backend, "envs", {}).get(v.impl, {}))
+    from harness.repro.confirm import confirmer
+    from harness.repro.templates import TEMPLATES
+    confirm = confirmer(options.repeat, env) if v.impl.split("[")[0] in TEMPLATES else None
     try:
         outcome = shrink_mod.shrink(result.case, impl, v.grad, judge=judge,
                                     time_budget=budget, repeat=options.repeat,
                                     first=(result, v), start=_related(report.findings, v.grad),
-                                    new_id=new_id, log=lambda text: None)
+                                    new_id=new_id, log=lambda text: None, confirm=confirm)
     except shrink_mod.ShrinkError as exc:
         progress.line(f"  not shrunk ({exc}): the case as drawn is the finding")
         spec = original.replace(id=new_id)
         Path(case_file).write_text(spec.yaml_text(f"convgrad fuzz: {sig} (not shrunk: {exc})"),
                                    encoding="utf-8")
-        _script_of(result, v, options, case_file, script_file, sig)
+        _script_of(result, v, options, case_file, script_file, sig, env)
         return Finding(number, sig, result.case.id, spec, case_file, script_file,
                        original_file, message=v.message)
     shrink_mod.write_outcome(outcome, case_file, None,
                              command=f"convgrad shrink {original_file} --impl {v.impl} "
                                      f"--grad {v.grad}")
-    _script_of(outcome.result, outcome.verdict, options, case_file, script_file, sig)
+    _script_of(outcome.result, outcome.verdict, options, case_file, script_file, sig, env)
     return Finding(number, sig, result.case.id, outcome.spec, case_file, script_file,
                    original_file, steps=outcome.steps, shrink_seconds=outcome.seconds,
-                   shrink_complete=outcome.complete, message=outcome.verdict.message)
+                   shrink_complete=outcome.complete, message=outcome.verdict.message,
+                   confirmed=outcome.confirmed)
 
 
-def _script_of(result, v, options, case_file, script_file, sig) -> None:
+def _script_of(result, v, options, case_file, script_file, sig, worker_env=None) -> None:
     from harness.repro import script, target
     from harness.repro.templates import NoTemplate
     from harness.summary import script_command
     command = script_command({"case": result.case.id, "impl": v.impl, "grad": v.grad},
                              case_file, {"repeat": options.repeat})
     command = command.rsplit(" -o ", 1)[0] + f" -o {script_file}"
-    t = target.from_result(result, v, runs=options.repeat,
+    t = target.from_result(result, v, runs=options.repeat, worker_env=worker_env,
                            origin=f"found by convgrad fuzz --seed {options.seed}",
                            command=command)
     try:

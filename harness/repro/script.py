@@ -89,8 +89,9 @@ def _environment(t: Target, code: Code) -> str:
     quiet = [(k, v, why) for k, v, why in code.env if k == "TF_CPP_MIN_LOG_LEVEL"]
     lines += [f"os.environ.setdefault({k!r}, {v!r})   # {why}" for k, v, why in quiet]
     if t.worker_env:
-        lines.append("# Thread pools as convgrad's worker process had them (set yours to explore).")
-        lines += [f"os.environ.setdefault({k!r}, {v!r})" for k, v in sorted(t.worker_env.items())]
+        lines.append("# Thread pools as convgrad's worker process had them: some bugs show with one")
+        lines.append("# thread count only (change these to explore).")
+        lines += [f"os.environ[{k!r}] = {v!r}" for k, v in sorted(t.worker_env.items())]
     return "\n".join(lines) + "\n"
 
 

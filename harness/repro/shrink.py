@@ -54,6 +54,8 @@ class Outcome:
     judged: int = 0
     seconds: float = 0.0
     complete: bool = True         # False when the time budget ran out first
+    confirmed: Optional[bool] = None   # its script reproduces it in a fresh process
+    dropped: list[str] = field(default_factory=list)   # steps walked back (see confirm)
     repeat: int = 1
     worker_env: dict = field(default_factory=dict)
     origin: str = ""
@@ -245,12 +247,18 @@ def shrink(case: Case, impl, grad: Optional[str] = None, *, backend=None,
            judge: Optional[Judge] = None, time_budget: float = 120.0, repeat: int = 1,
            limitations=None, log: Optional[Callable[[str], None]] = None,
            first: Optional[tuple] = None, start: Sequence[CaseSpec] = (),
-           new_id: Optional[str] = None) -> Outcome:
+           new_id: Optional[str] = None,
+           confirm: Optional[Callable[[object, object], bool]] = None) -> Outcome:
     """Shrink ``case`` for ``impl`` (an impl object, probed here unless ``judge`` has it).
 
     ``first`` is ``(result, verdict)`` when the case was judged already; ``start``:
     smaller cases that may fail the same way, tried first (the fuzzer passes the shrunk
     cases of earlier findings: one bug often fails several impls and grads).
+    ``confirm(result, verdict)`` says whether a kept case fails the same way in a fresh
+    process (:func:`harness.repro.confirm.confirmer`: its standalone script); when the
+    smallest case does not, the kept steps are walked back (a binary search) to the
+    last case that does, since a worker that computed many cases may fail where a fresh
+    process does not.
     """
     say = log or (lambda text: None)
     began = time.monotonic()
@@ -275,6 +283,7 @@ def shrink(case: Case, impl, grad: Optional[str] = None, *, backend=None,
         original = spec_mod.from_case(case)
         current = original.replace(id=new_id or original.id)
         best = (current, result, v)
+        history = [("the case as given", best)]
         seen: set[str] = {_key(current)}
         steps: list[str] = []
         judged = 1
@@ -296,6 +305,7 @@ def shrink(case: Case, impl, grad: Optional[str] = None, *, backend=None,
         def accept(label: str, found) -> None:
             nonlocal best
             best = found
+            history.append((label, found))
             steps.append(label)
             say(f"  kept: {label:<34} {found[0].summary()}")
 
@@ -320,6 +330,13 @@ def shrink(case: Case, impl, grad: Optional[str] = None, *, backend=None,
                     accept(label, found)
                     progress = True
                     break
+        confirmed, dropped = None, []
+        if confirm is not None:
+            index, confirmed = _confirmed_index(history, confirm, say)
+            if index < len(history) - 1:
+                dropped = [label for label, _ in history[index + 1:]]
+                steps = steps[:index]
+                best = history[index][1]
         spec, result, v = best
         shown = explicit_small_values(spec, result.inputs)
         if shown is not spec:
@@ -334,10 +351,32 @@ def shrink(case: Case, impl, grad: Optional[str] = None, *, backend=None,
         return Outcome(original=original, spec=spec, case=final_case, result=result,
                        verdict=v, signature=target, steps=steps, judged=judged,
                        seconds=time.monotonic() - began, complete=complete, repeat=repeat,
-                       worker_env=worker_threads(env), origin=case.file)
+                       worker_env=worker_threads(env), origin=case.file, confirmed=confirmed,
+                       dropped=dropped)
     finally:
         if own:
             judge.close()
+
+
+def _confirmed_index(history: list, confirm, say) -> tuple[int, bool]:
+    """The last kept case whose failure ``confirm`` sees in a fresh process (binary search,
+    assuming a step that loses the failure is not undone by later ones); (last, False)
+    when not even the case as given is confirmed."""
+    last = len(history) - 1
+    check = lambda i: confirm(history[i][1][1], history[i][1][2])  # noqa: E731
+    if check(last):
+        say("  confirmed: its standalone script reproduces it in a fresh process")
+        return last, True
+    if last == 0 or not check(0):
+        say("  NOT confirmed: the standalone script does not reproduce it in a fresh process")
+        return last, False
+    good, bad = 0, last
+    while bad - good > 1:
+        mid = (good + bad) // 2
+        good, bad = (mid, bad) if check(mid) else (good, mid)
+    say(f"  confirmed after walking back {last - good} step(s): the smaller cases failed in "
+        "the worker only (state left by earlier cases), not in a fresh process")
+    return good, True
 
 
 def _seed(s: CaseSpec) -> int:
@@ -356,6 +395,12 @@ def header(outcome: Outcome, command: str = "") -> str:
              f"  from: {outcome.original.summary()}",
              f"  to:   {outcome.spec.summary()}  (elements: {sizes})"]
     lines += [f"  step: {s}" for s in outcome.steps]
+    if outcome.confirmed is not None:
+        lines.append("  confirmed: its standalone script reproduces it in a fresh process"
+                     if outcome.confirmed else "  NOT confirmed: its standalone script does not "
+                     "reproduce it in a fresh process (state-dependent?)")
+    if outcome.dropped:
+        lines.append(f"  walked back (failed in the worker only): {'; '.join(outcome.dropped)}")
     if command:
         lines.append(f"  command: {command}")
     return "\n".join(lines)
