@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import os
 import re
+import shlex
 from collections import defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -429,4 +430,5 @@ class ClaimItem(CaseItem):
             status = ("WRONG CLAIM (a known discrepancy)" if c.status == Status.KNOWN
                       else "WRONG CLAIM")
             raise VerdictFailed(_report(f"{status} {c.case} {c.grad} ({c.source})", c.message,
-                                        f"convgrad run {self.case.file} -k '{c.case}'"))
+                                        shlex.join(["convgrad", "run", self.case.file,
+                                                    "-k", c.case])))
