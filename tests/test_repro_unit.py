@@ -125,6 +125,9 @@ def test_error_kinds_mask_what_changes_while_a_case_shrinks():
     assert a == b == "exception:InvalidArgumentError: Computed input depth # doesn't match # at #"
     assert masked("a  b\n c 12") == "a b c #"
     assert str(Signature("tf.tape", "dx", "fail", "gross")) == "tf.tape dx fail (gross)"
+    assert Signature("t", "y", "fail", "gross").family == \
+        Signature("t", "y", "fail", "nonfinite").family != \
+        Signature("t", "y", "fail", "rounding").family
 
 
 # ------------------------------------------------------------------ commands offered
@@ -292,3 +295,11 @@ def test_fuzz_refuses_an_unknown_generator(tmp_path):
     options = fuzz.Options(seconds=1, out=tmp_path, ops=["conv9"])
     with pytest.raises(fuzz.FuzzError, match="unknown generator"):
         fuzz.fuzz([planted.Planted()], options, backend=runner.InProcess())
+
+
+def test_fuzz_command_usage_errors(capsys):
+    from harness import cli
+    assert cli.main(["fuzz", "--time", "1", "--op", "conv9", "--out", "unused"]) == 2
+    assert "unknown generator(s) conv9" in capsys.readouterr().err
+    assert cli.main(["fuzz", "--time", "1", "--dtype", "float8", "--out", "unused"]) == 2
+    assert "--dtype: unknown float8" in capsys.readouterr().err

@@ -3,8 +3,9 @@
 The loop draws cases from :mod:`harness.repro.space` (the seed fixes the
 sequence), judges them with every impl on worker processes, and for each
 ``fail``, ``error`` or ``nondeterministic`` verdict computes its
-:class:`~harness.repro.signature.Signature`. A signature seen before is a
-*hit* of that finding; a signature of a documented discrepancy (one of
+:class:`~harness.repro.signature.Signature`. A signature seen before (up to
+its family: garbage that is huge in one process and NaN in another is one
+finding) is a *hit* of that finding; a signature of a documented discrepancy (one of
 ``known-discrepancies.yaml``, whose bundled cases are judged at the start to
 learn their signatures) is skipped and counted; a new one is shrunk
 (:mod:`harness.repro.shrink`, trying the shrunk cases of earlier findings
@@ -108,9 +109,9 @@ class Report:
 # ------------------------------------------------------------------ known signatures
 
 def known_signatures(judge: Judge, entries: Sequence, paths: Sequence[str],
-                     log) -> dict[Signature, object]:
-    """The signatures of the documented discrepancies among the impls fuzzed: each entry's
-    bundled cases (under ``paths``) judged once, raw (no known applied)."""
+                     log) -> dict[tuple, object]:
+    """The signature families of the documented discrepancies among the impls fuzzed:
+    each entry's bundled cases (under ``paths``) judged once, raw (no known applied)."""
     from harness.loader import LoadErrors, load_cases
 
     names = [i.impl.name for i in judge.infos if i.available]
@@ -125,7 +126,7 @@ def known_signatures(judge: Judge, entries: Sequence, paths: Sequence[str],
         cases = load_cases(paths)
     except LoadErrors as exc:
         raise FuzzError(f"cannot load the cases of the known discrepancies: {exc}") from None
-    found: dict[Signature, object] = {}
+    found: dict[tuple, object] = {}
     for entry, impls in relevant:
         mine = [c for c in cases if fnmatch.fnmatchcase(c.id, entry.case)]
         for result in (judge.results(mine, impls) if mine else ()):
@@ -133,7 +134,7 @@ def known_signatures(judge: Judge, entries: Sequence, paths: Sequence[str],
                 version = judge.info(v.impl).version
                 if str(v.status) in DISCREPANCIES and entry.matches(
                         result.case.id, v.grad, impl=v.impl, version=version):
-                    found.setdefault(signature(result, v), entry)
+                    found.setdefault(signature(result, v).family, entry)
     if found:
         log(f"known: {len(found)} signature(s) of documented discrepancies will be skipped")
     return found
@@ -260,7 +261,6 @@ def fuzz(impls: Sequence, options: Options, *, backend=None, known: Sequence = (
     started = time.monotonic()
     deadline = started + options.seconds
     out = options.out
-    out.mkdir(parents=True, exist_ok=True)
     progress = Progress(options.seconds, stream)
     report = Report()
     if options.ops:
@@ -273,6 +273,7 @@ def fuzz(impls: Sequence, options: Options, *, backend=None, known: Sequence = (
         if unknown:
             raise FuzzError(f"--dtype: unknown {', '.join(unknown)}; known: "
                             f"{', '.join(space.DTYPES)}")
+    out.mkdir(parents=True, exist_ok=True)
     judge = Judge(impls, backend=backend, repeat=options.repeat, limitations=limitations)
     try:
         available = [i.impl.name for i in judge.infos if i.available]
@@ -284,7 +285,7 @@ def fuzz(impls: Sequence, options: Options, *, backend=None, known: Sequence = (
         progress.line(f"fuzzing {', '.join(available)} for {options.seconds:g} s "
                       f"(seed {options.seed}) -> {out}")
         rng = np.random.default_rng(options.seed)
-        findings: dict[Signature, Finding] = {}
+        findings: dict[tuple, Finding] = {}
         batch = max(4, 2 * options.jobs)
         while time.monotonic() < deadline and (options.max_cases is None or
                                                report.cases < options.max_cases):
@@ -302,17 +303,17 @@ def fuzz(impls: Sequence, options: Options, *, backend=None, known: Sequence = (
                     if str(v.status) not in DISCREPANCIES:
                         continue
                     sig = signature(result, v)
-                    if sig in known_sigs:
+                    if sig.family in known_sigs:
                         report.known[str(sig)] += 1
                         continue
-                    if sig in findings:
-                        findings[sig].hits += 1
+                    if sig.family in findings:
+                        findings[sig.family].hits += 1
                         continue
                     progress.show(report, f"shrinking {sig}", force=True)
                     finding = _new_finding(judge, result, v, sig, report, options, progress,
                                            deadline, limitations)
                     finding.consensus = failing[v.grad] == len(available) > 1
-                    findings[sig] = finding
+                    findings[sig.family] = finding
                     report.findings.append(finding)
                     progress.line("  " + finding.line())
                     _write_findings(out, report.findings)
@@ -321,7 +322,8 @@ def fuzz(impls: Sequence, options: Options, *, backend=None, known: Sequence = (
     finally:
         judge.close()
     report.seconds = time.monotonic() - started
-    progress.line(_summary(report, options))
+    progress.line("")
+    print(_summary(report, options), flush=True)   # the result, on stdout
     return report
 
 

@@ -48,6 +48,15 @@ class Signature:
     def to_dict(self) -> dict:
         return {"impl": self.impl, "grad": self.grad, "status": self.status, "kind": self.kind}
 
+    @property
+    def family(self) -> tuple[str, str, str, str]:
+        """What the fuzzer de-duplicates (and matches documented discrepancies) on: the
+        signature with ``gross`` and ``nonfinite`` taken as one kind, ``wrong``. A bug
+        that returns garbage returns huge numbers in one process and NaN or infinity in
+        another; the shrinker still keeps the exact kind."""
+        kind = "wrong" if self.kind in ("gross", "nonfinite") else self.kind
+        return self.impl, self.grad, self.status, kind
+
 
 def masked(text: str, limit: int = 160) -> str:
     """``text`` with addresses and numbers masked and whitespace collapsed: shapes and
