@@ -19,6 +19,7 @@ import fnmatch
 import json
 import re
 import sys
+import shlex
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -245,7 +246,7 @@ def _script_of(result, v, options, case_file, script_file, sig, worker_env=None)
     from harness.summary import script_command
     command = script_command({"case": result.case.id, "impl": v.impl, "grad": v.grad},
                              case_file, {"repeat": options.repeat})
-    command = command.rsplit(" -o ", 1)[0] + f" -o {script_file}"
+    command = command.rsplit(" -o ", 1)[0] + " -o " + shlex.quote(script_file)
     t = target.from_result(result, v, runs=options.repeat, worker_env=worker_env,
                            origin=f"found by convgrad fuzz --seed {options.seed}",
                            command=command)

@@ -21,6 +21,7 @@ aborts on a candidate only rejects that candidate.
 """
 from __future__ import annotations
 
+import shlex
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -419,7 +420,7 @@ def write_outcome(outcome: Outcome, path: str, script_path: Optional[str] = None
         v = outcome.verdict
         regenerate = script_command({"case": outcome.case.id, "impl": v.impl, "grad": v.grad},
                                     path, {"repeat": outcome.repeat})
-        regenerate = regenerate.rsplit(" -o ", 1)[0] + f" -o {script_path}"
+        regenerate = regenerate.rsplit(" -o ", 1)[0] + " -o " + shlex.quote(script_path)
         t = target.from_result(outcome.result, v, runs=outcome.repeat,
                                worker_env=outcome.worker_env,
                                origin=f"shrunk from case {outcome.original.id}",
