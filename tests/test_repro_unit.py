@@ -303,3 +303,39 @@ def test_fuzz_command_usage_errors(capsys):
     assert "unknown generator(s) conv9" in capsys.readouterr().err
     assert cli.main(["fuzz", "--time", "1", "--dtype", "float8", "--out", "unused"]) == 2
     assert "--dtype: unknown float8" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ scripts, without running them
+
+SCRIPT_IMPORTS = {"os", "sys", "re", "platform", "base64", "zlib", "signal", "subprocess",
+                  "numpy", "tensorflow", "torch", "torch.nn.functional", "jax", "jax.numpy",
+                  "jaxlib"}
+
+
+@pytest.mark.parametrize("impl", ["tf.backprop", "tf.tape[onednn=off]", "torch.nn_grad",
+                                  "torch.autograd[memory=nhwc_view]",
+                                  "torch.autograd[memory=channels_last,threads=2]",
+                                  "jax.vjp[x64=off]"])
+@pytest.mark.parametrize("status", ["error", "fail"])
+def test_every_template_renders_a_script_that_needs_no_convgrad(tmp_path, impl, status):
+    import ast
+
+    from harness.expected import expected
+    from harness.repro import script
+    from harness.repro.target import split_impl
+    case = load_one(tmp_path, LARGE.format(name="t", strides=2, dilations=1)
+                    .replace("SAME", "SAME_LOWER"))
+    inputs = materialize(case)
+    base, settings = split_impl(impl)
+    weird = 'ValueError: a """ quote \\ and a backslash'
+    t = script.Target(case=case, inputs=inputs, expected=expected(case, inputs)["dx"],
+                      impl=impl, base=base, settings=settings, grad="dx", status=status,
+                      kind="crash:SIGABRT" if status == "error" else "gross", message=weird,
+                      worker_env={"OMP_NUM_THREADS": "1", "XLA_FLAGS": "x"})
+    text = script.render(t)
+    tree = ast.parse(text)          # compiles, whatever the message holds
+    assert ast.get_docstring(tree).count(weird) == 1
+    imports = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert imports <= SCRIPT_IMPORTS and "harness" not in text.split('"""', 2)[2]
+    assert ("def watch()" in text) == (status == "error")     # a crash is watched from a child
+    assert ("XLA_FLAGS" in text.split("import platform")[0]) == impl.startswith("jax")

@@ -18,6 +18,7 @@ for, then the mismatch or the exception, and exits
 """
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass, field
 import numpy as np
 
@@ -58,6 +59,10 @@ def _header(t: Target, code: Code) -> str:
     pads = "VALID (no padding)" if case.padding == "VALID" else (
         f"{case.padding_name} -> pads {[tuple(p) for p in case.pads]} per spatial dim "
         "(before, after)")
+    what = textwrap.fill(
+        f"The case: {case.op} {case.dtype}, x {list(case.input_shape)} ({case.data_format}), "
+        f"w {list(case.filter_shape)} ({case.filter_format}), strides {list(case.strides)}, "
+        f"dilations {list(case.dilations)}, padding {pads}. The calls: {code.calls}.", 88)
     text = f'''\
 #!/usr/bin/env python3
 """Standalone reproduction: {t.impl} {t.grad} of convgrad case {case.id}.
@@ -65,10 +70,7 @@ def _header(t: Target, code: Code) -> str:
 convgrad {__version__} judged it: {t.status}{f" ({t.kind})" if t.kind else ""}; {t.origin}
 {first}
 
-The case: {case.op} {case.dtype}, x {list(case.input_shape)} ({case.data_format}),
-w {list(case.filter_shape)} ({case.filter_format}), strides {list(case.strides)}, dilations
-{list(case.dilations)}, padding {pads}.
-The calls: {code.calls}.
+{what}
 The expected values come from convgrad's float64 NumPy oracle; an element passes
 when |got - expected| <= its bound (convgrad's error analysis for {case.dtype}).
 
@@ -77,7 +79,13 @@ Exit status: 1 the discrepancy reproduces, 0 it does not, 2 it cannot run here.
 '''
     if t.command:
         text += f"Regenerate: {t.command}\n"
-    return text + '"""\n'
+    head, body = text.split('"""', 1)
+    return head + '"""' + _docstring_safe(body) + '"""\n'
+
+
+def _docstring_safe(text: str) -> str:
+    """Text that cannot end the docstring or start an escape (messages are arbitrary)."""
+    return text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
 
 
 def _environment(t: Target, code: Code) -> str:
@@ -88,10 +96,13 @@ def _environment(t: Target, code: Code) -> str:
         lines += [f"os.environ[{k!r}] = {v!r}   # {why}" for k, v, why in forced]
     quiet = [(k, v, why) for k, v, why in code.env if k == "TF_CPP_MIN_LOG_LEVEL"]
     lines += [f"os.environ.setdefault({k!r}, {v!r})   # {why}" for k, v, why in quiet]
-    if t.worker_env:
+    relevant = {k: v for k, v in t.worker_env.items()
+                if not (k.startswith("TF_") and code.framework != "tensorflow")
+                and not (k == "XLA_FLAGS" and code.framework != "jax")}
+    if relevant:
         lines.append("# Thread pools as convgrad's worker process had them: some bugs show with one")
         lines.append("# thread count only (change these to explore).")
-        lines += [f"os.environ[{k!r}] = {v!r}" for k, v in sorted(t.worker_env.items())]
+        lines += [f"os.environ[{k!r}] = {v!r}" for k, v in sorted(relevant.items())]
     return "\n".join(lines) + "\n"
 
 
