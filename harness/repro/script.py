@@ -261,10 +261,17 @@ def main():
         reproduced = results[0].shape != EXPECTED.shape
     else:                     # fail (or a pass, where any discrepancy counts)
         reproduced = bad or (wanted == "pass" and kinds > 1)
-    print(("REPRODUCED: " if reproduced else "NOT REPRODUCED: ") +
-          {{"nondeterministic": "results differ between runs",
-            "error": "a result of the wrong shape"}}.get(
-              wanted, "elements outside the bound" if bad else "every element within its bound"))
+    if wanted == "nondeterministic":
+        what = "results differ between runs" if kinds > 1 else "every run gave the same result"
+    elif wanted == "error":
+        what = ("a result of the wrong shape" if reproduced
+                else "a result of the right shape, no exception")
+    elif bad:
+        what = "elements outside the bound"
+    else:
+        what = ("results differ between runs" if kinds > 1
+                else "every element within its bound")
+    print(("REPRODUCED: " if reproduced else "NOT REPRODUCED: ") + what)
     return 1 if reproduced else 0
 '''
 
