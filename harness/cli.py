@@ -481,6 +481,8 @@ def parser() -> argparse.ArgumentParser:
     lst.add_argument("--impl", action="append", metavar="NAMES")
     lst.add_argument("-k", metavar="PATTERN")
     lst.set_defaults(func=cmd_list)
+    from harness.repro.commands import add_parsers   # repro, shrink, fuzz
+    add_parsers(sub)
     return p
 
 

@@ -3,7 +3,8 @@
 One ``<testsuite>`` per impl plus one for the source claims, inside
 ``<testsuites>``. Each verdict is a ``<testcase classname="<case id>"
 name="<impl>-<grad>">``: ``fail`` and ``nondeterministic`` are a ``<failure>``
-(first line as message, the whole message and the command that reproduces it as text),
+(first line as message, the whole message, the command that re-runs it and the one that
+writes a standalone reproduction script as text),
 ``error`` an ``<error>``; ``unsupported``, ``skipped`` and ``known`` are
 ``<skipped>`` with the reason. Each source claim is a testcase
 ``name="claim-<grad>"``, a ``<failure>`` when the claim is wrong. The output
@@ -16,7 +17,7 @@ import xml.etree.ElementTree as ET
 from collections import defaultdict
 from typing import Iterable
 
-from harness.summary import repro_command
+from harness.summary import repro_command, run_options, script_command
 
 # XML 1.0 cannot hold most control characters (a traceback may carry ANSI colours).
 _NOT_XML = re.compile("[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -43,11 +44,13 @@ def _known_reason(entry: dict | None) -> str:
     return f"{entry.get('reason', '')}{link}"
 
 
-def verdict_case(v: dict, case_file: str) -> ET.Element:
+def verdict_case(v: dict, case_file: str, options: dict | None = None) -> ET.Element:
     tc = ET.Element("testcase", classname=_text(v["case"]), name=_text(f"{v['impl']}-{v['grad']}"),
                     time=_seconds(v.get("seconds")))
     message, status = (v.get("message") or "").strip(), v["status"]
-    repro = f"reproduce: {repro_command(v, case_file)}"
+    repro = f"reproduce: {repro_command(v, case_file, options)}"
+    if status in FAILURES or status in ("error", "known"):
+        repro += f"\nstandalone script: {script_command(v, case_file, options)}"
     if status in FAILURES:
         ET.SubElement(tc, "failure", message=_text(_first_line(message)),
                       type=FAILURES[status]).text = _text(f"{message}\n\n{repro}")
@@ -114,11 +117,12 @@ def properties(record: dict) -> dict:
 def build(record: dict) -> ET.Element:
     """The ``<testsuites>`` element of a run record."""
     files = {c["id"]: c.get("file") or "cases/" for c in record["cases"]}
+    options = run_options(record)
     by_impl: dict[str, list] = defaultdict(list)
     for i in record.get("impls") or []:
         by_impl[i["name"]]    # keep the record's impl order, even for an impl with no verdict
     for v in record["verdicts"]:
-        by_impl[v["impl"]].append(verdict_case(v, files.get(v["case"], "cases/")))
+        by_impl[v["impl"]].append(verdict_case(v, files.get(v["case"], "cases/"), options))
     claims = [claim_case(c, n) for c, n in zip(record["claims"], _claim_names(record["claims"]))]
     props = properties(record)
     suites = [suite(name, cases, record, props) for name, cases in by_impl.items() if cases]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 from collections import defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,7 +25,7 @@ from harness.case import Case, Claim
 from harness.loader import CaseError, LoadErrors, load_cases
 from harness.pytest_plugin import MARKERS, run_state
 from harness.status import Status
-from harness.summary import repro_command
+from harness.summary import repro_command, script_command
 from harness.yaml_source import SourceError, load as load_yaml
 
 # A line that starts a case or a matrix: how a file that does not parse still says
@@ -385,9 +386,11 @@ class CaseItem(pytest.Item):
         return self.path, max(self.case.line - 1, 0), self.name
 
 
-def _report(title: str, message: str, reproduce: str) -> str:
-    body = "\n".join([message.strip(), f"reproduce: {reproduce}"])
-    return f"{title}:\n  " + body.replace("\n", "\n  ")
+def _report(title: str, message: str, reproduce: str, script: str = "") -> str:
+    lines = [message.strip(), f"reproduce: {reproduce}"]
+    if script:
+        lines.append(f"standalone script: {script}")
+    return f"{title}:\n  " + "\n".join(lines).replace("\n", "\n  ")
 
 
 class VerdictItem(CaseItem):
@@ -411,9 +414,14 @@ class VerdictItem(CaseItem):
             status = ("FAIL (a known discrepancy)" if v.status == Status.KNOWN
                       else v.status.upper())
             notes = "".join(f"\nnote: {n}" for n in v.notes)
+            state = run_state(self.config)
+            options = {"known": state.known_path or known_mod.DEFAULT_FILE,
+                       "limitations": self.config.getoption("convgrad_limitations") or [],
+                       "in_process": self.config.getoption("convgrad_in_process")}
             raise VerdictFailed(_report(f"{status} {v.case} [{v.impl}] {v.grad}",
                                         v.message + notes,
-                                        repro_command(v.to_dict(), self.case.file)))
+                                        repro_command(v.to_dict(), self.case.file, options),
+                                        script_command(v.to_dict(), self.case.file, options)))
 
 
 class ClaimItem(CaseItem):
@@ -429,4 +437,5 @@ class ClaimItem(CaseItem):
             status = ("WRONG CLAIM (a known discrepancy)" if c.status == Status.KNOWN
                       else "WRONG CLAIM")
             raise VerdictFailed(_report(f"{status} {c.case} {c.grad} ({c.source})", c.message,
-                                        f"convgrad run {self.case.file} -k '{c.case}'"))
+                                        shlex.join(["convgrad", "run", self.case.file,
+                                                    "-k", c.case])))

@@ -32,7 +32,7 @@ from harness import merge as merge_mod
 from harness.merge import MergeError, load, merge  # noqa: F401 (re-exported)
 from harness import svg
 from harness.runner import CLAIM_STATUSES, STATUSES
-from harness.summary import repro_command
+from harness.summary import repro_command, run_options, script_command
 CONVENTIONS = {
     "VALID": "VALID: no padding.",
     "SAME": "SAME (TensorFlow and JAX 'SAME', ONNX SAME_UPPER): out = ceil(in / stride), "
@@ -127,7 +127,8 @@ def is_small_case(case: dict) -> bool:
     return all(is_small(view) for view in (case.get("inputs") or {}).values())
 
 
-def verdict_view(v: dict, case_file: str, case_slug: str, small_case: bool = True) -> dict:
+def verdict_view(v: dict, case_file: str, case_slug: str, small_case: bool = True,
+                 options: Optional[dict] = None) -> dict:
     arrays = v.get("arrays") or {}
     # Grids for every verdict that did not pass; for a pass, only in small cases,
     # where seeing each value is the point: in a big suite they would be most of the
@@ -144,7 +145,10 @@ def verdict_view(v: dict, case_file: str, case_slug: str, small_case: bool = Tru
         "v": v, "slug": verdict_slug(v, case_slug), "stats": stats_line(v),
         "message": clip((v.get("message") or "").strip()) if v["status"] != "pass" else "",
         "compared": (v.get("stats") or {}).get("total") is not None,
-        "repro": repro_command(v, case_file), "link": safe_url((v.get("known") or {}).get("link")),
+        "repro": repro_command(v, case_file, options),
+        "script": script_command(v, case_file, options) if v["status"] in
+        ("fail", "error", "nondeterministic", "known") else "",
+        "link": safe_url((v.get("known") or {}).get("link")),
         "limitation_link": safe_url((v.get("limitation") or {}).get("link")),
         "heat": detailed and heat,
         "grids": svg.grids(arrays["actual"], heat=arrays.get("ratio"),
@@ -206,16 +210,18 @@ def _oracle_grid(case: dict, grad: str):
 
 
 def grad_view(case: dict, case_slug: str, grad: str, verdicts: list[dict],
-              claims: list[tuple]) -> dict:
+              claims: list[tuple], options: Optional[dict] = None) -> dict:
     small = is_small_case(case)
-    vs = [verdict_view(v, case.get("file") or "cases/", case_slug, small) for v in verdicts]
+    vs = [verdict_view(v, case.get("file") or "cases/", case_slug, small, options)
+          for v in verdicts]
     cs = [claim_view(c, i, case_slug) for i, c in claims]
     return {"grad": grad, "slug": f"{case_slug}--{slug(grad)}", "verdicts": vs,
             "claims": cs, "oracle": _oracle_grid(case, grad),
             "heat": any(x["heat"] for x in vs)}
 
 
-def case_view(case: dict, case_slug: str, verdicts: list[dict], claims: list[tuple]) -> dict:
+def case_view(case: dict, case_slug: str, verdicts: list[dict], claims: list[tuple],
+              options: Optional[dict] = None) -> dict:
     grads = list(dict.fromkeys(list(case.get("grads") or []) + [v["grad"] for v in verdicts]
                                + [c["grad"] for _, c in claims]))
     inputs = [(name, svg.grids(view, css="input")) for name, view in
@@ -230,7 +236,8 @@ def case_view(case: dict, case_slug: str, verdicts: list[dict], claims: list[tup
         "empty_tensors": empty_tensors(case),
         "inputs": inputs,
         "grads": [grad_view(case, case_slug, g, [v for v in verdicts if v["grad"] == g],
-                            [(i, c) for i, c in claims if c["grad"] == g]) for g in grads],
+                            [(i, c) for i, c in claims if c["grad"] == g], options)
+                  for g in grads],
     }
 
 
@@ -304,6 +311,7 @@ def context(record: dict) -> dict:
     statuses = list(STATUSES) + sorted(set(summary["verdicts"]) - set(STATUSES))
     sources = record.get("sources") or [merge_mod.source("", record)]
     slugs = case_slugs([c["id"] for c in record["cases"]])
+    options = run_options(record)
     return {
         "run_id": record.get("run_id"), "impls": record["impls"], "summary": summary,
         "statuses": statuses, "claim_statuses": CLAIM_STATUSES,
@@ -315,8 +323,8 @@ def context(record: dict) -> dict:
                           "first": clip((c.get("message") or "").split("\n")[0], 500)}
                          for i, c in enumerate(record["claims"]) if c["status"] == "wrong"],
         "matrix": matrix(record, impls, by_case, claims_by_case, slugs),
-        "cases": [case_view(c, slugs[c["id"]], by_case[c["id"]], claims_by_case[c["id"]])
-                  for c in record["cases"]],
+        "cases": [case_view(c, slugs[c["id"]], by_case[c["id"]], claims_by_case[c["id"]],
+                            options) for c in record["cases"]],
         "limitations": limitation_rows(record["verdicts"]),
         "heat_legend": list(zip([f"h{i}" for i in range(7)] + ["hx", "hn"], svg.HEAT_LEGEND)),
     }

@@ -7,9 +7,11 @@ convgrad and nothing else.
 """
 from __future__ import annotations
 
+import os
+import re
 import shlex
 from collections import defaultdict
-from typing import TextIO
+from typing import Optional, TextIO
 
 from harness import status
 from harness.printable import block, line
@@ -97,8 +99,10 @@ def counts_line(record: dict) -> str:
 
 
 def problems(record: dict, limit: int = 20) -> list[str]:
-    """One paragraph per failing verdict or wrong claim, with the repro command."""
+    """One paragraph per failing verdict or wrong claim, with the commands that re-run it
+    and that write a standalone script reproducing it."""
     out, files = [], {c["id"]: c["file"] for c in record["cases"]}
+    options = run_options(record)
     for c in record["claims"]:
         if c["status"] == "wrong":
             notes = "".join("\n" + n for n in c.get("notes") or [])
@@ -107,25 +111,84 @@ def problems(record: dict, limit: int = 20) -> list[str]:
     for v in record["verdicts"]:
         if v["status"] in (status.Status.FAIL, status.Status.ERROR,
                            status.Status.NONDETERMINISTIC):
+            case_file = files.get(v["case"], "cases/")
             out.append(line(f"{v['status'].upper()} {v['case']} [{v['impl']}] {v['grad']}:")
                        + "\n  " + block(v["message"].strip()).replace("\n", "\n  ")
-                       + "\n  reproduce: "
-                       + line(repro_command(v, files.get(v['case'], 'cases/'))))
+                       + "\n  reproduce: " + line(repro_command(v, case_file, options))
+                       + "\n  standalone script: "
+                       + line(script_command(v, case_file, options)))
     return out[:limit] + ([f"... and {len(out) - limit} more"] if len(out) > limit else [])
 
 
-def repro_command(v: dict, case_file: str) -> str:
-    """One command that re-runs just this case with just this impl, each argument
-    shell-quoted: a case id cannot make a pasted line run anything but convgrad."""
-    return (f"convgrad run {shlex.quote(case_file)} -k {_quoted(v['case'])} "
-            f"--impl {_quoted(v['impl'])}")
+DEFAULT_KNOWN = "known-discrepancies.yaml"
+DEFAULT_TIMEOUT = 300.0
 
 
-def _quoted(text: str) -> str:
-    """``text`` single-quoted for a POSIX shell, always (``shlex.quote`` leaves plain words
-    bare): the quotes show where a case id or an impl name begins and ends."""
-    quoted = shlex.quote(text)
-    return quoted if quoted.startswith("'") else f"'{quoted}'"
+def run_options(record: dict) -> dict:
+    """What a record's verdicts depended on besides the case and the impl (whose name
+    carries its variant, --device and --tf32): --repeat, the known discrepancies, the
+    documented limitations, the timeout and memory limit, in-process runs."""
+    env = record.get("environment") or {}
+    run = env.get("run") or {}
+    argv = env.get("command") or []
+    argv = argv if isinstance(argv, list) else shlex.split(str(argv))
+    known: Optional[str] = DEFAULT_KNOWN
+    limitations, max_memory = [], None
+    for i, word in enumerate(argv):
+        key, eq, value = word.partition("=")
+        value = value if eq else (argv[i + 1] if i + 1 < len(argv) else "")
+        if word == "--no-known":
+            known = None
+        elif key == "--known":
+            known = value
+        elif key == "--limitations":
+            limitations.append(value)
+        elif key == "--max-memory":
+            max_memory = value
+    return {"repeat": int(run.get("repeat") or 1), "known": known, "limitations": limitations,
+            "timeout": run.get("timeout_s"), "max_memory": max_memory,
+            "in_process": run.get("isolation") == "in-process", "jobs": run.get("jobs")}
+
+
+def _judging_words(options: Optional[dict], *, known: bool) -> list[str]:
+    o = options or {}
+    words = []
+    if o.get("jobs") and o["jobs"] != (os.cpu_count() or 1) and not o.get("in_process"):
+        words += ["--jobs", str(o["jobs"])]   # threads per worker: cores / jobs
+    if (o.get("repeat") or 1) > 1:
+        words += ["--repeat", str(o["repeat"])]
+    if known and "known" in o and o["known"] != DEFAULT_KNOWN:
+        words += ["--no-known"] if o["known"] is None else ["--known", o["known"]]
+    for path in o.get("limitations") or []:
+        words += ["--limitations", path]
+    if o.get("timeout") not in (None, DEFAULT_TIMEOUT):
+        words += ["--timeout", f"{o['timeout']:g}"]
+    if o.get("max_memory"):
+        words += ["--max-memory", str(o["max_memory"])]
+    if o.get("in_process"):
+        words.append("--in-process")
+    return words
+
+
+def repro_command(v: dict, case_file: str, options: Optional[dict] = None) -> str:
+    """One shell-quoted command that re-runs just this case with just this impl, with the
+    options the verdict depended on (:func:`run_options`)."""
+    return shlex.join(["convgrad", "run", case_file, "-k", v["case"], "--impl", v["impl"],
+                       *_judging_words(options, known=True)])
+
+
+def script_name(v: dict) -> str:
+    """``repro-<case>-<impl>-<grad>.py``, safe as a file name."""
+    text = f"repro-{v['case']}-{v['impl']}-{v['grad']}"
+    return re.sub(r"[^A-Za-z0-9._=-]+", "_", text).strip("_")[:150] + ".py"
+
+
+def script_command(v: dict, case_file: str, options: Optional[dict] = None) -> str:
+    """The shell-quoted ``convgrad repro`` command that writes a standalone script (NumPy
+    and the framework only) reproducing this verdict; see docs/repro.md."""
+    words = ["convgrad", "repro", case_file, "--case", v["case"], "--impl", v["impl"],
+             "--grad", v["grad"], *_judging_words(options, known=False), "-o", script_name(v)]
+    return shlex.join(words)
 
 
 def exit_line(record: dict) -> str:

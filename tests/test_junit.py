@@ -7,6 +7,7 @@ the structural checks below still run.
 from __future__ import annotations
 
 import copy
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -58,7 +59,10 @@ def test_a_failure_has_its_first_line_the_whole_message_and_the_repro(root):
     assert failure.get("message") == "Mismatched elements: 1 / 9 (11.1%)"
     assert failure.get("type") == "mismatch"
     assert "Greatest relative difference" in failure.text
-    assert failure.text.rstrip().endswith("-k 't/same' --impl 'fake.wrong'")
+    assert re.search(r"\nreproduce: convgrad run \S+ -k t/same --impl fake\.wrong\n",
+                     failure.text)
+    assert re.search(r"\nstandalone script: convgrad repro \S+ --case t/same --impl fake\.wrong "
+                     r"--grad dx -o repro-t_same-fake\.wrong-dx\.py$", failure.text.rstrip())
 
 
 def test_errors_and_skips(root):

@@ -68,8 +68,11 @@ def test_a_planted_bug_fails_with_the_comparison_and_a_repro_command(project):
     assert ("FAIL article/same-dx [planted.kernel_not_flipped] dx:\n"
             "  Mismatched elements: 9 / 9 (100.0%)\n"
             "  Greatest absolute difference: 20 at index (0, 1, 2, 0)\n") in out
-    assert ("  reproduce: convgrad run cases/article/3-same-dx.yaml -k 'article/same-dx' "
-            "--impl 'planted.kernel_not_flipped'\n") in out
+    assert ("  reproduce: convgrad run cases/article/3-same-dx.yaml -k article/same-dx "
+            "--impl planted.kernel_not_flipped --in-process\n"     # as it was judged here
+            "  standalone script: convgrad repro cases/article/3-same-dx.yaml --case "
+            "article/same-dx --impl planted.kernel_not_flipped --grad dx --in-process -o "
+            "repro-article_same-dx-planted.kernel_not_flipped-dx.py\n") in out
     assert ("WRONG CLAIM article/same-dx dx (article (printed output of "
             "session.run(inputValue))):\n  Mismatched elements: 4 / 9 (44.4%)\n") in out
     assert "Traceback" not in out and "runtest" not in out

@@ -361,7 +361,8 @@ def test_a_failing_verdict_has_a_heat_map_with_its_worst_element(page):
     assert "st-fail" in v.classes()
     worst = v.find("td", cls="worst")
     assert "hx" in worst.classes()
-    assert "reproduce: convgrad run" in v.text() and "-k 't/same' --impl 'fake.wrong'" in v.text()
+    assert "reproduce: convgrad run" in v.text() and "-k t/same --impl fake.wrong" in v.text()
+    assert "standalone script: convgrad repro" in v.text()
     assert "Mismatched elements: 1 / 9" in v.text()
 
 

@@ -1,0 +1,266 @@
+#!/usr/bin/env python3
+"""Standalone reproduction: jax.vjp dx of convgrad case regressions/jax-xla-cpu-conv-vjp-abort.
+
+convgrad 0.1.0 judged it: error (crash:SIGABRT); judged by convgrad repro from cases/regressions/jax-xla-cpu-conv-vjp-abort.yaml
+    worker killed by SIGABRT
+    last lines of its stderr:
+          @     0x7fca01aad668  xla::cpu::CpuCompiler::RunHloPasses()
+          @     0x7fca01a877a0  xla::PjRtCpuClient::CompileInternal()
+          @     0x7fca01a8615c  xla::PjRtCpuClient::CompileAndAssignDevices()
+          @     0x7fca01a89600  xla::PjRtCpuClient::CompileAndLoad()
+          @     0x7fc9fd8aca90  xla::ifrt::PjRtLoadedExecutable::Create()
+          @     0x7fc9fd8a0e0a  xla::ifrt::PjRtCompiler::CompileAndLoad()::$_0::operator()()
+
+The case: conv2d float32, x [1, 2, 4, 1] (NHWC), w [3, 2, 1, 1] (HWIO), strides [1, 2],
+dilations [1, 1], padding EXPLICIT -> pads [(1, 0), (1, 1)] per spatial dim (before,
+after). The calls: jax.vjp of jax.lax.conv_general_dilated (padding=[(1, 0), (1, 1)]).
+The expected values come from convgrad's float64 NumPy oracle; an element passes
+when |got - expected| <= its bound (convgrad's error analysis for float32).
+
+Needs only NumPy and jax (pip install numpy jax), not convgrad.
+Exit status: 1 the discrepancy reproduces, 0 it does not, 2 it cannot run here.
+Regenerate: convgrad repro cases/regressions/jax-xla-cpu-conv-vjp-abort.yaml --case regressions/jax-xla-cpu-conv-vjp-abort --impl jax.vjp --grad dx -o docs/repro/jax_xla_cpu_conv_vjp_abort.py
+"""
+
+
+import os
+
+# Thread pools as convgrad's worker process had them: some bugs show with one
+# thread count only (change these to explore).
+os.environ['MKL_NUM_THREADS'] = '1'
+os.environ['OMP_NUM_THREADS'] = '1'
+os.environ['OPENBLAS_NUM_THREADS'] = '1'
+os.environ['XLA_FLAGS'] = '--xla_cpu_multi_thread_eigen=false'
+
+
+import platform
+import re
+import sys
+
+import numpy as np
+
+try:
+    import jax
+    import jax.numpy as jnp
+except ImportError as exc:
+    print(f"cannot run: {exc} (pip install numpy jax)")
+    sys.exit(2)
+
+
+jax.config.update("jax_enable_x64", True)   # convgrad: x64 on
+
+
+CASE = 'regressions/jax-xla-cpu-conv-vjp-abort'
+IMPL = 'jax.vjp'
+GRAD = 'dx'
+LAYOUT = 'NHWC'   # of the result compute() returns
+RECORDED = {'status': 'error', 'kind': 'crash:SIGABRT', 'exception': ''}
+RUNS = 1   # evaluations (convgrad --repeat)
+
+# The inputs exactly as convgrad handed them to jax: float64 values already rounded to float32.
+X = np.array([
+    1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0], dtype=np.float64).reshape((1, 2, 4, 1))   # x, laid out NHWC
+W = np.array([
+    1.0, 1.0, 1.0, 1.0, 1.0, 1.0], dtype=np.float64).reshape((3, 2, 1, 1))   # w, laid out HWIO
+DY = np.array([
+    1.0, 1.0, 1.0], dtype=np.float64).reshape((1, 1, 3, 1))   # dy, laid out NHWC
+
+# The exact dx (float64 oracle) and the bound of each element, laid out NHWC.
+EXPECTED = np.array([
+    1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0], dtype=np.float64).reshape((1, 2, 4, 1))
+BOUND = np.array([
+    1.1920928966180355e-07, 1.1920928966180355e-07, 1.1920928966180355e-07,
+    1.1920928966180355e-07, 1.1920928966180355e-07, 1.1920928966180355e-07,
+    1.1920928966180355e-07, 1.1920928966180355e-07], dtype=np.float64).reshape((1, 2, 4, 1))
+
+
+def compute():
+    dtype = np.dtype('float32')
+    device = None
+    put = lambda a: jax.device_put(a.astype(dtype), device)
+
+    def forward(x, w):
+        return jax.lax.conv_general_dilated(
+            x, w, window_strides=(1, 2), padding=[(1, 0), (1, 1)],
+            rhs_dilation=(1, 1), precision=None,
+            dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+
+    y, pullback = jax.vjp(forward, put(X), put(W))
+    results = (y, *pullback(put(DY)))
+    return np.asarray(results[1]).astype(np.float64)   # dx
+
+
+def framework_info():
+    import jaxlib
+    return [("jax", jax.__version__), ("jaxlib", jaxlib.__version__),
+            ("backend", jax.default_backend()), ("devices", [str(d) for d in jax.devices()]),
+            ("jax_enable_x64", jax.config.read("jax_enable_x64")),
+            ("XLA_FLAGS", os.environ.get("XLA_FLAGS", "unset"))]
+
+
+FLAGS = ['TF_ENABLE_ONEDNN_OPTS', 'TF_CPP_MIN_LOG_LEVEL', 'OMP_NUM_THREADS', 'MKL_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'XLA_FLAGS', 'JAX_ENABLE_X64', 'JAX_PLATFORMS', 'CUDA_VISIBLE_DEVICES', 'NVIDIA_TF32_OVERRIDE', 'TORCH_ALLOW_TF32_CUBLAS_OVERRIDE', 'OPENBLAS_CORETYPE']
+
+
+def cpu():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def print_environment():
+    rows = [("python", sys.version.split()[0]), ("platform", platform.platform()),
+            ("cpu", f"{cpu()} ({os.cpu_count()} cores)"), ("numpy", np.__version__)]
+    try:
+        rows += framework_info()
+    except Exception as exc:  # noqa: BLE001 - versions are help, not the point
+        rows.append(("framework info", f"unavailable: {exc}"))
+    rows += [(name, os.environ.get(name, "unset")) for name in FLAGS]
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}")
+
+
+def describe(exc):
+    """``Type: message`` (its first lines), as convgrad records an exception."""
+    text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", str(exc)).strip().splitlines()
+    first = " ".join(line.strip() for line in text[:3])[:500]
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def same_exception(a, b):
+    normal = lambda s: " ".join(re.sub(r"0x[0-9a-fA-F]+", "0x?", s).split())  # noqa: E731
+    return normal(a) == normal(b)
+
+
+def outside_bound(got):
+    """|got - expected| per element and where it exceeds the bound (NaN must meet NaN,
+    an infinity the same infinity)."""
+    with np.errstate(all="ignore"):
+        err = np.abs(got - EXPECTED)
+        agree = (np.isnan(got) & np.isnan(EXPECTED)) | (np.isinf(EXPECTED) & (got == EXPECTED))
+        err = np.where(agree, 0.0, err)
+        err = np.where(np.isnan(err), np.inf, err)
+        return err, err > BOUND
+
+
+def report_values(got):
+    """Print the comparison; True when some element is outside its bound."""
+    if got.shape != EXPECTED.shape:
+        print(f"{GRAD} has shape {list(got.shape)}; expected {list(EXPECTED.shape)}")
+        return True
+    err, bad = outside_bound(got)
+    count = int(np.count_nonzero(bad))
+    if EXPECTED.size:
+        with np.errstate(all="ignore"):
+            ratio = np.where(err == 0, 0.0, err / BOUND)
+        worst = np.unravel_index(int(np.nanargmax(np.where(np.isnan(ratio), np.inf, ratio))),
+                                 EXPECTED.shape)
+        print(f"{GRAD} ({LAYOUT}): {count} of {EXPECTED.size} elements outside the bound; "
+              f"worst at index {tuple(int(i) for i in worst)}: expected "
+              f"{float(EXPECTED[worst])!r}, got {float(got[worst])!r}, "
+              f"|err| {float(err[worst]):.6g}, bound {float(BOUND[worst]):.3g}")
+    if EXPECTED.size <= 64:
+        np.set_printoptions(precision=8, suppress=False, linewidth=100)
+        shape = tuple(n for n in EXPECTED.shape if n != 1) or (EXPECTED.size,)
+        print(f"expected (reshaped to {list(shape)}):",
+              np.array2string(EXPECTED.reshape(shape), prefix="  "))
+        print(f"got      (reshaped to {list(shape)}):",
+              np.array2string(got.reshape(shape), prefix="  "))
+    return count > 0
+
+
+def distinct(results):
+    kinds = []
+    for r in results:
+        if not any(r.shape == k.shape and np.array_equal(r, k, equal_nan=True) for k in kinds):
+            kinds.append(r)
+    return len(kinds)
+
+
+def main():
+    print(f"convgrad case {CASE}: {IMPL} {GRAD} (convgrad recorded: {RECORDED['status']})")
+    print_environment()
+    print()
+    results = []
+    for _ in range(RUNS):
+        try:
+            results.append(np.asarray(compute()).astype(np.float64))
+        except Exception as exc:  # noqa: BLE001 - the exception may be the discrepancy
+            text = describe(exc)
+            print(f"{IMPL} raised {text}")
+            if RECORDED["exception"] and same_exception(text, RECORDED["exception"]):
+                print("REPRODUCED: the exception convgrad recorded")
+                return 1
+            if RECORDED["status"] == "pass":
+                print("REPRODUCED a discrepancy: convgrad recorded a pass, this is an exception")
+                return 1
+            print("NOT REPRODUCED: convgrad recorded "
+                  + (f"a different exception: {RECORDED['exception']}" if RECORDED["exception"]
+                     else f"{RECORDED['status']} {RECORDED['kind']}".strip()))
+            return 0
+    if os.environ.get("CONVGRAD_REPRO_SAVE"):   # for convgrad's own tests: the raw result
+        np.save(os.environ["CONVGRAD_REPRO_SAVE"], results[0])
+    if RECORDED["exception"]:
+        report_values(results[0])
+        print(f"NOT REPRODUCED: no exception (convgrad recorded {RECORDED['exception']})")
+        return 0
+    bad = report_values(results[0])
+    kinds = distinct(results)
+    if RUNS > 1:
+        spread = max((float(np.nanmax(np.abs(r - results[0]))) if r.size else 0.0)
+                     for r in results)
+        print(f"{kinds} bitwise-distinct result(s) in {RUNS} runs; largest spread {spread:.6g}")
+    wanted = RECORDED["status"]
+    if wanted == "nondeterministic":
+        reproduced = kinds > 1
+    elif wanted == "error":   # a result of the wrong shape
+        reproduced = results[0].shape != EXPECTED.shape
+    else:                     # fail (or a pass, where any discrepancy counts)
+        reproduced = bad or (wanted == "pass" and kinds > 1)
+    if wanted == "nondeterministic":
+        what = "results differ between runs" if kinds > 1 else "every run gave the same result"
+    elif wanted == "error":
+        what = ("a result of the wrong shape" if reproduced
+                else "a result of the right shape, no exception")
+    elif bad:
+        what = "elements outside the bound"
+    else:
+        what = ("results differ between runs" if kinds > 1
+                else "every element within its bound")
+    print(("REPRODUCED: " if reproduced else "NOT REPRODUCED: ") + what)
+    return 1 if reproduced else 0
+
+
+
+
+def watch():
+    """convgrad's worker process died on this verdict: run the calls in a child process
+    and see how it ends."""
+    import signal
+    import subprocess
+    env = dict(os.environ, CONVGRAD_REPRO_CHILD="1")
+    try:
+        proc = subprocess.run([sys.executable, os.path.abspath(__file__)], env=env,
+                              timeout=600)
+    except subprocess.TimeoutExpired:
+        print("the computation did not finish within 600 s")
+        return 1 if RECORDED["kind"] == "timeout" else 0
+    if proc.returncode < 0:
+        name = signal.Signals(-proc.returncode).name
+        print(f"the computation was killed by {name}")
+        return 1 if RECORDED["kind"] in (f"crash:{name}", "crash") else 0
+    if RECORDED["kind"] == f"exit:{proc.returncode}":
+        return 1
+    print(f"the child exited with status {proc.returncode}: NOT REPRODUCED "
+          f"(convgrad recorded {RECORDED['kind']})")
+    return 0
+
+
+
+if __name__ == "__main__":
+    sys.exit(watch() if os.environ.get("CONVGRAD_REPRO_CHILD") != "1" else main())
