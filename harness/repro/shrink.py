@@ -131,6 +131,9 @@ def structure(s: CaseSpec) -> Iterator[tuple[str, CaseSpec]]:
     letters = LETTERS[s.rank]
     for axis in range(s.rank) if s.rank > 1 else ():
         yield f"conv{s.rank}d -> conv{s.rank - 1}d (drop {letters[axis]})", drop_axis(s, axis)
+    for n in _halvings(s.groups):
+        if s.in_channels % n == 0 and s.out_channels % n == 0:
+            yield f"groups {s.groups} -> {n}", _refit(s.replace(groups=n))
     for n in _halvings(s.batch):
         yield f"batch {s.batch} -> {n}", _refit(s.replace(batch=n))
     for n in _halvings(s.out_channels):
@@ -279,9 +282,11 @@ def shrink(case: Case, impl, grad: Optional[str] = None, *, backend=None,
             raise ShrinkError(f"{case.id}: {impl.name} {v.grad} is {target.status}; only a "
                               f"{', '.join(DISCREPANCIES)} verdict can be shrunk")
         grad = v.grad
-        say(f"shrinking {case.id}: {target} "
-            f"({spec_mod.from_case(case).summary()})")
-        original = spec_mod.from_case(case)
+        try:
+            original = spec_mod.from_case(case)
+        except ValueError as exc:
+            raise ShrinkError(str(exc)) from None
+        say(f"shrinking {case.id}: {target} ({original.summary()})")
         current = original.replace(id=new_id or original.id)
         best = (current, result, v)
         history = [("the case as given", best)]

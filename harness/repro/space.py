@@ -2,13 +2,13 @@
 
 A generator is a function ``(rng, dtypes) -> CaseSpec`` registered under a name
 with :func:`generator`; ``convgrad fuzz --op NAME`` picks among them (default:
-all, weighted). Today there is one, ``conv``: every case the loader accepts
-(ranks 1-3, strides, dilations, VALID / SAME / SAME_LOWER / explicit pads,
+all, weighted). Today there is one, ``conv``: every (grouped) convolution the loader
+accepts (ranks 1-3, groups, strides, dilations, VALID / SAME / SAME_LOWER / explicit pads,
 channels-last and channels-first data, both filter layouts, the four dtypes,
 1 to 64 channels, kernels larger than the input where the padding allows it,
-and several value distributions, wide dynamic range included). Grouped,
-depthwise and transposed convolutions will come as generators of their own
-once the case format has them.
+and several value distributions, wide dynamic range included). Depthwise
+filters (HWCM) and transposed convolutions need generators of their own, with
+a spec that carries their geometry: not yet.
 
 Every draw comes from the ``numpy.random.Generator`` it is given, so a seed
 gives the same cases on every machine. A generator may return a case the
@@ -105,9 +105,13 @@ def conv(rng: np.random.Generator, dtypes: Sequence[str]) -> CaseSpec:
     allowed = [d for d in DTYPES if d in dtypes]
     weights = [w for d, w in zip(DTYPES, DTYPE_WEIGHTS) if d in dtypes]
     dtype = str(_choice(rng, allowed, weights))
+    c_in, c_out = _channels(rng), _channels(rng)
+    # grouped sometimes: a common divisor of both channel counts (groups = C: depthwise)
+    common = [g for g in range(2, min(c_in, c_out) + 1) if c_in % g == 0 and c_out % g == 0]
+    groups = int(_choice(rng, common)) if common and rng.random() < 0.25 else 1
     spec = CaseSpec(
         id="", rank=rank, grads=("y", "dx", "dw"), batch=int(_choice(rng, (1, 1, 2, 3))),
-        in_channels=_channels(rng), out_channels=_channels(rng), sizes=sizes, kernel=kernel,
+        groups=groups, in_channels=c_in, out_channels=c_out, sizes=sizes, kernel=kernel,
         strides=strides, dilations=dilations, padding=padding, dtype=dtype,
         channels_last=bool(rng.random() < 0.6), filter_spatial_first=bool(rng.random() < 0.6))
     return spec.replace(**{name: values(rng, dtype, spec.canonical_shape(name))
@@ -118,7 +122,8 @@ def affordable(spec: CaseSpec) -> bool:
     """Small enough to judge in a fraction of a second everywhere."""
     if min(spec.output_sizes) < 1:
         return False
-    macs = math.prod(spec.canonical_shape("dy")) * spec.in_channels * math.prod(spec.kernel)
+    macs = (math.prod(spec.canonical_shape("dy")) * (spec.in_channels // spec.groups)
+            * math.prod(spec.kernel))
     return macs <= MAX_MACS and all(spec.elements(t) <= MAX_ELEMENTS for t in ("x", "w", "dy"))
 
 

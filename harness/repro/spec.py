@@ -46,10 +46,11 @@ class CaseSpec:
     channels_last: bool = True      # NHWC (else NCHW)
     filter_spatial_first: bool = True   # HWIO (else OIHW)
     x: Values = None                # canonical (N, C, *sizes)
-    w: Values = None                # canonical (O, I, *kernel)
+    w: Values = None                # canonical (O, I / groups, *kernel)
     dy: Values = None               # canonical (N, O, *out)
     description: str = ""
     source: str = ""
+    groups: int = 1                 # grouped convolution (divides both channel counts)
 
     # ------------------------------------------------------------ derived
     @property
@@ -74,7 +75,7 @@ class CaseSpec:
 
     def canonical_shape(self, name: str) -> tuple[int, ...]:
         return {"x": (self.batch, self.in_channels, *self.sizes),
-                "w": (self.out_channels, self.in_channels, *self.kernel),
+                "w": (self.out_channels, self.in_channels // self.groups, *self.kernel),
                 "dy": (self.batch, self.out_channels, *self.output_sizes)}[name]
 
     def elements(self, name: str) -> int:
@@ -107,7 +108,7 @@ class CaseSpec:
                    padding=(self.padding if isinstance(self.padding, str)
                             else [list(p) for p in self.padding]),
                    strides=list(self.strides), dilations=list(self.dilations),
-                   dtype=self.dtype,
+                   dtype=self.dtype, **({"groups": self.groups} if self.groups != 1 else {}),
                    input_shape=list(layouts.shape_in(self.canonical_shape("x"),
                                                      self._canonical_layout("x"),
                                                      self.data_format)),
@@ -153,6 +154,9 @@ class CaseSpec:
 def from_case(case: Case) -> CaseSpec:
     """A case as a :class:`CaseSpec`: explicit values become canonical arrays, generator
     specs keep their form with the seed written out (so that a new id keeps the values)."""
+    if case.kind != "conv":
+        raise ValueError(f"{case.id}: shrinking and fuzzing handle (grouped) convolutions; "
+                         f"{case.op} is not one yet")
     rank = case.rank
     n, c, *sizes = case.canonical_input_shape
     o, i, *kernel = case.canonical_filter_shape
@@ -180,7 +184,7 @@ def from_case(case: Case) -> CaseSpec:
         tuple(tuple(p) for p in case.padding),
         dtype=case.dtype, channels_last=case.data_format == layouts.data_formats(rank)[0],
         filter_spatial_first=case.filter_format == layouts.filter_formats(rank)[0],
-        description=case.description, source=case.source, **values)
+        description=case.description, source=case.source, groups=case.groups, **values)
 
 
 def only_grad(spec: CaseSpec, grad: str) -> CaseSpec:
