@@ -150,6 +150,18 @@ def run_options(record: dict) -> dict:
             "in_process": run.get("isolation") == "in-process", "jobs": run.get("jobs")}
 
 
+def _default_known(path: Optional[str]) -> bool:
+    """Whether ``path`` is the known-discrepancies file convgrad uses anyway."""
+    from harness import known as known_mod
+
+    if path == DEFAULT_KNOWN:
+        return True
+    try:
+        return path is not None and os.path.samefile(path, known_mod.DEFAULT_FILE)
+    except OSError:
+        return False
+
+
 def _judging_words(options: Optional[dict], *, known: bool) -> list[str]:
     o = options or {}
     words = []
@@ -157,7 +169,7 @@ def _judging_words(options: Optional[dict], *, known: bool) -> list[str]:
         words += ["--jobs", str(o["jobs"])]   # threads per worker: cores / jobs
     if (o.get("repeat") or 1) > 1:
         words += ["--repeat", str(o["repeat"])]
-    if known and "known" in o and o["known"] != DEFAULT_KNOWN:
+    if known and "known" in o and not _default_known(o["known"]):
         words += ["--no-known"] if o["known"] is None else ["--known", o["known"]]
     for path in o.get("limitations") or []:
         words += ["--limitations", path]

@@ -5,6 +5,8 @@ errored; its raw result must equal the adapter's bit for bit.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import ast
 import os
 import subprocess
@@ -15,7 +17,6 @@ import numpy as np
 import pytest
 
 from harness import cli, layouts, variants
-from harness.expected import Expected
 from harness.loader import load_cases
 from harness.repro import script, target
 from harness.repro.judge import Judge, default_backend
@@ -115,7 +116,7 @@ def test_a_failing_verdicts_script_exits_1_and_shows_the_mismatch(tmp_path):
     t = target.from_result(result, v)
     wrong = t.expected.values.copy()
     wrong.flat[3] += 1.0
-    t.expected = Expected(values=wrong, bound=t.expected.bound)
+    t.expected = dataclasses.replace(t.expected, values=wrong)
     t.status, t.kind = "fail", "gross"
     path = tmp_path / "repro.py"
     script.write(t, str(path))
