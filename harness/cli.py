@@ -239,7 +239,7 @@ def _deliver(args, argv, place: outputs.OutputSet, started, cases, results, info
         return EXIT_INTERRUPTED
     failure = None
     try:
-        place.write(rendered(record, args.junit is not None), record["run_id"])
+        place.write(rendered(record, args.junit is not None, results), record["run_id"])
     except outputs.OutputError as exc:
         failure = exc
     status = EXIT_FAILED if failing(record) else EXIT_OK
@@ -259,11 +259,13 @@ def _deliver(args, argv, place: outputs.OutputSet, started, cases, results, info
     return status
 
 
-def rendered(record: dict, junit: bool) -> dict[str, str]:
+def rendered(record: dict, junit: bool, results=None) -> dict[str, str | bytes]:
     """The texts of a run's output set: record, report and (if asked for) JUnit XML."""
     from harness import junit as junit_mod, report
 
     texts = {outputs.RECORD: record_mod.dumps(record), outputs.REPORT: report.render(record)}
+    if results is not None:
+        texts[outputs.VALUES] = record_mod.values_npz(results, record)
     if junit:
         texts[outputs.JUNIT] = junit_mod.to_string(record)
     return texts
@@ -338,10 +340,14 @@ def cmd_diff(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from harness import diff
 
     old, new = record_mod.read(args.old), record_mod.read(args.new)
-    result = diff.diff(old, new, factor=args.factor, old_name=args.old, new_name=args.new)
-    print(diff.text(result))
+    result = diff.diff(old, new, factor=args.factor, old_name=args.old, new_name=args.new,
+                       old_values=record_mod.read_values(args.old),
+                       new_values=record_mod.read_values(args.new))
+    say(diff.text(result))
     if args.markdown:
-        record_mod.write_atomic(args.markdown, diff.markdown(result))
+        outputs.write_file(args.markdown, diff.markdown(result))
+    if args.html:
+        outputs.write_file(args.html, diff.html(result))
     return EXIT_FAILED if result.worse else EXIT_OK
 
 
@@ -464,6 +470,7 @@ def parser() -> argparse.ArgumentParser:
                     help="report error ratios that moved by more than this factor (default 4)")
     df.add_argument("--markdown", metavar="FILE", help="also write the diff as Markdown (a CI "
                     "step summary: >> $GITHUB_STEP_SUMMARY)")
+    df.add_argument("--html", metavar="FILE", help="also write the diff as an HTML page")
     df.set_defaults(func=cmd_diff)
     cf = sub.add_parser("cases-from", help="write a case per conv layer of a Keras model or "
                         "a torch module (docs/migration.md)")

@@ -7,8 +7,9 @@
 * error ratios (``max |err| / bound``) that moved by more than ``factor`` either
   way, although the status held;
 * cases, impls and verdicts present in only one record;
-* where both records stored a verdict's values (every small tensor, and every
-  verdict that did not pass), how many elements differ and by how much.
+* element by element, where both runs stored a verdict's values (``values.npz``
+  beside ``results.json`` holds every verdict's; a record alone holds small tensors
+  and every verdict that did not pass), how many elements differ and by how much.
 
 It exits 1 when anything got worse: a status that became failing, a ratio that
 grew past the factor, or a verdict that disappeared. ``--markdown FILE`` writes
@@ -66,7 +67,13 @@ def _ratio(entry: dict) -> Optional[float]:
     return value if isinstance(value, (int, float)) else None
 
 
-def _values(entry: dict) -> Optional[np.ndarray]:
+def _values(entry: dict, stored: Optional[dict] = None) -> Optional[np.ndarray]:
+    """The verdict's values: from ``values.npz`` beside its record where it has them
+    (every verdict with values), else the record's own arrays (small tensors and every
+    verdict that did not pass)."""
+    key = entry.get("values_key")
+    if stored and key in stored:
+        return np.asarray(stored[key], dtype=np.float64)
     view = (entry.get("arrays") or {}).get("actual")
     if not view or "plane" in view:
         return None
@@ -77,7 +84,8 @@ def _values(entry: dict) -> Optional[np.ndarray]:
 
 
 def diff(old: dict, new: dict, *, factor: float = DEFAULT_FACTOR, old_name: str = "old",
-         new_name: str = "new") -> Diff:
+         new_name: str = "new", old_values: Optional[dict] = None,
+         new_values: Optional[dict] = None) -> Diff:
     out = Diff(old_name, new_name)
     before, after = _entries(old), _entries(new)
     for key in sorted(before.keys() - after.keys()):
@@ -100,7 +108,7 @@ def diff(old: dict, new: dict, *, factor: float = DEFAULT_FACTOR, old_name: str 
             if moved > factor or moved < 1 / factor:
                 out.changes.append(Change(key, "ratio", ra, rb, worse=moved > factor and rb > 0.01,
                                           detail=f"error ratio x{moved:.3g}"))
-        va, vb = _values(a), _values(b)
+        va, vb = _values(a, old_values), _values(b, new_values)
         if va is not None and vb is not None and va.shape == vb.shape:
             differ = ~((va == vb) | (np.isnan(va) & np.isnan(vb)))
             if differ.any():
@@ -142,3 +150,24 @@ def markdown(d: Diff) -> str:
                  c.detail]
         rows.append("| " + " | ".join(str(x).replace("|", "\\|") for x in cells) + " |")
     return head + "\n" + "\n".join(rows) + "\n"
+
+
+def html(d: Diff) -> str:
+    """The diff as one self-contained HTML page (everything escaped)."""
+    from markupsafe import escape
+
+    rows = "".join(
+        f"<tr class=\"{'worse' if c.worse else ''}\"><td>{'worse' if c.worse else ''}</td>"
+        f"<td>{escape(c.kind)}</td><td>{escape(c.key[0])}</td><td>{escape(c.key[1])}</td>"
+        f"<td>{escape(c.key[2])}</td><td>{escape(_fmt(c.old))}</td><td>{escape(_fmt(c.new))}"
+        f"</td><td>{escape(c.detail)}</td></tr>" for c in d.changes)
+    return ("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>convgrad diff</title>"
+            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+            "style-src 'unsafe-inline'\"><style>body{font:14px system-ui,sans-serif;margin:2em}"
+            "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 6px}"
+            "tr.worse{background:#fde0dc}</style></head><body>"
+            f"<h1>convgrad diff</h1><p>{escape(d.old)} &rarr; {escape(d.new)}: {d.compared} "
+            f"verdicts in both, {len(d.changes)} changes, <b>{len(d.worse)} worse</b></p>"
+            "<table><thead><tr><th></th><th>change</th><th>case</th><th>impl / claim</th>"
+            "<th>grad</th><th>old</th><th>new</th><th>detail</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table></body></html>\n")

@@ -43,6 +43,7 @@ from harness import files, printable
 
 STATE = ".convgrad"
 RECORD, REPORT, JUNIT = "results.json", "index.html", "junit.xml"
+VALUES = "values.npz"   # every verdict's values, referenced from the record (convgrad diff)
 INCOMPLETE = "results.incomplete.json"
 
 
@@ -110,9 +111,16 @@ def check_file(path: str | Path, what: str = "-o") -> Path:
 
 # ---------------------------------------------------------------- writing
 
-def write_text(path: Path, text: str) -> None:
-    """A new file with ``text``, flushed to disk (any encoding problem replaced, never
-    raised: a record may carry lone surrogates)."""
+def write_text(path: Path, text: str | bytes) -> None:
+    """A new file with ``text`` (or bytes), flushed to disk (any encoding problem replaced,
+    never raised: a record may carry lone surrogates)."""
+    if isinstance(text, bytes):
+        with open(path, "wb") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(path, 0o666 & ~_umask())
+        return
     with open(path, "w", encoding="utf-8", errors="replace") as f:
         f.write(text)
         f.flush()
@@ -294,7 +302,12 @@ class OutputSet:
             _fsync_dir(runs)
             _link(f"runs/{run_id}", self.state / "current")   # the switch
             _fsync_dir(self.state)
-            for at, target in self._fixed_links().items():
+            links = self._fixed_links()
+            if VALUES in texts:
+                links[self.out / VALUES] = f"{STATE}/current/{VALUES}"
+            elif (self.out / VALUES).is_symlink():
+                (self.out / VALUES).unlink()     # this set has none: no dangling link
+            for at, target in links.items():
                 if not (at.is_symlink() and os.readlink(at) == target):
                     _link(target, at)
             _fsync_dir(self.out)

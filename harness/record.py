@@ -186,10 +186,50 @@ def new_run_id(started: datetime) -> str:
     return f"{started.astimezone(timezone.utc):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
 
 
+def values_npz(results: Sequence[CaseResult], record: dict) -> bytes:
+    """Every verdict's values (impls and claims), compressed, keyed as the record's
+    entries say (``values_key``): what ``convgrad diff`` compares element by element.
+    float64 cases keep float64; the others are stored as float32, which holds every
+    float32, float16 and bfloat16 value exactly."""
+    import io
+
+    arrays = {}
+    keys = iter(e.get("values_key") for e in record["verdicts"] + record["claims"])
+    for r in results:
+        for v in list(r.verdicts) + list(r.claims):
+            key = next(keys)
+            if key is None or v.actual is None:
+                continue
+            a = np.asarray(v.actual)
+            if a.dtype.kind not in "fiu" and a.dtype.name != "bfloat16":
+                continue
+            arrays[key] = a.astype(np.float64 if r.case.dtype == "float64" else np.float32)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def read_values(record_path: str | Path) -> dict:
+    """The arrays of ``values.npz`` beside a record (``{}`` if there is none)."""
+    path = Path(record_path).parent / "values.npz"
+    if not path.is_file():
+        return {}
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except (OSError, ValueError):
+        return {}
+
+
 def build(results: Sequence[CaseResult], impls: Sequence[ImplInfo], argv: Sequence[str],
           started: datetime, *, incomplete: bool = False, options: dict | None = None) -> dict:
     verdicts = [verdict_entry(r, v) for r in results for v in r.verdicts]
     claims = [verdict_entry(r, c) for r in results for c in r.claims]
+    for i, (entry, v) in enumerate(zip(verdicts + claims,
+                                       [v for r in results for v in r.verdicts]
+                                       + [c for r in results for c in r.claims])):
+        if v.actual is not None:
+            entry["values_key"] = f"v{i}"   # its values in values.npz beside the record
     finished = datetime.now(timezone.utc)
     return {
         "schema": SCHEMA, "schema_version": SCHEMA_VERSION, "run_id": new_run_id(started),

@@ -52,3 +52,29 @@ def test_better_is_not_worse(tmp_path):
     result = diff.diff(old, new)
     assert [c.kind for c in result.changes] == ["status"] and result.worse == []
     json.dumps(diff.markdown(result))
+
+
+def test_every_verdicts_values_are_stored_beside_the_record_and_compared(tmp_path, capsys):
+    import numpy as np
+
+    port = tmp_path / "diff_port.py"
+    port.write_text("from tests.planted_ports import Port\nIMPLS = [Port()]\n")
+    for name in ("old", "new"):
+        assert main(["run", "cases/conformance/conv2d.yaml", "-k", "SAME-k3x3-s2x2",
+                     "--impl-module", str(port), "--in-process",
+                     "--out", str(tmp_path / name)]) == 0
+    new_values = tmp_path / "new" / "values.npz"
+    stored = dict(np.load(new_values))
+    record = json.loads((tmp_path / "new" / "results.json").read_text())
+    big = next(v for v in record["verdicts"] if v["grad"] == "dw")
+    assert big["values_key"] in stored              # a passing verdict's values too
+    stored[big["values_key"]] = stored[big["values_key"]] + 1e-3
+    target = new_values.resolve()
+    np.savez_compressed(target, **stored)
+    capsys.readouterr()
+    assert main(["diff", str(tmp_path / "old" / "results.json"),
+                 str(tmp_path / "new" / "results.json"), "--html", str(tmp_path / "d.html")]) == 0
+    out = capsys.readouterr().out
+    assert f"values  {big['case']} [port.correct] dw" in out and "elements differ" in out
+    page = (tmp_path / "d.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and big["case"] in page

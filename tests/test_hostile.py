@@ -495,7 +495,8 @@ OUTPUT_PLACES = [
     refused("out/disk-full", "output place",
             ["run", "cases/article", "--impl", "planted.correct", "--out", "{tmp}/mnt"],
             r"could not write the outputs to .*/mnt: No space left on device; they are kept in "
-            r"\S+ \(results\.json, index\.html\); .*/mnt still holds the previous run's",
+            r"\S+ \(results\.json, index\.html(, values\.npz)?\); .*/mnt still holds the previous "
+            r"run's",
             setup=_mount("size=32k"), check=_rescued, needs_root=True, quiet=False),
     refused("out/report-to-dev-null", "output place",
             ["report", str(RECORDS / "base.json"), "-o", "/dev/null"],
