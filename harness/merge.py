@@ -90,12 +90,13 @@ def merge(records: Sequence[tuple[str, dict]], allow_mismatch: bool = True) -> d
                                  f"{verdict['grad']} is judged in both {judged[key]} and {path}; "
                                  "merge records of different cases or impls")
             judged[key] = path
-            merged["verdicts"].append(verdict)
+            # each source keys its own values.npz; the merged record has none
+            merged["verdicts"].append({k: v for k, v in verdict.items() if k != "values_key"})
         for claim in record["claims"]:
             key = (claim["case"], claim["source"], claim["grad"])
             if key not in claimed:        # a claim is judged against the oracle: once
                 claimed.add(key)
-                merged["claims"].append(claim)
+                merged["claims"].append({k: v for k, v in claim.items() if k != "values_key"})
         names = {i["name"] for i in merged["impls"]}
         merged["impls"] += [i for i in record["impls"] if i["name"] not in names]
     merged["summary"] = record_mod.summarize(merged["verdicts"], merged["claims"])

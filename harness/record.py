@@ -193,32 +193,39 @@ def values_npz(results: Sequence[CaseResult], record: dict) -> bytes:
     float32, float16 and bfloat16 value exactly."""
     import io
 
-    arrays = {}
-    keys = iter(e.get("values_key") for e in record["verdicts"] + record["claims"])
-    for r in results:
-        for v in list(r.verdicts) + list(r.claims):
-            key = next(keys)
-            if key is None or v.actual is None:
-                continue
-            a = np.asarray(v.actual)
-            if a.dtype.kind not in "fiu" and a.dtype.name != "bfloat16":
-                continue
-            arrays[key] = a.astype(np.float64 if r.case.dtype == "float64" else np.float32)
+    arrays = {"run_id": np.array(record["run_id"])}   # which record these values belong to
+    judged = ([(r, v) for r in results for v in r.verdicts]       # the order build() keys them
+              + [(r, c) for r in results for c in r.claims])
+    entries = record["verdicts"] + record["claims"]
+    for (r, v), entry in zip(judged, entries, strict=True):
+        key = entry.get("values_key")
+        if key is None or v.actual is None:
+            continue
+        a = np.asarray(v.actual)
+        if a.dtype.kind not in "fiu" and a.dtype.name != "bfloat16":
+            continue
+        arrays[key] = a.astype(np.float64 if r.case.dtype == "float64" else np.float32)
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
     return buffer.getvalue()
 
 
 def read_values(record_path: str | Path) -> dict:
-    """The arrays of ``values.npz`` beside a record (``{}`` if there is none)."""
-    path = Path(record_path).parent / "values.npz"
+    """The arrays of ``values.npz`` beside a record, ``{}`` if there is none or it
+    belongs to another run (a record copied next to another run's values)."""
+    record_path = Path(record_path)
+    path = record_path.parent / "values.npz"
     if not path.is_file():
         return {}
     try:
+        run_id = json.loads(record_path.read_text(encoding="utf-8")).get("run_id")
         with np.load(path, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
-    except (OSError, ValueError):
+            values = {k: data[k] for k in data.files}
+    except (OSError, ValueError, AttributeError):
         return {}
+    if "run_id" not in values or str(values.pop("run_id")) != run_id:
+        return {}
+    return values
 
 
 def build(results: Sequence[CaseResult], impls: Sequence[ImplInfo], argv: Sequence[str],

@@ -78,3 +78,39 @@ def test_every_verdicts_values_are_stored_beside_the_record_and_compared(tmp_pat
     assert f"values  {big['case']} [port.correct] dw" in out and "elements differ" in out
     page = (tmp_path / "d.html").read_text()
     assert page.startswith("<!DOCTYPE html>") and big["case"] in page
+
+
+def test_stored_values_belong_to_their_own_entries_and_run(tmp_path):
+    """Several cases with claims: each values_key must hold that entry's values (the
+    record's own small arrays say what they are), and values.npz beside a record of
+    another run is not used."""
+    import shutil
+
+    import numpy as np
+
+    from harness import diff as diff_mod
+    from harness import record as record_mod
+
+    port = tmp_path / "values_port.py"
+    port.write_text("from tests.planted_ports import Port\nIMPLS = [Port()]\n")
+    for name in ("a", "b"):
+        assert main(["run", "cases/article", "--impl-module", str(port), "--in-process",
+                     "--out", str(tmp_path / name)]) in (0, 1)   # article ex. 3's claim is wrong
+    record = json.loads((tmp_path / "a" / "results.json").read_text())
+    stored = record_mod.read_values(tmp_path / "a" / "results.json")
+    entries = record["verdicts"] + record["claims"]
+    assert record["claims"] and len(record["cases"]) > 1
+    checked = 0
+    for entry in entries:
+        inline = diff_mod._values(entry)
+        if inline is not None:
+            assert entry["values_key"] in stored, entry
+            np.testing.assert_array_equal(stored[entry["values_key"]], inline, err_msg=str(
+                (entry["case"], entry.get("impl", entry.get("source")), entry["grad"])))
+            checked += 1
+    assert checked == len(entries)
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    shutil.copy(tmp_path / "a" / "results.json", foreign / "results.json")
+    shutil.copy(tmp_path / "b" / "values.npz", foreign / "values.npz")
+    assert record_mod.read_values(foreign / "results.json") == {}
