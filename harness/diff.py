@@ -153,21 +153,8 @@ def markdown(d: Diff) -> str:
 
 
 def html(d: Diff) -> str:
-    """The diff as one self-contained HTML page (everything escaped)."""
-    from markupsafe import escape
+    """The diff as one self-contained HTML page (the report's template environment:
+    everything escaped)."""
+    from harness.report import _environment
 
-    rows = "".join(
-        f"<tr class=\"{'worse' if c.worse else ''}\"><td>{'worse' if c.worse else ''}</td>"
-        f"<td>{escape(c.kind)}</td><td>{escape(c.key[0])}</td><td>{escape(c.key[1])}</td>"
-        f"<td>{escape(c.key[2])}</td><td>{escape(_fmt(c.old))}</td><td>{escape(_fmt(c.new))}"
-        f"</td><td>{escape(c.detail)}</td></tr>" for c in d.changes)
-    return ("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>convgrad diff</title>"
-            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
-            "style-src 'unsafe-inline'\"><style>body{font:14px system-ui,sans-serif;margin:2em}"
-            "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 6px}"
-            "tr.worse{background:#fde0dc}</style></head><body>"
-            f"<h1>convgrad diff</h1><p>{escape(d.old)} &rarr; {escape(d.new)}: {d.compared} "
-            f"verdicts in both, {len(d.changes)} changes, <b>{len(d.worse)} worse</b></p>"
-            "<table><thead><tr><th></th><th>change</th><th>case</th><th>impl / claim</th>"
-            "<th>grad</th><th>old</th><th>new</th><th>detail</th></tr></thead>"
-            f"<tbody>{rows}</tbody></table></body></html>\n")
+    return _environment().get_template("diff.html.j2").render(d=d, fmt=_fmt)

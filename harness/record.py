@@ -186,6 +186,13 @@ def new_run_id(started: datetime) -> str:
     return f"{started.astimezone(timezone.utc):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
 
 
+def _judged(results: Sequence[CaseResult]) -> list:
+    """(result, verdict) for every verdict, then every claim: the record's order, in
+    which ``values_key`` numbers them."""
+    return ([(r, v) for r in results for v in r.verdicts]
+            + [(r, c) for r in results for c in r.claims])
+
+
 def values_npz(results: Sequence[CaseResult], record: dict) -> bytes:
     """Every verdict's values (impls and claims), compressed, keyed as the record's
     entries say (``values_key``): what ``convgrad diff`` compares element by element.
@@ -194,10 +201,8 @@ def values_npz(results: Sequence[CaseResult], record: dict) -> bytes:
     import io
 
     arrays = {"run_id": np.array(record["run_id"])}   # which record these values belong to
-    judged = ([(r, v) for r in results for v in r.verdicts]       # the order build() keys them
-              + [(r, c) for r in results for c in r.claims])
     entries = record["verdicts"] + record["claims"]
-    for (r, v), entry in zip(judged, entries, strict=True):
+    for (r, v), entry in zip(_judged(results), entries, strict=True):
         key = entry.get("values_key")
         if key is None or v.actual is None:
             continue
@@ -230,13 +235,13 @@ def read_values(record_path: str | Path) -> dict:
 
 def build(results: Sequence[CaseResult], impls: Sequence[ImplInfo], argv: Sequence[str],
           started: datetime, *, incomplete: bool = False, options: dict | None = None) -> dict:
-    verdicts = [verdict_entry(r, v) for r in results for v in r.verdicts]
-    claims = [verdict_entry(r, c) for r in results for c in r.claims]
-    for i, (entry, v) in enumerate(zip(verdicts + claims,
-                                       [v for r in results for v in r.verdicts]
-                                       + [c for r in results for c in r.claims])):
+    judged = _judged(results)
+    entries = [verdict_entry(r, v) for r, v in judged]
+    for i, ((_, v), entry) in enumerate(zip(judged, entries)):
         if v.actual is not None:
             entry["values_key"] = f"v{i}"   # its values in values.npz beside the record
+    n_verdicts = sum(len(r.verdicts) for r in results)
+    verdicts, claims = entries[:n_verdicts], entries[n_verdicts:]
     finished = datetime.now(timezone.utc)
     return {
         "schema": SCHEMA, "schema_version": SCHEMA_VERSION, "run_id": new_run_id(started),

@@ -114,3 +114,15 @@ def test_stored_values_belong_to_their_own_entries_and_run(tmp_path):
     shutil.copy(tmp_path / "a" / "results.json", foreign / "results.json")
     shutil.copy(tmp_path / "b" / "values.npz", foreign / "values.npz")
     assert record_mod.read_values(foreign / "results.json") == {}
+
+
+def test_the_html_diff_escapes_what_records_carry():
+    from harness import diff as diff_mod
+
+    d = diff_mod.Diff("<old>", "new", [diff_mod.Change(
+        ("c<script>alert(1)</script>", "impl&x", "dw"), "status", "pass", "fail", True,
+        "<img src=x>")], compared=1)
+    page = diff_mod.html(d)
+    assert "<script>" not in page and "<img" not in page
+    assert "c&lt;script&gt;" in page and "impl&amp;x" in page and "&lt;old&gt;" in page
+    assert 'class="worse"' in page and "1 worse" in page
