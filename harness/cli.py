@@ -263,7 +263,7 @@ def rendered(record: dict, junit: bool, results=None) -> dict[str, str | bytes]:
     """The texts of a run's output set: record, report and (if asked for) JUnit XML."""
     from harness import junit as junit_mod, report
 
-    texts = {outputs.RECORD: record_mod.dumps(record), outputs.REPORT: report.render(record)}
+    texts = {outputs.RECORD: record_mod.dumps(record), **report.output_files(record)}
     if results is not None:
         texts[outputs.VALUES] = record_mod.values_npz(results, record)
     if junit:
@@ -291,7 +291,12 @@ def cmd_report(args: argparse.Namespace, argv: Sequence[str]) -> int:
     html = outputs.check_file(args.output, "-o")
     junit_path = outputs.check_file(args.junit, "--junit") if args.junit else None
     record = report.load(args.paths)
-    _write_file(html, report.render(record))
+    folder = outputs.pages_dir(html)
+    rendered = report.build(record, pages_dir=folder, index_name=html.name)
+    try:
+        outputs.write_report(html, rendered.index, rendered.pages, folder)
+    except OSError as exc:
+        raise outputs.OutputError(f"{html}: could not write: {exc.strerror or exc}") from None
     if junit_path:
         _write_file(junit_path, junit.to_string(record))
     say(f"report: {args.output}" + (f"\njunit: {args.junit}" if args.junit else ""))

@@ -11,13 +11,16 @@ one, never a new record beside an old report. The layout that makes it so::
     DIR/.convgrad/current -> runs/<run id> the one switch
     DIR/results.json -> .convgrad/current/results.json    fixed links, made once
     DIR/index.html   -> .convgrad/current/index.html
+    DIR/report-pages -> .convgrad/current/report-pages   a large run's case pages
 
 A run writes its set into a temporary directory under ``runs/``, flushes it to
 disk, renames it to its run id, then renames a new ``current`` link over the
 old one: one atomic step switches every file. Older sets are removed after
 the switch. A ``--junit FILE`` directly in DIR is a fixed link too; one elsewhere
 cannot be switched with the rest, so it is written (atomically, on its own)
-right after the switch, and carries the run id.
+right after the switch, and carries the run id. A large run's report has one page per
+case in ``report-pages/``, switched with the rest (:func:`write_report` does the same
+for ``convgrad report -o FILE``, whose pages have a folder of their own per render).
 
 The place is checked before the run (:func:`check_dir`): a file, a device,
 a parent that cannot be created or a directory that cannot be written is a
@@ -33,9 +36,11 @@ import errno
 import fcntl
 import os
 import re
+import secrets
 import shutil
 import stat
 import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Mapping, Optional
 
@@ -44,6 +49,7 @@ from harness import files, printable
 STATE = ".convgrad"
 RECORD, REPORT, JUNIT = "results.json", "index.html", "junit.xml"
 VALUES = "values.npz"   # every verdict's values, referenced from the record (convgrad diff)
+PAGES = "report-pages"  # a large run's case pages, linked from index.html
 INCOMPLETE = "results.incomplete.json"
 
 
@@ -189,6 +195,7 @@ def rescue(texts: Mapping[str, str]) -> Path:
             continue
         try:
             for name, text in texts.items():
+                (folder / name).parent.mkdir(parents=True, exist_ok=True)
                 write_text(folder / name, text)
             return folder
         except OSError as exc:
@@ -205,6 +212,11 @@ class OutputSet:
         self.junit = check_file(junit, "--junit") if junit else None
         self.state = self.out / STATE
         self._lock_fd: Optional[int] = None
+        pages = self.out / PAGES
+        if pages.exists() and not pages.is_symlink():   # not the link this class makes
+            raise OutputError(f"--out {self.out}: {pages} is {files.kind(os.stat(pages).st_mode)}"
+                              " that is not convgrad's, where a large report's case pages go; "
+                              "move it away or choose another --out")
         self._lock()
 
     # -- the lock
@@ -292,7 +304,11 @@ class OutputSet:
             tmp = Path(tempfile.mkdtemp(prefix=f".{run_id}.", dir=runs))
             os.chmod(tmp, 0o777 & ~_umask())   # mkdtemp makes 0700; a report is for sharing
             for name, text in texts.items():
+                if "/" in name:            # a case page: report-pages/<slug>.html
+                    (tmp / name).parent.mkdir(parents=True, exist_ok=True)
                 write_text(tmp / name, text)
+            for folder in {(tmp / name).parent for name in texts} - {tmp}:
+                _fsync_dir(folder)
             _fsync_dir(tmp)
             generation = runs / run_id
             if generation.exists():          # a leftover of a run with this id: not current
@@ -303,10 +319,12 @@ class OutputSet:
             _link(f"runs/{run_id}", self.state / "current")   # the switch
             _fsync_dir(self.state)
             links = self._fixed_links()
-            if VALUES in texts:
-                links[self.out / VALUES] = f"{STATE}/current/{VALUES}"
-            elif (self.out / VALUES).is_symlink():
-                (self.out / VALUES).unlink()     # this set has none: no dangling link
+            for name, present in ((VALUES, VALUES in texts),
+                                  (PAGES, any(n.startswith(f"{PAGES}/") for n in texts))):
+                if present:
+                    links[self.out / name] = f"{STATE}/current/{name}"
+                elif (self.out / name).is_symlink():
+                    (self.out / name).unlink()   # this set has none: no dangling link
             for at, target in links.items():
                 if not (at.is_symlink() and os.readlink(at) == target):
                     _link(target, at)
@@ -346,3 +364,53 @@ class OutputSet:
             kept = rescue({INCOMPLETE: text})
             raise OutputError(f"could not write {path}: {_reason(exc)}; it is kept in "
                               f"{kept}{os.sep}{INCOMPLETE}") from None
+
+
+# ---------------------------------------------------------------- convgrad report -o FILE
+
+PAGES_TOKEN = re.compile(r"^\d{8}T\d{6}-[0-9a-f]{6}$")
+
+
+def pages_dir(report: Path) -> str:
+    """A fresh folder for ``report``'s case pages, relative to it: ``<stem>-pages/<token>``
+    (a new token per render, so the pages the current file links to are never rewritten)."""
+    token = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
+    return f"{report.stem}-pages/{token}"
+
+
+def write_report(path: Path, index: str, pages: Mapping[str, str], folder: str) -> None:
+    """A report of ``convgrad report -o``: the case ``pages`` into ``folder`` (from
+    :func:`pages_dir`, relative to ``path``), complete before ``index`` replaces ``path``
+    atomically; then the pages of earlier renders go. A reader of ``path`` sees the old
+    report with its pages or the new one with its own, never a mix. One render at a time
+    per ``path`` (a lock in the pages' parent folder)."""
+    root = path.parent / Path(folder).parent
+    root.mkdir(parents=True, exist_ok=True)
+    lock = os.open(root / ".lock", os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if pages:
+            tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
+            try:
+                os.chmod(tmp, 0o777 & ~_umask())
+                for name, text in pages.items():
+                    write_text(tmp / name, text)
+                _fsync_dir(tmp)
+                os.replace(tmp, path.parent / folder)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+            _fsync_dir(root)
+        write_file(path, index)
+        keep = Path(folder).name if pages else None
+        for entry in root.iterdir():
+            if entry.name != keep and PAGES_TOKEN.match(entry.name):
+                shutil.rmtree(entry, ignore_errors=True)
+    finally:
+        os.close(lock)
+    if not pages and {e.name for e in root.iterdir()} <= {".lock"}:
+        (root / ".lock").unlink(missing_ok=True)   # a one-page report leaves no folder
+        try:
+            root.rmdir()
+        except OSError:
+            pass

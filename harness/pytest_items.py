@@ -285,7 +285,7 @@ class RunState:
                     self.written = f"interrupted: record {path}"
                     return
                 place.write({outputs.RECORD: record_mod.dumps(record),
-                             outputs.REPORT: report.render(record)}, record["run_id"])
+                             **report.output_files(record)}, record["run_id"])
         except outputs.OutputError as exc:
             self.written = f"error: {exc}"
             return

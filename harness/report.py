@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
@@ -29,7 +30,9 @@ import jinja2
 
 from harness import record as record_mod
 from harness import merge as merge_mod
+from harness import outputs
 from harness.merge import MergeError, load, merge  # noqa: F401 (re-exported)
+from harness import report_groups as groups_mod
 from harness import svg
 from harness.runner import CLAIM_STATUSES, STATUSES
 from harness.summary import repro_command, run_options, script_command
@@ -253,21 +256,6 @@ def _all_pass(verdicts: Sequence[dict], claims: Sequence[tuple]) -> bool:
         all(c["status"] == "holds" for _, c in claims)
 
 
-def matrix(record: dict, impls: list[str], by_case: dict, claims_by_case: dict,
-           slugs: dict[str, str]) -> list[dict]:
-    rows = []
-    for case in record["cases"]:
-        cs = slugs[case["id"]]
-        cells = defaultdict(list)
-        for v in by_case[case["id"]]:
-            cells[v["impl"]].append({"v": v, "slug": verdict_slug(v, cs)})
-        claims = [{"c": c, "slug": claim_slug(c, i, cs)} for i, c in claims_by_case[case["id"]]]
-        rows.append({"id": case["id"], "slug": cs, "claims": claims,
-                     "cells": [cells.get(i, []) for i in impls],
-                     "all_pass": _all_pass(by_case[case["id"]], claims_by_case[case["id"]])})
-    return rows
-
-
 def environment_rows(env: dict) -> list[tuple[str, str]]:
     """The header's environment table: known fields first, anything else after."""
     rows = [("Python", env.get("python")), ("NumPy", env.get("numpy"))]
@@ -299,9 +287,33 @@ def _command(env: dict) -> str:
     return " ".join(cmd) if isinstance(cmd, list) else str(cmd or "")
 
 
-def context(record: dict) -> dict:
-    """Everything the template needs, computed once."""
-    impls = [i["name"] for i in record["impls"]]
+INLINE_BYTES = 2_000_000   # case sections up to this size stay in the one page
+
+
+@dataclass
+class Rendered:
+    """A report: the overview page and, for a large run, one page per case.
+
+    ``pages`` maps a file name (``<case slug>.html``) to its HTML, to be written
+    in the folder ``pages_dir`` (relative to the overview); empty when every case
+    section is in ``index`` itself.
+    """
+
+    index: str
+    pages: dict[str, str]
+    pages_dir: str
+
+
+def _href(pages_dir: Optional[str]):
+    """Where a case's anchor is, seen from the overview: in it, or on the case's page."""
+    if pages_dir is None:
+        return lambda case_slug, anchor: f"#{anchor}"
+    return lambda case_slug, anchor: f"{pages_dir}/{case_slug}.html#{anchor}"
+
+
+def context(record: dict, pages_dir: Optional[str] = None) -> dict:
+    """Everything the templates need, computed once (``pages_dir``: where the case pages
+    are, None when the case sections are on the overview itself)."""
     by_case, claims_by_case = defaultdict(list), defaultdict(list)
     for v in record["verdicts"]:
         by_case[v["case"]].append(v)
@@ -314,37 +326,21 @@ def context(record: dict) -> dict:
     options = run_options(record)
     return {
         "run_id": record.get("run_id"), "impls": record["impls"], "summary": summary,
-        "statuses": statuses, "claim_statuses": CLAIM_STATUSES,
+        "statuses": statuses, "claim_statuses": CLAIM_STATUSES, "href": _href(pages_dir),
         "sources": [{**s, "command": _command(s["environment"]),
                      "env": environment_rows(s["environment"]),
                      "numerics": numerics(s["environment"])} for s in sources],
         "rendered": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "wrong_claims": [{"c": c, "slug": claim_slug(c, i, slugs.get(c["case"], "")),
+                          "case_slug": slugs.get(c["case"], ""),
                           "first": clip((c.get("message") or "").split("\n")[0], 500)}
                          for i, c in enumerate(record["claims"]) if c["status"] == "wrong"],
-        "matrix": matrix(record, impls, by_case, claims_by_case, slugs),
+        "groups": groups_mod.group(record["cases"], by_case, claims_by_case, slugs,
+                                   verdict_slug, claim_slug, safe_url),
         "cases": [case_view(c, slugs[c["id"]], by_case[c["id"]], claims_by_case[c["id"]],
                             options) for c in record["cases"]],
-        "limitations": limitation_rows(record["verdicts"]),
         "heat_legend": list(zip([f"h{i}" for i in range(7)] + ["hx", "hn"], svg.HEAT_LEGEND)),
     }
-
-
-def limitation_rows(verdicts: Sequence[dict]) -> list[dict]:
-    """The documented limitations behind the unsupported verdicts, each with its count and
-    the impls that met it, most frequent first."""
-    rows: dict[str, dict] = {}
-    for v in verdicts:
-        if v["status"] != "unsupported":
-            continue
-        lim = v.get("limitation") or {"id": "undocumented", "summary": "no limitation recorded "
-                                      "(a record written before limitations were data)"}
-        row = rows.setdefault(lim.get("id", "?"), {"lim": lim, "count": 0, "impls": set(),
-                                                   "link": safe_url(lim.get("link"))})
-        row["count"] += 1
-        row["impls"].add(v.get("impl", ""))
-    return sorted(({**r, "impls": sorted(r["impls"])} for r in rows.values()),
-                  key=lambda r: (-r["count"], r["lim"].get("id", "")))
 
 
 @lru_cache(maxsize=1)
@@ -354,6 +350,44 @@ def _environment() -> jinja2.Environment:
                               autoescape=True, trim_blocks=True, lstrip_blocks=True)
 
 
+def build(record: dict, pages_dir: str = outputs.PAGES, index_name: str = "index.html",
+          inline: Optional[bool] = None) -> Rendered:
+    """The report of one (possibly merged) run record.
+
+    The case sections go on the overview when they are small together (at most
+    ``INLINE_BYTES``, or ``inline=True``): one self-contained file. Otherwise each
+    case gets its own page in ``pages_dir`` (relative to the overview, which is
+    ``index_name``) and the overview links to them: the browser loads a case's
+    drawings and grids only when it is opened, and the overview stays small.
+    """
+    env = _environment()
+    ctx = context(record, pages_dir)
+    section = env.get_template("case.html.j2")
+    sections = [section.render(ctx, c=c) for c in ctx["cases"]]
+    if inline is None:
+        inline = sum(len(s) for s in sections) <= INLINE_BYTES
+    if inline:   # a case section links only within itself: it renders the same here
+        ctx = {**ctx, "href": _href(None)}
+        return Rendered(env.get_template("report.html.j2").render(ctx, sections=sections),
+                        {}, pages_dir)
+    up = "../" * len(Path(pages_dir).parts) + index_name
+    page = env.get_template("case_page.html.j2")
+    pages = {f"{c['slug']}.html": page.render(ctx, c=c, section=text, index=up)
+             for c, text in zip(ctx["cases"], sections)}
+    return Rendered(env.get_template("report.html.j2").render(ctx, sections=None,
+                                                              pages_dir=pages_dir),
+                    pages, pages_dir)
+
+
 def render(record: dict) -> str:
-    """The report of one (possibly merged) run record, as one HTML string."""
-    return _environment().get_template("report.html.j2").render(context(record))
+    """The report of one (possibly merged) run record as one HTML page, every case
+    section on it (a large run: :func:`build`)."""
+    return build(record, inline=True).index
+
+
+def output_files(record: dict) -> dict[str, str]:
+    """The report's files in a run's output set (:class:`harness.outputs.OutputSet`):
+    ``index.html`` and, for a large run, ``report-pages/<case slug>.html``."""
+    rendered = build(record, pages_dir=outputs.PAGES, index_name=outputs.REPORT)
+    return {outputs.REPORT: rendered.index,
+            **{f"{rendered.pages_dir}/{name}": text for name, text in rendered.pages.items()}}

@@ -26,6 +26,7 @@ CELL = 28            # px, one cell of the padded-input drawing
 MARGIN = 32          # px, room for the index labels
 KEEP = {"before": 2, "data": 3, "after": 2, "crop": 2}   # cells kept at each end of a region
 MAX_SIDE = 12        # a grid shows at most MAX_SIDE x MAX_SIDE cells (around the worst)
+LANE = 16            # px, one output window's lane under the padded-input drawing
 # Heat-map scale of |err| / bound: half-decade bins from 1e-3 to 1, then "over the bound".
 HEAT_EDGES = (1e-3, 10 ** -2.5, 1e-2, 10 ** -1.5, 1e-1, 10 ** -0.5, 1.0)
 HEAT_LEGEND = ("< 1e-3", "1e-3", "3e-3", "1e-2", "3e-2", "0.1", "0.3 – 1", "> 1", "nan / inf")
@@ -133,16 +134,94 @@ def _window(rows: Sequence, cols: Sequence[Slot], raxis: Optional[dict], caxis: 
     return out
 
 
+@dataclass(frozen=True)
+class Lane:
+    """One lane under the drawing: an output window along the columns, or a run of windows
+    that lie wholly in hidden cells (``first < last``)."""
+
+    first: int   # output index of the (first) window
+    last: int    # output index of the last window it stands for (== first: one window)
+    lo: int      # padded position of the first window's first cell
+    hi: int      # padded position of the last window's last cell
+
+
+def window_count(axis: dict) -> int:
+    """Output windows along one axis, computed from its sizes (not taken from the record)."""
+    padded = axis["size"] + axis["before"] + axis["after"]
+    span = padded - axis["effective_kernel"]
+    return span // max(axis["stride"], 1) + 1 if span >= 0 else 0
+
+
+def lanes(slots: Sequence[Slot], axis: dict) -> list[Lane]:
+    """Every output window along one axis, in order (the last one too): a lane of its own
+    for each window whose first or last cell is drawn, and one lane for each run of
+    windows in between that lie wholly in hidden cells. Bounded by the drawn cells, never
+    by the window count a record implies."""
+    stride, eff, n = max(axis["stride"], 1), axis["effective_kernel"], window_count(axis)
+    if n <= 0:
+        return []
+    shown = {0, n - 1}
+    for s in slots:
+        if s.kind in ("gap", "crop"):
+            continue
+        if s.lo % stride == 0:                       # a window starts at this cell
+            shown.add(s.lo // stride)
+        if (s.lo - eff + 1) >= 0 and (s.lo - eff + 1) % stride == 0:   # one ends here
+            shown.add((s.lo - eff + 1) // stride)
+    shown = sorted(j for j in shown if 0 <= j < n)
+    out: list[Lane] = []
+    for j in shown:
+        if out and j > out[-1].last + 1:             # the windows between are hidden
+            a, b = out[-1].last + 1, j - 1
+            out.append(Lane(a, b, a * stride, b * stride + eff - 1))
+        out.append(Lane(j, j, j * stride, j * stride + eff - 1))
+    return out
+
+
+def _lanes(cols: Sequence[Slot], caxis: dict, top: int) -> list[str]:
+    """The windows along the columns, one lane each under the drawing, with their taps."""
+    d, before = max(caxis["dilation"], 1), caxis["before"]
+    drawn = {s.lo: i for i, s in enumerate(cols) if s.kind != "gap"}
+    out = []
+    for n, lane in enumerate(lanes(cols, caxis)):
+        c0, c1 = _slot_of(cols, lane.lo), _slot_of(cols, lane.hi)
+        y = top + n * LANE
+        hidden = lane.first != lane.last
+        label = f"{lane.first}–{lane.last}" if hidden else str(lane.first)
+        out.append(f'<g class="lane{" hidden" if hidden else ""}" data-out="{label}" '
+                   f'data-from="{lane.lo - before}" data-to="{lane.hi - before}">'
+                   f'<text class="idx" x="{MARGIN - 5}" y="{y + LANE / 2 + 4:g}" '
+                   f'text-anchor="end">{label}</text>'
+                   f'<rect class="lane" x="{MARGIN + c0 * CELL + 2}" y="{y + 2}" '
+                   f'width="{(c1 - c0 + 1) * CELL - 4}" height="{LANE - 4}"/>')
+        if hidden:
+            out.append(f'<text class="zero" x="{MARGIN + (c0 + c1 + 1) * CELL / 2:g}" '
+                       f'y="{y + LANE / 2 + 4:g}">…</text>')
+        else:
+            for pos in sorted(p for p in drawn if lane.lo <= p <= lane.hi
+                              and (p - lane.lo) % d == 0):
+                out.append(f'<circle class="tap" cx="{MARGIN + drawn[pos] * CELL + CELL / 2:g}" '
+                           f'cy="{y + LANE / 2:g}" r="2.5"/>')
+        out.append("</g>")
+    return out
+
+
 def padded_input(axes: Sequence[dict], window: bool = True) -> Markup:
     """One SVG of the padded input over one or two spatial axes (rows, columns).
 
-    ``window``: outline the first output element's window; there is none when
-    the output is empty (the kernel is larger than the padded input somewhere).
+    ``window``: outline the first output element's window, and draw under the
+    input one lane per window along the columns on that output row (the first),
+    so the last window's place is seen too; there is none when the output is
+    empty (the kernel is larger than the padded input somewhere).
     """
     raxis, caxis = (None, axes[0]) if len(axes) == 1 else axes
     cols = axis_slots(caxis)
     rows = axis_slots(raxis) if raxis else [None]
-    width, height = MARGIN + len(cols) * CELL + 4, MARGIN + len(rows) * CELL + 4
+    grid_height = MARGIN + len(rows) * CELL
+    below = _lanes(cols, caxis, grid_height + 6) if window else []
+    n_lanes = sum(part.startswith("<g ") for part in below)
+    width = MARGIN + len(cols) * CELL + 4
+    height = grid_height + (6 + n_lanes * LANE if n_lanes else 0) + 4
     names = "".join(str(a["dim"]) for a in axes)
     parts = [f'<svg class="padded-input" data-axes="{escape(names)}" width="{width}" '
              f'height="{height}" viewBox="0 0 {width} {height}" role="img" '
@@ -153,6 +232,7 @@ def padded_input(axes: Sequence[dict], window: bool = True) -> Markup:
     parts += _cells(rows, cols, raxis["before"] if raxis else 0, caxis["before"])
     if window:
         parts += _window(rows, cols, raxis, caxis)
+        parts += below
     parts.append("</svg>")
     return Markup("".join(parts))
 
@@ -190,6 +270,10 @@ def drawings(axes: Sequence[dict]) -> list[tuple[str, Markup]]:
                           for i, a in enumerate(shown))
         if not window:
             what += f"; no output window fits ({empty_output_text(axes)})"
+        else:
+            rows = f" on output row 0 of {shown[0]['dim']}" if len(shown) == 2 else ""
+            what += (f"; lanes: the {window_count(shown[-1])} windows along "
+                     f"{shown[-1]['dim']}{rows}")
         out.append((what, padded_input(shown, window)))
     return out
 

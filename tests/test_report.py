@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
+import shutil
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -234,6 +236,11 @@ CASES = """
 """
 
 
+CLAIM = ("  claims:\n    - source: a blog\n"
+         "      dx: [[[[0], [0], [0]], [[0], [0], [0]], [[0], [0], [0]]]]\n")
+assert CLAIM in CASES
+
+
 def build_record(tmp: Path, text: str = CASES, impls=IMPLS, known=KNOWN, name="cases.yaml") -> dict:
     """A run record of the YAML cases ``text``, judged with the fake impls."""
     path = tmp / name
@@ -326,12 +333,95 @@ def test_long_axes_are_drawn_with_a_gap():
     assert (slots[3].lo, slots[3].hi) == (3, 26)
 
 
+def _axis(dim="W", size=6, kernel=3, stride=2, dilation=1, before=0, after=1) -> dict:
+    eff = (kernel - 1) * dilation + 1
+    return {"dim": dim, "size": size, "kernel": kernel, "stride": stride, "dilation": dilation,
+            "effective_kernel": eff, "before": before, "after": after,
+            "total": before + after, "output": (size + before + after - eff) // stride + 1}
+
+
+def _lanes(drawing) -> list[Node]:
+    return parse(str(drawing)).find_all("g", cls="lane")
+
+
+def _x_span(node: Node) -> tuple[float, float]:
+    x = float(node.attrs["x"])
+    return x, x + float(node.attrs["width"])
+
+
+def test_every_window_on_the_row_is_drawn_and_the_last_lands_on_the_extra_same_pad():
+    """SAME, k3, s2 over 6x6: 3 windows a row, at columns 0-2, 2-4, 4-6; column 6 is the
+    extra pad after the data, and only the last window reaches it."""
+    h, w = _axis("H"), _axis("W")
+    ((caption, drawing),) = svg.drawings([h, w])
+    assert "lanes: the 3 windows along W on output row 0 of H" in caption
+    lanes = _lanes(drawing)
+    assert [(g.attrs["data-out"], g.attrs["data-from"], g.attrs["data-to"]) for g in lanes] == \
+        [("0", "0", "2"), ("1", "2", "4"), ("2", "4", "6")]
+    tree = parse(str(drawing))
+    pad_column = [r for r in tree.find_all("rect", cls="cell-pad-after")
+                  if r.attrs.get("data-row") == "0"]
+    assert [r.attrs["data-col"] for r in pad_column] == ["6"]
+    pad_lo, pad_hi = _x_span(pad_column[0])
+    spans = [_x_span(g.find("rect", cls="lane")) for g in lanes]
+    assert spans[-1][0] < pad_lo and spans[-1][1] > pad_lo + (pad_hi - pad_lo) / 2
+    assert all(hi < pad_lo for _, hi in spans[:-1])      # no other window reaches the pad
+    assert [len(g.find_all("circle", cls="tap")) for g in lanes] == [3, 3, 3]
+    # The lanes sit under the grid, one below the other, inside the SVG.
+    top = [float(g.find("rect", cls="lane").attrs["y"]) for g in lanes]
+    grid_bottom = max(float(r.attrs["y"]) + svg.CELL for r in tree.find_all("rect")
+                      if r.attrs.get("class", "").startswith("cell-"))
+    assert top == sorted(top) and top[0] > grid_bottom
+    assert float(tree.find("svg").attrs["height"]) >= top[-1] + svg.LANE - 4
+
+
+def test_same_lower_puts_the_first_window_on_the_extra_pad_and_one_d_has_lanes_too():
+    axis = _axis(before=1, after=0)
+    ((_, drawing),) = svg.drawings([axis])
+    lanes = _lanes(drawing)
+    assert [(g.attrs["data-from"], g.attrs["data-to"]) for g in lanes] == \
+        [("-1", "1"), ("1", "3"), ("3", "5")]
+
+
+def test_windows_in_hidden_cells_share_a_lane_and_every_window_is_counted():
+    for axis in (_axis(size=40), _axis(size=41, kernel=4, dilation=3, stride=3, before=2, after=5),
+                 _axis(size=10 ** 8, stride=1, kernel=2, after=0)):
+        lanes = svg.lanes(svg.axis_slots(axis), axis)
+        n = svg.window_count(axis)
+        assert n == axis["output"] and lanes[0].first == 0 and lanes[-1].last == n - 1
+        assert all(b.first == a.last + 1 for a, b in zip(lanes, lanes[1:]))   # none missing
+        assert len(lanes) <= 40                    # bounded by the drawn cells
+        last = lanes[-1]
+        assert (last.lo, last.hi) == ((n - 1) * axis["stride"],
+                                      (n - 1) * axis["stride"] + axis["effective_kernel"] - 1)
+    drawn = _lanes(svg.padded_input([_axis(size=40)]))
+    hidden = [g for g in drawn if "hidden" in g.classes()]
+    assert [g.attrs["data-out"] for g in hidden] == ["2–17"] and not hidden[0].find_all("circle")
+
+
+def test_dilated_taps_and_no_lanes_without_an_output():
+    axis = _axis(size=7, kernel=3, dilation=2, stride=1, after=0)   # every cell drawn
+    lanes = _lanes(svg.padded_input([axis]))
+    assert len(lanes) == 3
+    for first, lane in enumerate(lanes):
+        cx = [float(c.attrs["cx"]) for c in lane.find_all("circle")]
+        assert [round((x - svg.MARGIN - svg.CELL / 2) / svg.CELL) for x in cx] == \
+            [first, first + 2, first + 4]
+    # Over a long axis a tap in hidden cells is not drawn: only the drawn cells get dots.
+    long = _lanes(svg.padded_input([{**axis, "size": 9, "output": 5}]))
+    assert len(long) == 5 and len(long[0].find_all("circle")) == 2
+    assert _lanes(svg.padded_input([axis], window=False)) == []
+    ((_, empty),) = svg.drawings([_axis(size=2, kernel=5, after=0)])
+    assert _lanes(empty) == []
+
+
 # --------------------------------------------------------------------- summary and verdicts
 
 def test_emulated_verdicts_are_marked_with_their_recipe(page, record):
     recipe = IMPLS[1].recipe
-    links = [a for a in page.find("table", cls="matrix").find_all("a")
-             if a.attrs.get("href") == "#v-t-same--fake.emulated--dx"]
+    # t/same has a failing verdict: its row, with every impl's chips, is among the problems.
+    links = [a for a in page.find("section", id="problems").find("table", cls="cases")
+             .find_all("a") if a.attrs.get("href") == "#v-t-same--fake.emulated--dx"]
     assert len(links) == 1 and links[0].text().endswith("~") and recipe in links[0].attrs["title"]
     row = page.find("section", id="case-t-same").find("tr", data_impl="fake.emulated")
     assert "emulated" in row.classes() and recipe in row.text()
@@ -339,21 +429,82 @@ def test_emulated_verdicts_are_marked_with_their_recipe(page, record):
     assert "native" in native.classes()
 
 
-def test_every_matrix_link_has_a_target(page, record):
+def test_every_overview_link_has_a_target(page, record):
     ids = {n.attrs["id"] for n in page.iter() if "id" in n.attrs}
     hrefs = [a.attrs["href"] for a in page.find_all("a") if a.attrs.get("href", "").startswith("#")]
-    assert len(hrefs) >= len(record["verdicts"])
     assert [h for h in hrefs if h[1:] not in ids] == []
+    # Every verdict that did not pass has a chip linking to it; every case is linked.
+    slugs = report.case_slugs([c["id"] for c in record["cases"]])
+    linked = set(hrefs)
+    for v in record["verdicts"]:
+        if v["status"] != "pass":
+            assert f"#v-{report.verdict_slug(v, slugs[v['case']])}" in linked, v
+    overview = [a.attrs["href"] for section in ("problems", "known", "unsupported", "passing")
+                for a in page.find("section", id=section).find_all("a")]
+    assert {f"#case-{s}" for s in slugs.values()} <= set(overview) | {
+        h.split("--")[0].replace("#v-", "#case-").replace("#c-", "#case-") for h in overview}
 
 
-def test_counts_and_the_only_problems_toggle(page, record):
+def test_counts(page, record):
     chips = {c.attrs["data-status"]: c.text() for c in page.find_all("span", cls="chip")
              if "data-status" in c.attrs}
     assert chips["fail"] == f"{record['summary']['verdicts']['fail']} fail"
     assert chips["known"].startswith("1 ")
-    assert page.find("input", id="only-problems").attrs["type"] == "checkbox"
-    assert page.find("label", cls="toggle").attrs["for"] == "only-problems"
     assert page.find_all("script") == []
+
+
+def _group_rows(page: Node, section: str) -> list[str]:
+    return [tr.attrs["data-case"] for tr in page.find("section", id=section).find_all("tr")
+            if "data-case" in tr.attrs]
+
+
+def test_cases_are_grouped_by_outcome_problems_first(page, record):
+    """Each case is in exactly one of problems / known / passing; problems come first and
+    are open, everything else is collapsed."""
+    main = page.find("main")
+    order = [n.attrs["id"] for n in main.children if isinstance(n, Node) and "id" in n.attrs]
+    assert order.index("problems") < order.index("known") < order.index("unsupported") \
+        < order.index("passing") < order.index("cases")
+    problems = _group_rows(page, "problems")
+    # fake.wrong fails and fake.broken errors on every case but t/known-1d, where
+    # fake.wrong is a known discrepancy (fake.broken still errors there).
+    assert problems == [c["id"] for c in record["cases"]]
+    assert page.find("section", id="problems").find_all("details") == []
+    failing = [a for a in page.find("section", id="problems").find_all("a", cls="st-fail")]
+    assert {a.attrs["href"] for a in failing} >= {"#v-t-same--fake.wrong--dx"}
+    assert _group_rows(page, "known") == [] and _group_rows(page, "passing") == []
+    for details in page.find_all("details", cls="group"):
+        assert "open" not in details.attrs
+
+
+def test_passing_and_known_cases_are_collapsed_with_counts(tmp_path):
+    impls = [IMPLS[0], FakeImpl("fake.wrong", spoil=_spoil_last), IMPLS[4]]
+    rec = build_record(tmp_path, CASES, impls=impls)
+    tree = parse(report.render(rec))
+    statuses = {v["case"]: set() for v in rec["verdicts"]}
+    for v in rec["verdicts"]:
+        statuses[v["case"]].add(v["status"])
+    assert _group_rows(tree, "problems") == [c["id"] for c in rec["cases"]
+                                             if "fail" in statuses[c["id"]]
+                                             or c["id"] == "t/same"]   # its wrong claim
+    known = tree.find("details", cls="known")
+    assert [tr.attrs["data-case"] for tr in known.find_all("tr") if "data-case" in tr.attrs] \
+        == ["t/known-1d"]
+    assert known.attrs["data-verdicts"] == "1"
+    # Nothing passes here but fake.native; make every verdict pass: one group per suite / op.
+    rec = build_record(tmp_path, CASES.replace(CLAIM, ""),
+                       impls=[IMPLS[0], IMPLS[4]], known=[])
+    tree = parse(report.render(rec))
+    assert _group_rows(tree, "problems") == [] and "None" in tree.find(
+        "section", id="problems").text()
+    groups = tree.find("section", id="passing").find_all("details", cls="passing")
+    assert [g.attrs["data-group"] for g in groups] == [
+        "passing:t/conv2d", "passing:t/conv1d", "passing:t/conv3d"]
+    assert [g.attrs["data-cases"] for g in groups] == ["4", "1", "1"]
+    summary = groups[0].find("summary").text()
+    passes = sum(v["status"] == "pass" for v in rec["verdicts"] if v["case"] not in
+                 ("t/known-1d", "t/3d"))
+    assert f"{passes} pass" in summary and "unsupported" in summary
 
 
 def test_a_failing_verdict_has_a_heat_map_with_its_worst_element(page):
@@ -383,11 +534,19 @@ def test_errors_unsupported_and_known(page):
 
 
 def test_unsupported_verdicts_are_grouped_by_documented_limitation(page, record):
-    table = page.find("table", cls="limitations")
-    rows = [tr for tr in table.find_all("tr") if "data-limitation" in tr.attrs]
-    assert [tr.attrs["data-limitation"] for tr in rows] == ["fake-nchw"]
-    count = sum(v["status"] == "unsupported" for v in record["verdicts"])
-    assert count > 0 and f"{count}" in rows[0].text() and "fake.refuses" in rows[0].text()
+    groups = page.find("section", id="unsupported").find_all("details", cls="limitation")
+    assert [g.attrs["data-limitation"] for g in groups] == ["fake-nchw"]
+    unsupported = [v for v in record["verdicts"] if v["status"] == "unsupported"]
+    count, cases = len(unsupported), len({v["case"] for v in unsupported})
+    assert count > 0 and "open" not in groups[0].attrs
+    assert (groups[0].attrs["data-verdicts"], groups[0].attrs["data-cases"]) == (f"{count}",
+                                                                                 f"{cases}")
+    summary = groups[0].find("summary").text()
+    assert f"fake-nchw: {count} verdicts in {cases} cases" in summary
+    assert "fake.refuses" in summary and "the fake impl refuses NCHW" in summary
+    chips = groups[0].find_all("a", cls="st-unsupported")
+    assert len(chips) == count    # one per verdict, one row per case
+    assert len([tr for tr in groups[0].find_all("tr")]) == cases
     refused = page.find("div", id="v-t-same--fake.refuses--dx")
     assert "documented limitation fake-nchw" in refused.text()
     assert record["summary"]["unsupported_by_limitation"] == {"fake-nchw": count}
@@ -645,6 +804,58 @@ def test_cli_report_writes_html_and_junit(tmp_path, record, capsys):
     assert f"report: {out}" in capsys.readouterr().out
 
 
+def _page_links(html: str, folder: Path) -> list[Path]:
+    """The case-page files an overview links to, resolved against ``folder``."""
+    hrefs = {a.attrs["href"].split("#")[0] for a in parse(html).find_all("a")
+             if ".html#" in a.attrs.get("href", "")}
+    return sorted(folder / h for h in hrefs)
+
+
+def test_cli_report_of_a_large_run_writes_case_pages_and_replaces_them_whole(
+        tmp_path, record, monkeypatch):
+    src = _write(tmp_path / "results.json", record)
+    out = tmp_path / "out" / "r.html"
+    monkeypatch.setattr(report, "INLINE_BYTES", 0)       # record-sized "large"
+    assert cli.main(["report", src, "-o", str(out)]) == 0
+    (first,) = [d for d in (out.parent / "r-pages").iterdir() if not d.name.startswith(".")]
+    links = _page_links(out.read_text(), out.parent)
+    assert len(links) == len(record["cases"]) and all(p.is_file() for p in links)
+    assert {p.parent for p in links} == {first}
+    assert "../../r.html" in links[0].read_text()
+    assert cli.main(["report", src, "-o", str(out)]) == 0
+    (second,) = [d for d in (out.parent / "r-pages").iterdir() if not d.name.startswith(".")]
+    assert second != first and not first.exists()       # the old render's pages are gone
+    assert {p.parent for p in _page_links(out.read_text(), out.parent)} == {second}
+    monkeypatch.setattr(report, "INLINE_BYTES", 10 ** 9)
+    assert cli.main(["report", src, "-o", str(out)]) == 0
+    assert not (out.parent / "r-pages").exists()         # one page now: no stale pages left
+    assert _page_links(out.read_text(), out.parent) == []
+
+
+def test_a_run_output_set_switches_its_case_pages_with_the_rest(tmp_path, record, monkeypatch):
+    from harness import outputs
+    out = tmp_path / "out"
+    monkeypatch.setattr(report, "INLINE_BYTES", 0)
+    with outputs.OutputSet(out) as place:
+        place.write({outputs.RECORD: record_mod.dumps(record),
+                     **report.output_files(record)}, "run-1")
+    pages = out / outputs.PAGES
+    assert pages.is_symlink() and os.readlink(pages) == f".convgrad/current/{outputs.PAGES}"
+    links = _page_links((out / "index.html").read_text(), out)
+    assert len(links) == len(record["cases"]) and all(p.is_file() for p in links)
+    monkeypatch.setattr(report, "INLINE_BYTES", 10 ** 9)
+    with outputs.OutputSet(out) as place:
+        place.write({outputs.RECORD: record_mod.dumps(record),
+                     **report.output_files(record)}, "run-2")
+    assert not pages.exists() and not pages.is_symlink()   # no dangling link, no stale pages
+    assert not (out / ".convgrad" / "runs" / "run-1").exists()
+    shutil.rmtree(out)
+    (out / outputs.PAGES).mkdir(parents=True)      # somebody's folder: refused, never replaced
+    with pytest.raises(outputs.OutputError, match="report-pages is a directory that is not "
+                                                  "convgrad's"):
+        outputs.OutputSet(out)
+
+
 HEAD = f'"schema": "{record_mod.SCHEMA}", "schema_version": {record_mod.SCHEMA_VERSION}'
 REST = ('"started": "", "finished": "", "incomplete": false, "summary": {}, "environment": {}, '
         '"impls": [], "cases": [], "claims": []')
@@ -695,15 +906,39 @@ def synthetic_record(base: dict, cases: int) -> dict:
     return rec
 
 
-def test_a_suite_sized_report_stays_small(record):
-    big = synthetic_record(record, 100)
+def test_a_suite_sized_report_is_an_overview_with_a_page_per_case(record):
+    """Every verdict of 300 cases is a problem here (a chip on the overview each): the
+    overview must still stay under 625 bytes a verdict (10 MB for the bundled suite's
+    16,000), with no drawing or grid on it: those are on the case pages."""
+    big = synthetic_record(record, 300)
     start = time.perf_counter()
-    html = report.render(big)
+    rendered = report.build(big)
     seconds = time.perf_counter() - start
-    per_verdict = len(html.encode()) / len(big["verdicts"])
-    # 5000 verdicts must stay under 20 MB: 4 KB each at most (see docs/report.md).
-    assert per_verdict < 4000, per_verdict
-    assert seconds < 20
+    per_verdict = len(rendered.index.encode()) / len(big["verdicts"])
+    assert per_verdict < 625, per_verdict
+    assert seconds < 30
+    overview = parse(rendered.index)
+    assert overview.find_all("svg") == [] and overview.find_all("table", cls="grid") == []
+    assert overview.find_all("section", cls="case") == []
+    slugs = report.case_slugs([c["id"] for c in big["cases"]])
+    assert sorted(rendered.pages) == sorted(f"{s}.html" for s in slugs.values())
+    # Every link of the overview into a case page names an anchor that page has.
+    targets = {}
+    for a in overview.find_all("a"):
+        href = a.attrs.get("href", "")
+        if href.startswith(f"{rendered.pages_dir}/"):
+            name, anchor = href[len(rendered.pages_dir) + 1:].split("#")
+            targets.setdefault(name, set()).add(anchor)
+    assert len(targets) == len(big["cases"])
+    for name in list(targets)[:: 37]:
+        page = parse(rendered.pages[name])
+        ids = {n.attrs["id"] for n in page.iter() if "id" in n.attrs}
+        assert targets[name] <= ids, name
+        assert page.find("p", cls="back").find("a").attrs["href"] == "../index.html"
+        assert page.find_all("svg", cls="padded-input") and page.find_all("table", cls="grid")
+    # A small run stays one page.
+    small = report.build(record)
+    assert small.pages == {} and parse(small.index).find_all("section", cls="case")
 
 
 TRANSPOSED = """
@@ -742,6 +977,10 @@ def test_a_transposed_conv_draws_its_padding_over_y_with_the_extra_side_visible(
     assert {r for r, _ in after} | {c for _, c in after} == {6} | set(range(6))
     section = page.find("section", id=f"case-{report.slug('t/transpose-same-s2')}")
     assert "padded y (the forward conv's input)" in section.text()
+    # One window per element of x (3 along W), the last one on the extra pad after y.
+    lanes = section.find("svg", cls="padded-input").find_all("g", cls="lane")
+    assert [(g.attrs["data-out"], g.attrs["data-to"]) for g in lanes] == \
+        [("0", "2"), ("1", "4"), ("2", "6")]
     assert "input gradient of a forward convolution" in section.find("p", cls="transposed").text()
     # ONNX's output_shape case: negative pads crop y's last row and column, drawn as such.
     cropped = pad_cells(page, "t/transpose-crop", "cell-crop")
