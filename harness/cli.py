@@ -121,19 +121,24 @@ def case_paths(args: argparse.Namespace) -> list[str]:
     return paths
 
 
-def select_cases(args: argparse.Namespace) -> list:
-    """The cases of ``paths``, kept by ``-k`` and ``--shard``."""
-    try:
-        cases = selection.matching(load_cases(case_paths(args)), args.k)
-    except selection.ExpressionError as exc:
-        raise UsageError(str(exc)) from None
+def select_cases(args: argparse.Namespace, impls: Sequence = ()) -> tuple:
+    """The cases of ``paths`` kept by ``--shard`` and ``-k``, and the test names ``-k``
+    chose in each (``None``: all). ``-k`` matches the verdicts of ``impls`` and the claims
+    by their keywords (test name, file, folders, markers), as ``pytest -k`` does."""
+    cases = load_cases(case_paths(args))
     if getattr(args, "shard", None):
         try:
             k, n = selection.parse_shard(args.shard)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         cases = selection.shard(cases, k, n)
-    return cases
+    try:
+        chosen = selection.choose_tests(cases, impls, args.k)
+    except selection.ExpressionError as exc:
+        raise UsageError(str(exc)) from None
+    if chosen is not None:
+        cases = [c for c in cases if c.id in chosen]
+    return cases, chosen
 
 
 def resolve_impls(args: argparse.Namespace) -> list:
@@ -173,11 +178,11 @@ def _backend(args: argparse.Namespace, impls: list):
     return WorkerPool(jobs=args.jobs, timeout=args.timeout, max_rss=max_rss)
 
 
-def _judge(session, cases) -> tuple[list, bool]:
+def _judge(session, cases, infos, chosen) -> tuple[list, bool]:
     """Results in case order; on Ctrl-C (or SIGTERM) the ones judged so far, incomplete."""
     results, progress = [], Progress(len(cases))
     try:
-        for i, result in enumerate(session.judge_iter(cases)):
+        for i, result in enumerate(_judge_chosen(session, cases, infos, chosen)):
             results.append(result)
             progress(i, result.case)
         return results, False
@@ -187,25 +192,47 @@ def _judge(session, cases) -> tuple[list, bool]:
         progress.done()
 
 
+def _judge_chosen(session, cases, infos, chosen):
+    """Each case judged by the impls with a test ``-k`` chose in it, keeping only the
+    chosen verdicts and claims (all of them without ``-k``)."""
+    import dataclasses
+    import itertools
+
+    if chosen is None:
+        yield from session.judge_iter(cases, infos)
+        return
+    impls = [i.impl for i in infos]
+    # consecutive cases that need the same impls are judged together (workers stay busy)
+    for needed, group in itertools.groupby(
+            cases, key=lambda c: frozenset(selection.impls_chosen(c, impls, chosen))):
+        for r in session.judge_iter(list(group), [i for i in infos if i.impl.name in needed]):
+            keep = chosen[r.case.id]
+            yield dataclasses.replace(r, verdicts=[v for v in r.verdicts if v.test in keep],
+                                      claims=[c for c in r.claims if c.test in keep])
+
+
 def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
 def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     started = datetime.now(timezone.utc)
-    cases = select_cases(args)
+    impls = resolve_impls(args)
+    cases, chosen = select_cases(args, impls)
     if not cases:
         if args.shard:
             say(f"shard {args.shard} holds none of these cases", sys.stderr)
             return EXIT_OK
-        raise UsageError(f"no case matches -k {args.k!r}" if args.k else
+        raise UsageError(f"no verdict or claim matches -k {args.k!r}" if args.k else
                          f"no cases found in {' '.join(case_paths(args))}")
+    if chosen is not None:   # only impls with a chosen verdict are probed (imported)
+        needed = set().union(*(selection.impls_chosen(c, impls, chosen) for c in cases))
+        impls = [i for i in impls if i.name in needed]
     from harness.runner import Session
 
     use_jax_cache(None if args.no_jax_cache else args.jax_cache)
     known = _load_known(args.known, args.known != known_mod.DEFAULT_FILE)
     limitations = load_limitations(args.limitations)
-    impls = resolve_impls(args)
     backend = _backend(args, impls)
     # The output place is checked and locked before anything is judged.
     with outputs.OutputSet(args.out, args.junit) as place:
@@ -214,7 +241,7 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         previous = signal.signal(signal.SIGTERM, _raise_interrupt)
         try:
             infos = session.probe(impls)
-            results, incomplete = _judge(session, cases)
+            results, incomplete = _judge(session, cases, infos, chosen)
         finally:
             session.close()
             signal.signal(signal.SIGTERM, previous)
@@ -324,16 +351,16 @@ def cmd_list(args: argparse.Namespace, argv: Sequence[str]) -> int:
             count = len(load_cases([str(bundled.path(name))]))
             say(f"{name:12} {count:5} cases  {bundled.DESCRIPTIONS.get(name, '')}")
         return EXIT_OK
-    cases = select_cases(args) if (args.paths or args.suite) else []
+    from harness import variants
+
+    impls = select(variants.split_specs(args.impl)) if args.impl else all_impls()
+    cases = select_cases(args, impls)[0] if (args.paths or args.suite) else []
     for case in cases:
         pads = "VALID" if case.padding == "VALID" else case.pads
         say(f"{case.id}  {case.op} {case.dtype} {case.data_format} padding={case.padding_name}"
             f" pads={pads} strides={list(case.strides)} grads={','.join(case.grads)}")
     if cases:
         say(f"{len(cases)} cases\n")
-    from harness import variants
-
-    impls = select(variants.split_specs(args.impl)) if args.impl else all_impls()
     for info in probe(impls):
         state = f"available  {info.version}" if info.available else f"unavailable  {info.version}"
         say(f"{info.impl.name:16} {info.impl.framework:11} {state}")
@@ -411,9 +438,10 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--impl", action="append", metavar="NAMES",
                      help="comma-separated impl names or globs, e.g. 'tf.*,jax.vjp' "
                           "(default: all)")
-    run.add_argument("-k", metavar="EXPRESSION", help="only cases whose id matches, as "
-                     "pytest -k reads it: words (substrings, globs allowed) with and / or / "
-                     "not / parentheses, e.g. 'same and not dw'")
+    run.add_argument("-k", metavar="EXPRESSION", help="only the verdicts and claims whose "
+                     "test name (case[impl-grad], case[claim-grad]) matches, as pytest -k "
+                     "reads it: words (substrings in any case, * and ? allowed) with and / "
+                     "or / not / parentheses, e.g. 'same and not dw'")
     run.add_argument("--out", default="reports", metavar="DIR",
                      help="where results.json and index.html go (default: reports/)")
     run.add_argument("--known", default=known_mod.DEFAULT_FILE, metavar="FILE",
@@ -491,7 +519,8 @@ def parser() -> argparse.ArgumentParser:
     lst.add_argument("--suite", action="append", metavar="NAME", help="a bundled suite")
     lst.add_argument("--suites", action="store_true", help="list the bundled suites")
     lst.add_argument("--impl", action="append", metavar="NAMES")
-    lst.add_argument("-k", metavar="PATTERN")
+    lst.add_argument("-k", metavar="EXPRESSION", help="only cases with a verdict (of the "
+                     "impls listed) or claim whose test name matches, as for run")
     lst.set_defaults(func=cmd_list)
     from harness.repro.commands import add_parsers   # repro, shrink, fuzz
     add_parsers(sub)

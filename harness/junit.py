@@ -1,13 +1,16 @@
 """JUnit XML of a run record, for CI systems that show test results.
 
 One ``<testsuite>`` per impl plus one for the source claims, inside
-``<testsuites>``. Each verdict is a ``<testcase classname="<case id>"
-name="<impl>-<grad>">``: ``fail`` and ``nondeterministic`` are a ``<failure>``
+``<testsuites>``. Each verdict and each claimed grad is a ``<testcase>`` whose
+``classname`` and ``name`` are the ones pytest's ``--junitxml`` gives the same
+item (:mod:`harness.testids`): ``classname="cases.article.3-same-dx.yaml"
+name="article/same-dx[tf.backprop-dx]"``, or ``name="article/same-dx[claim-dx]"``
+for the case's first claim (``claim2-dx`` for its second). ``fail``,
+``nondeterministic`` and ``error`` are a ``<failure>`` of that ``type``
 (first line as message, the whole message, the command that re-runs it and the one that
-writes a standalone reproduction script as text),
-``error`` an ``<error>``; ``unsupported``, ``skipped`` and ``known`` are
-``<skipped>`` with the reason. Each source claim is a testcase
-``name="claim-<grad>"``, a ``<failure>`` when the claim is wrong. The output
+writes a standalone reproduction script as text), as pytest reports them;
+``unsupported``, ``skipped`` and ``known`` are
+``<skipped>`` with the reason. A wrong claim is a ``<failure>``. The output
 follows the common (Jenkins / ant) JUnit schema: ``tests/data/junit.xsd``.
 """
 from __future__ import annotations
@@ -17,11 +20,14 @@ import xml.etree.ElementTree as ET
 from collections import defaultdict
 from typing import Iterable
 
+from harness import testids
 from harness.summary import repro_command, run_options, script_command
 
 # XML 1.0 cannot hold most control characters (a traceback may carry ANSI colours).
 _NOT_XML = re.compile("[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-FAILURES = {"fail": "mismatch", "nondeterministic": "nondeterministic"}
+# An error verdict (the framework raised or died) is a <failure type="error">, as pytest's
+# --junitxml writes the same item: pytest keeps <error> for setup and teardown problems.
+FAILURES = {"fail": "mismatch", "nondeterministic": "nondeterministic", "error": "error"}
 SKIPPED = {"unsupported": "unsupported", "skipped": "skipped", "known": "known discrepancy"}
 
 
@@ -44,19 +50,21 @@ def _known_reason(entry: dict | None) -> str:
     return f"{entry.get('reason', '')}{link}"
 
 
+def _testcase(case_file: str, name: str, seconds: object = 0) -> ET.Element:
+    classname, name = testids.junit_pair(case_file, name)
+    return ET.Element("testcase", classname=_text(classname), name=_text(name),
+                      time=_seconds(seconds))
+
+
 def verdict_case(v: dict, case_file: str, options: dict | None = None) -> ET.Element:
-    tc = ET.Element("testcase", classname=_text(v["case"]), name=_text(f"{v['impl']}-{v['grad']}"),
-                    time=_seconds(v.get("seconds")))
+    tc = _testcase(case_file, testids.entry_name(v), v.get("seconds"))
     message, status = (v.get("message") or "").strip(), v["status"]
     repro = f"reproduce: {repro_command(v, case_file, options)}"
-    if status in FAILURES or status in ("error", "known"):
+    if status in FAILURES or status == "known":
         repro += f"\nstandalone script: {script_command(v, case_file, options)}"
     if status in FAILURES:
         ET.SubElement(tc, "failure", message=_text(_first_line(message)),
                       type=FAILURES[status]).text = _text(f"{message}\n\n{repro}")
-    elif status == "error":
-        ET.SubElement(tc, "error", message=_text(_first_line(message)),
-                      type="error").text = _text(f"{message}\n\n{repro}")
     elif status in SKIPPED:
         reason = _known_reason(v.get("known")) if status == "known" else _first_line(message)
         ET.SubElement(tc, "skipped", message=_text(f"{SKIPPED[status]}: {reason}")).text = \
@@ -64,8 +72,8 @@ def verdict_case(v: dict, case_file: str, options: dict | None = None) -> ET.Ele
     return tc
 
 
-def claim_case(c: dict, name: str) -> ET.Element:
-    tc = ET.Element("testcase", classname=_text(c["case"]), name=_text(name), time="0")
+def claim_case(c: dict, name: str, case_file: str) -> ET.Element:
+    tc = _testcase(case_file, name)
     message = (c.get("message") or "").strip()
     if c["status"] == "wrong":
         ET.SubElement(tc, "failure", message=_text(f"{c['source']}: {_first_line(message)}"),
@@ -77,13 +85,19 @@ def claim_case(c: dict, name: str) -> ET.Element:
 
 
 def _claim_names(claims: Iterable[dict]) -> list[str]:
-    """``claim-<grad>``; several sources for one (case, grad) get the source appended."""
-    claims = list(claims)
-    count = defaultdict(int)
+    """Each claim's test name; a record of an older convgrad has none, so the claim's
+    position is taken as the order of its source among the case's claims."""
+    sources: dict[str, list] = defaultdict(list)
+    names = []
     for c in claims:
-        count[(c["case"], c["grad"])] += 1
-    return [f"claim-{c['grad']}" + (f" [{c['source']}]" if count[(c["case"], c["grad"])] > 1
-                                    else "") for c in claims]
+        if c.get("test"):
+            names.append(c["test"])
+            continue
+        seen = sources[c["case"]]
+        if c["source"] not in seen:
+            seen.append(c["source"])
+        names.append(testids.claim_name(c["case"], seen.index(c["source"]), c["grad"]))
+    return names
 
 
 def suite(name: str, cases: list[ET.Element], record: dict, properties: dict) -> ET.Element:
@@ -123,7 +137,8 @@ def build(record: dict) -> ET.Element:
         by_impl[i["name"]]    # keep the record's impl order, even for an impl with no verdict
     for v in record["verdicts"]:
         by_impl[v["impl"]].append(verdict_case(v, files.get(v["case"], "cases/"), options))
-    claims = [claim_case(c, n) for c, n in zip(record["claims"], _claim_names(record["claims"]))]
+    claims = [claim_case(c, n, files.get(c["case"], "cases/"))
+              for c, n in zip(record["claims"], _claim_names(record["claims"]))]
     props = properties(record)
     suites = [suite(name, cases, record, props) for name, cases in by_impl.items() if cases]
     if claims:

@@ -1,8 +1,9 @@
 """Case files -> validated, frozen :class:`~harness.case.Case` objects.
 
 Every problem is reported as ``path:line: case 'id': field: what is wrong``
-(a :class:`CaseError`), before any array is allocated. The format is
-documented in ``docs/cases.md``.
+(a :class:`CaseError`), before any array is allocated: all of them at once, every
+bad key of every case (:func:`parse_case` says which checks wait for which keys).
+The format is documented in ``docs/cases.md``.
 """
 from __future__ import annotations
 
@@ -70,6 +71,21 @@ class CaseError(Exception):
         what = f"{printable.excerpt(field, MAX_ID_CHARS)}: " if field else ""
         super().__init__(printable.line(f"{path}:{line}: {where}{what}{message}"))
         self.path, self.line, self.case_id, self.field = path, line, case_id, field
+        self.message = message
+
+
+class CaseErrors(CaseError):
+    """Every problem of one case (each a :class:`CaseError`), in the order found; ``str``
+    is their lines. ``case_id`` is the case's id when the id itself is valid (so that a
+    refused case still takes part in the duplicate-id check), ``case_line`` its line."""
+
+    def __init__(self, errors: Sequence[CaseError], case_id: str | None, case_line: int):
+        # a key two checks read (in_channels: both shapes) is reported once
+        errors = list({str(e): e for e in errors}.values())
+        first = errors[0]
+        super().__init__(first.path, first.line, first.case_id, first.field, first.message)
+        self.args = ("\n".join(str(e) for e in errors),)
+        self.errors, self.valid_id, self.case_line = list(errors), case_id, case_line
 
 
 class LoadErrors(Exception):
@@ -80,16 +96,36 @@ class LoadErrors(Exception):
         self.errors = list(errors)
 
 
+# What a check returns when it found a problem (already recorded in its _Context).
+BAD: Any = type("Bad", (), {"__repr__": lambda self: "BAD"})()
+
+
 class _Context:
-    """Where we are while validating one case: used to phrase errors."""
+    """Where we are while validating one case: used to phrase errors, and to collect
+    them (:meth:`check`), so that one run reports every problem of the case."""
 
     def __init__(self, path: str, raw: Located, case_id: str | None = None):
         self.path, self.raw, self.case_id = path, raw, case_id
+        self.problems: list[CaseError] = []
+        self.output_shape = None     # a conv_transpose's output_shape, once it parses
 
     def error(self, field: str | None, message: str, line: int | None = None) -> CaseError:
         if line is None:
             line = self.raw.line_of(field.split("[")[0].split(".")[0]) if field else self.raw.line
         return CaseError(self.path, line, self.case_id, field, message)
+
+    def check(self, fn, *args, **kwargs):
+        """``fn(*args, **kwargs)``, or :data:`BAD` with its :class:`CaseError` recorded."""
+        try:
+            return fn(*args, **kwargs)
+        except CaseError as exc:
+            self.problems.extend(getattr(exc, "errors", [exc]))
+            return BAD
+
+
+def _good(*values) -> bool:
+    """Whether none of ``values`` is :data:`BAD` (a dependent check may run)."""
+    return all(v is not BAD for v in values)
 
 
 # ---------------------------------------------------------------- files
@@ -153,7 +189,8 @@ def _link_problem(link: Path, top: Path, root: Path) -> str:
 
 
 def load_cases(paths: Iterable[str | Path]) -> list[Case]:
-    """Load and validate every case under ``paths``; raise :class:`LoadErrors` on any problem."""
+    """Load and validate every case under ``paths``; raise :class:`LoadErrors` on any
+    problem, with every problem of every file: a file's in line order, files in order."""
     cases, errors, seen = [], [], {}
     for path in case_files(paths):
         if len(cases) >= MAX_RUN_CASES:
@@ -167,13 +204,20 @@ def load_cases(paths: Iterable[str | Path]) -> list[Case]:
             errors.append(exc)
             continue
         budget = _Budget(str(path), MAX_RUN_CASES - len(cases))
-        for case in _cases_of_document(str(path), document, errors, budget):
-            if case.id in seen:
-                errors.append(CaseError(case.file, case.line, case.id, "id",
-                                        f"duplicate id, first defined at {seen[case.id]}"))
+        found: list[Exception] = []
+        for entry in _cases_of_document(str(path), document, found, budget):
+            # a refused case with a valid id still claims it: a duplicate is a problem too
+            case_id, line = ((entry.id, entry.line) if isinstance(entry, Case)
+                             else (entry.valid_id, entry.case_line))
+            if case_id is not None and case_id in seen:
+                found.append(CaseError(str(path), line, case_id, "id",
+                                       f"duplicate id, first defined at {seen[case_id]}"))
                 continue
-            seen[case.id] = f"{case.file}:{case.line}"
-            cases.append(case)
+            if case_id is not None:
+                seen[case_id] = f"{path}:{line}"
+            if isinstance(entry, Case):
+                cases.append(entry)
+        errors += sorted(found, key=lambda e: e.line)   # stable: same line, order found
     if errors:
         raise LoadErrors(errors)
     return cases
@@ -197,7 +241,9 @@ class _Budget:
 
 
 def _cases_of_document(path: str, document: object, errors: list,
-                       budget: _Budget | None = None) -> Iterator[Case]:
+                       budget: _Budget | None = None) -> Iterator[Case | CaseErrors]:
+    """Each case of a parsed file: a :class:`Case`, or the :class:`CaseErrors` of one
+    that is refused (its problems are added to ``errors`` too)."""
     if document is None or document == []:
         errors.append(SourceError(path, getattr(document, "line", 1),
                                   f"{'empty list' if document == [] else 'empty file'}: "
@@ -218,11 +264,41 @@ def _cases_of_document(path: str, document: object, errors: list,
         except SourceError as exc:
             errors.append(exc)
             return
+        shared = _SharedProblems() if "matrix" in entry else None
         for raw in raws:
             try:
                 yield parse_case(path, raw)
-            except CaseError as exc:
-                errors.append(exc)
+            except CaseErrors as exc:
+                errors += shared.novel(exc.errors) if shared else exc.errors
+                yield exc
+        if shared:
+            shared.annotate()
+
+
+class _SharedProblems:
+    """The cases of one matrix repeat each problem of its ``base`` (same line, field and
+    message): the first case reports it, with how many more cases share it."""
+
+    def __init__(self):
+        self.first: dict[tuple, list] = {}   # key -> [the first error, how many more]
+
+    def novel(self, errors: list[CaseError]) -> list[CaseError]:
+        fresh = []
+        for e in errors:
+            key = (e.line, e.field, e.message)
+            if key in self.first:
+                self.first[key][1] += 1
+            else:
+                self.first[key] = [e, 0]
+                fresh.append(e)
+        return fresh
+
+    def annotate(self) -> None:
+        """Add to each reported problem how many more cases share it."""
+        for e, more in self.first.values():
+            if more:
+                e.args = (f"{e} (and {more} more case{'s' if more > 1 else ''} of this "
+                          "matrix)",)
 
 
 # ---------------------------------------------------------------- matrix
@@ -233,7 +309,7 @@ def _expand_matrix(path: str, entry: Located, errors: list,
     try:
         return list(_matrix_cases(path, entry, budget))
     except CaseError as exc:
-        errors.append(exc)
+        errors.extend(getattr(exc, "errors", [exc]))
         return []
 
 
@@ -252,6 +328,8 @@ def _matrix_cases(path: str, entry: Located, budget: _Budget | None = None) -> I
     if isinstance(spec.get("id"), str) and spec["id"].strip():
         ctx.case_id = spec["id"]
     _refuse_unknown(ctx, spec, MATRIX_KEYS, "matrix.")
+    if ctx.problems:
+        raise CaseErrors(ctx.problems, None, spec.line)
     ctx.case_id = _case_id(ctx, spec, "matrix.id")
     base = _matrix_base(ctx, spec)
     axes = _matrix_axes(ctx, spec)
@@ -370,56 +448,105 @@ def _label(name: str, value: Any, index: int) -> str:
 # ---------------------------------------------------------------- one case
 
 def parse_case(path: str, raw: Located) -> Case:
-    """Validate one raw case mapping and build its :class:`Case`."""
+    """Validate one raw case mapping and build its :class:`Case`; :class:`CaseErrors`
+    with every problem found.
+
+    Each key is checked on its own, so every bad field is reported, not only the first.
+    A check that needs other keys runs only when those passed (docs/cases.md, Errors):
+    the keys whose meaning depends on the op's rank need a valid ``op``; the shapes need
+    their layouts and values; the consistency of the shapes with each other (channels,
+    sizes, ``dy``, a transposed conv's output) needs every key they are made of, and
+    stops at its first problem, since each step assumes the ones before it; the values
+    needed, their range in the dtype and the claimed values' shapes need the shapes to
+    be consistent.
+    """
     ctx = _Context(path, raw)
     case_id = raw.get("id")
     if isinstance(case_id, str) and case_id.strip():
         ctx.case_id = case_id
     _refuse_unknown(ctx, raw, CASE_KEYS)
-    case_id = _case_id(ctx, raw, "id")
-    op = ops.get(_choice(ctx, raw, "op", OPS, required=True))
+    case_id = ctx.check(_case_id, ctx, raw, "id")
+    op = ctx.check(lambda: ops.get(_choice(ctx, raw, "op", OPS, required=True)))
+    grads = ctx.check(_grads, ctx, raw)
+    dtype = ctx.check(_choice, ctx, raw, "dtype", dtypes.NAMES, default="float32")
+    description = ctx.check(_optional_str, ctx, raw, "description")
+    source = ctx.check(_optional_str, ctx, raw, "source")
+    values = {name: ctx.check(_value_spec, ctx, raw, name) for name in ("x", "w", "dy")}
+    _refuse_shorthand_clash(ctx, raw)
+    claims = _claims(ctx, raw)
+    case, consistent = (_shaped_case(ctx, raw, op, values) if _good(op) else BAD), False
+    if _good(case):
+        case = dataclasses.replace(
+            case, id=case_id if _good(case_id) else "", grads=grads if _good(grads) else GRADS,
+            dtype=dtype if _good(dtype) else "float64",
+            description=description if _good(description) else "",
+            source=source if _good(source) else "")
+        consistent = _good(ctx.check(_check_consistency, ctx, case))
+        if consistent and _good(grads):
+            ctx.check(_check_values_present, ctx, case)
+        if consistent and _good(dtype):
+            ctx.check(_check_values_fit_dtype, ctx, case)
+    if _good(claims, grads):
+        _check_claimed_values(ctx, raw, claims, grads, case if consistent else None)
+    if ctx.problems:
+        raise CaseErrors(ctx.problems, case_id if _good(case_id) else None, raw.line)
+    return dataclasses.replace(case, claims=tuple(claims))
+
+
+def _shaped_case(ctx: _Context, raw: Located, op, values: dict) -> Case:
+    """The keys that depend on the op (layouts, strides, dilations, padding, the op's own
+    keys) and the shapes, as a :class:`Case` (with placeholder id, grads, dtype and
+    texts), or :data:`BAD` when one of them has a problem (each one recorded)."""
     rank = op.rank
-    data_format = _choice(ctx, raw, "data_format", layouts.data_formats(rank),
-                          default=layouts.data_formats(rank)[0])
+    data_format = ctx.check(_choice, ctx, raw, "data_format", layouts.data_formats(rank),
+                            default=layouts.data_formats(rank)[0])
     filter_layouts = layouts.filter_layouts(rank, op.filter_letters)
     default_filter = (layouts.depthwise_formats(rank) if op.kind == "depthwise"
                       else layouts.filter_formats(rank))[0]     # HWIO, or depthwise HWCM
-    filter_format = _choice(ctx, raw, "filter_format", filter_layouts, default=default_filter)
-    grads = _grads(ctx, raw)
-    strides = _int_tuple(ctx, raw, "strides", rank, minimum=1, default=1)
-    dilations = _int_tuple(ctx, raw, "dilations", rank, minimum=1, default=1)
-    padding = _padding(ctx, raw, rank)
-    dtype = _choice(ctx, raw, "dtype", dtypes.NAMES, default="float32")
-    op_keys = _op_keys(ctx, raw, op, data_format)
-    output_shape = op_keys.pop("_output_shape", None)
-    values = {name: _value_spec(ctx, raw, name) for name in ("x", "w", "dy")}
-    _refuse_shorthand_clash(ctx, raw)
-    input_shape = _input_shape(ctx, raw, rank, data_format, values["x"])
-    filter_shape = _filter_shape(ctx, raw, op, filter_format, values["w"],
+    filter_format = ctx.check(_choice, ctx, raw, "filter_format", filter_layouts,
+                              default=default_filter)
+    strides = ctx.check(_int_tuple, ctx, raw, "strides", rank, minimum=1, default=1)
+    dilations = ctx.check(_int_tuple, ctx, raw, "dilations", rank, minimum=1, default=1)
+    padding = ctx.check(_padding, ctx, raw, rank)
+    op_keys = ctx.check(_op_keys, ctx, raw, op,
+                        data_format if _good(data_format) else layouts.data_formats(rank)[0])
+    input_shape = filter_shape = BAD
+    if _good(data_format, values["x"]):
+        input_shape = ctx.check(_input_shape, ctx, raw, rank, data_format, values["x"])
+    if _good(filter_format, values["w"], op_keys):
+        filter_shape = ctx.check(_filter_shape, ctx, raw, op, filter_format, values["w"],
                                  op_keys.get("groups", 1))
-    case = Case(id=case_id, op=op.name, grads=grads, data_format=data_format,
+    if not _good(data_format, filter_format, strides, dilations, padding, op_keys,
+                 input_shape, filter_shape, values["dy"]):
+        return BAD
+    op_keys = dict(op_keys)
+    output_shape = op_keys.pop("_output_shape", None)
+    case = Case(id="", op=op.name, grads=GRADS, data_format=data_format,
                 filter_format=filter_format, padding=padding, strides=strides,
-                dilations=dilations, dtype=dtype, input_shape=input_shape,
+                dilations=dilations, dtype="float64", input_shape=input_shape,
                 filter_shape=filter_shape, x=values["x"], w=values["w"], dy=values["dy"],
-                description=_optional_str(ctx, raw, "description"),
-                source=_optional_str(ctx, raw, "source"), file=path, line=raw.line,
-                **op_keys)
+                file=ctx.path, line=raw.line, **op_keys)
+    ctx.output_shape = output_shape
+    return case
+
+
+def _check_consistency(ctx: _Context, case: Case) -> None:
+    """The shapes against each other: channels and groups, sizes and limits, ``dy``, and
+    a transposed conv's output; the first problem stops it."""
     _check_geometry(ctx, case)
-    if op.kind == "conv_transpose":
-        _check_transposed_output(ctx, case, output_shape)
-    _check_values_present(ctx, case)
-    _check_values_fit_dtype(ctx, case)
-    return _with_claims(ctx, raw, case)
+    if case.kind == "conv_transpose":
+        _check_transposed_output(ctx, case, ctx.output_shape)
 
 
 def _refuse_unknown(ctx: _Context, raw: Located, known: Sequence[str], prefix: str = "") -> None:
+    """Each unknown key of ``raw`` (recorded in ``ctx``, every one)."""
     for key in raw:
         if key not in known:
             close = difflib.get_close_matches(key, known, n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else \
                 f"; known keys: {', '.join(known)}"
-            raise ctx.error(f"{prefix}{_key_text(key)}", f"unknown key{hint}",
-                            raw.line_of(key))
+            ctx.problems.append(ctx.error(f"{prefix}{_key_text(key)}", f"unknown key{hint}",
+                                          raw.line_of(key)))
 
 
 def _required_str(ctx: _Context, raw: Located, key: str, field: str | None = None) -> str:
@@ -641,13 +768,13 @@ def _shorthand_int(ctx: _Context, raw: Located, key: str, default: int) -> int:
 
 
 def _refuse_shorthand_clash(ctx: _Context, raw: Located) -> None:
-    """Refuse shorthand keys that would be silently ignored."""
+    """Refuse shorthand keys that would be silently ignored (each one recorded)."""
     for key, shape in (("input_size", "input_shape"), ("kernel_size", "filter_shape")):
         if key in raw and shape in raw:
-            raise ctx.error(key, f"give {shape} or {key}, not both")
+            ctx.problems.append(ctx.error(key, f"give {shape} or {key}, not both"))
     for key, users in SHORTHAND_USERS.items():
         if key in raw and not any(u in raw for u in users):
-            raise ctx.error(key, f"has no effect without {' or '.join(users)}")
+            ctx.problems.append(ctx.error(key, f"has no effect without {' or '.join(users)}"))
 
 
 def _declared_shape(ctx, raw, key, values, layout, canonical_from_parts,
@@ -903,78 +1030,97 @@ def _check_values_fit_dtype(ctx: _Context, case: Case) -> None:
 
 # ---------------------------------------------------------------- claims
 
-def _with_claims(ctx: _Context, raw: Located, case: Case) -> Case:
+def _claims(ctx: _Context, raw: Located) -> list[Claim]:
+    """The case's claims, each key checked on its own (what a claimed grad must match in
+    the case is checked by :func:`_check_claimed_values`); :data:`BAD` if any is wrong."""
     value = raw.get("claims", [])
     if not isinstance(value, list):
-        raise ctx.error("claims", f"expected a list of {{source: ..., <grad>: values}}, got "
-                                  f"{_type_name(value)}")
-    claims = [_claim(ctx, raw, case, i, entry) for i, entry in enumerate(value)]
-    return dataclasses.replace(case, claims=tuple(claims))
+        ctx.problems.append(ctx.error("claims", f"expected a list of {{source: ..., <grad>: "
+                                                f"values}}, got {_type_name(value)}"))
+        return BAD
+    claims = [_claim(ctx, raw, i, entry) for i, entry in enumerate(value)]
+    return claims if _good(*claims) else BAD
 
 
-def _claim(ctx: _Context, raw: Located, case: Case, i: int, entry: object) -> Claim:
+def _claim(ctx: _Context, raw: Located, i: int, entry: object) -> Claim:
     line = getattr(entry, "line", raw.line_of("claims"))
     if not isinstance(entry, Located):
-        raise ctx.error(f"claims[{i}]", "expected a mapping with 'source' and one or more "
-                                        f"of {', '.join(GRADS)}, got {_type_name(entry)}", line)
+        ctx.problems.append(ctx.error(
+            f"claims[{i}]", "expected a mapping with 'source' and one or more of "
+                            f"{', '.join(GRADS)}, got {_type_name(entry)}", line))
+        return BAD
+    found = len(ctx.problems)
     for key in entry:
         if key not in ("source", "finding") and key not in GRADS and \
                 key not in CLAIM_PRECISION_KEYS:
-            raise ctx.error(f"claims[{i}]", f"unknown key {_show(key)}; expected 'source', "
-                                            f"any of {', '.join(GRADS)}, and optionally "
-                                            f"{', '.join(CLAIM_PRECISION_KEYS)}, finding",
-                            entry.line_of(key))
+            ctx.problems.append(ctx.error(
+                f"claims[{i}]", f"unknown key {_show(key)}; expected 'source', any of "
+                                f"{', '.join(GRADS)}, and optionally "
+                                f"{', '.join(CLAIM_PRECISION_KEYS)}, finding",
+                entry.line_of(key)))
     source = entry.get("source")
     if not isinstance(source, str) or not source.strip():
-        raise ctx.error(f"claims[{i}].source", "required: who says these are the values "
-                                               "(e.g. 'article, printed output')", line)
+        ctx.problems.append(ctx.error(f"claims[{i}].source", "required: who says these are "
+                                      "the values (e.g. 'article, printed output')", line))
     grads = {k: v for k, v in entry.items() if k in GRADS}
     if not grads:
-        raise ctx.error(f"claims[{i}]", f"claims nothing: give one or more of "
-                                        f"{', '.join(GRADS)}", line)
+        ctx.problems.append(ctx.error(f"claims[{i}]", f"claims nothing: give one or more of "
+                                                      f"{', '.join(GRADS)}", line))
     for grad, values in grads.items():
-        _check_claimed_values(ctx, case, f"claims[{i}].{grad}", grad, values,
-                              entry.line_of(grad))
+        shape = nested_shape(values)
+        if isinstance(shape, str):
+            ctx.problems.append(ctx.error(f"claims[{i}].{grad}", shape, entry.line_of(grad)))
     finding = entry.get("finding", "")
     if not isinstance(finding, str):
-        raise ctx.error(f"claims[{i}].finding", f"expected text, got {_type_name(finding)}",
-                        entry.line_of("finding"))
+        ctx.problems.append(ctx.error(f"claims[{i}].finding", f"expected text, got "
+                                      f"{_type_name(finding)}", entry.line_of("finding")))
+    precision = _claim_precision(ctx, i, entry)
+    if len(ctx.problems) > found:
+        return BAD
     return Claim(source=source, values=grads, line=line, finding=" ".join(finding.split()),
-                 **_claim_precision(ctx, i, entry))
+                 **precision)
 
 
 def _claim_precision(ctx: _Context, i: int, entry: Located) -> dict:
-    """``decimals`` (digits printed after the point), ``rtol`` and ``atol`` of a claim."""
+    """``decimals`` (digits printed after the point), ``rtol`` and ``atol`` of a claim
+    (each problem recorded in ``ctx``)."""
     out = {}
     if "decimals" in entry:
         value = entry["decimals"]
         if not _is_int(value) or not 0 <= value <= MAX_CLAIM_DECIMALS:
-            raise ctx.error(f"claims[{i}].decimals", f"expected an integer from 0 to "
-                                                     f"{MAX_CLAIM_DECIMALS} (digits printed "
-                                                     f"after the decimal point), got "
-                                                     f"{_show(value)}", entry.line_of("decimals"))
-        out["decimals"] = value
+            ctx.problems.append(ctx.error(
+                f"claims[{i}].decimals", f"expected an integer from 0 to {MAX_CLAIM_DECIMALS} "
+                                         f"(digits printed after the decimal point), got "
+                                         f"{_show(value)}", entry.line_of("decimals")))
+        else:
+            out["decimals"] = value
     for key in ("rtol", "atol"):
         if key in entry:
             value = entry[key]
             if not _is_number(value) or not math.isfinite(value) or value < 0:
-                raise ctx.error(f"claims[{i}].{key}", f"expected a finite number >= 0 (the "
-                                                      f"source's own tolerance), got "
-                                                      f"{_show(value)}", entry.line_of(key))
-            out[key] = float(value)
+                ctx.problems.append(ctx.error(
+                    f"claims[{i}].{key}", f"expected a finite number >= 0 (the source's own "
+                                          f"tolerance), got {_show(value)}", entry.line_of(key)))
+            else:
+                out[key] = float(value)
     return out
 
 
-def _check_claimed_values(ctx: _Context, case: Case, field: str, grad: str, values: object,
-                          line: int) -> None:
-    if grad not in case.grads:
-        raise ctx.error(field, f"the case does not compute {grad} (grads: "
-                               f"{', '.join(case.grads)})", line)
-    shape = nested_shape(values)
-    if isinstance(shape, str):
-        raise ctx.error(field, shape, line)
-    if not fits(shape, case.shape_of(grad)):
-        raise ctx.error(field, f"has shape {shape_text(shape, case.rank + 2)}, expected "
-                               f"{list(case.shape_of(grad))} (the shape of {grad} in "
-                               f"{case.data_format if grad != 'dw' else case.filter_format})",
-                        line)
+def _check_claimed_values(ctx: _Context, raw: Located, claims: list[Claim],
+                          grads: tuple[str, ...], case: Case | None) -> None:
+    """Each claimed grad is one the case computes and, given the case (when its shapes
+    are consistent), has that grad's shape (each problem recorded in ``ctx``)."""
+    for i, claim in enumerate(claims):
+        for grad, values in claim.values.items():
+            field, line = f"claims[{i}].{grad}", raw["claims"][i].line_of(grad)
+            if grad not in grads:
+                ctx.problems.append(ctx.error(field, f"the case does not compute {grad} "
+                                                     f"(grads: {', '.join(grads)})", line))
+                continue
+            shape = nested_shape(values)
+            if case is not None and not fits(shape, case.shape_of(grad)):
+                ctx.problems.append(ctx.error(
+                    field, f"has shape {shape_text(shape, case.rank + 2)}, expected "
+                           f"{list(case.shape_of(grad))} (the shape of {grad} in "
+                           f"{case.data_format if grad != 'dw' else case.filter_format})",
+                    line))

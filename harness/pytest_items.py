@@ -19,7 +19,7 @@ from typing import Iterator, Optional
 import pytest
 
 from harness import known as known_mod
-from harness import runner, variants
+from harness import runner, selection, testids, variants
 from harness.adapters import UnknownImpl, all_impls
 from harness.case import Case, Claim
 from harness.loader import CaseError, LoadErrors, load_cases
@@ -331,9 +331,10 @@ class CaseFile(pytest.File):
     def _verdict_items(self, state: RunState, case: Case) -> Iterator[pytest.Item]:
         for impl in state.impls():
             for grad in case.grads:
-                item = VerdictItem.from_parent(self, name=f"{case.id}[{impl.name}-{grad}]",
-                                               case=case, impl=impl, grad=grad)
-                _mark(item, state, case, grad, "impl_" + re.sub(r"\W", "_", impl.framework),
+                item = VerdictItem.from_parent(
+                    self, name=testids.verdict_name(case.id, impl.name, grad), case=case,
+                    impl=impl, grad=grad)
+                _mark(item, state, case, selection.markers(case, grad, impl),
                       state.known_entry(case, grad, impl=impl))
                 yield item
 
@@ -341,19 +342,17 @@ class CaseFile(pytest.File):
         position = 0
         for i, claim in enumerate(case.claims):
             for grad in claim.values:
-                label = f"claim-{grad}" if i == 0 else f"claim{i + 1}-{grad}"
-                item = ClaimItem.from_parent(self, name=f"{case.id}[{label}]", case=case,
-                                             claim=claim, grad=grad, position=position)
-                _mark(item, state, case, grad, "claim",
+                item = ClaimItem.from_parent(self, name=testids.claim_name(case.id, i, grad),
+                                             case=case, claim=claim, grad=grad,
+                                             position=position)
+                _mark(item, state, case, selection.markers(case, grad, None),
                       state.known_entry(case, grad, claim=claim.source))
                 position += 1
                 yield item
 
 
-def _mark(item: pytest.Item, state: RunState, case: Case, grad: str, kind: str,
+def _mark(item: pytest.Item, state: RunState, case: Case, names: list[str],
           entry: Optional[known_mod.KnownDiscrepancy]) -> None:
-    names = [f"op_{case.op}", f"padding_{case.padding_name.lower()}", f"dtype_{case.dtype}",
-             f"grad_{grad}", kind]
     for name in names:
         if name not in state.markers:   # an impl plug-in's framework
             state.config.addinivalue_line("markers", f"{name}: convgrad: {name}")

@@ -21,7 +21,7 @@ from harness.case import Case
 from harness.compare import Comparison
 from harness.expected import Expected, expected
 from harness.values import Inputs, as_array, materialize
-from harness import diagnosis
+from harness import diagnosis, testids
 from harness import limitations as limitations_mod
 from harness.status import CLAIM_STATUSES, IMPL_STATUSES, Status, fail_status, pass_status
 
@@ -51,6 +51,7 @@ class Verdict:
     diagnosis: Optional[list] = None    # a fail: the porting mistakes tried (harness.diagnosis)
     seconds: float = 0.0
     notes: list = field(default_factory=list)
+    position: int = 0            # a claim's index in its case's claims: list
     comparison: Optional[Comparison] = field(default=None, repr=False)
     actual: Optional[np.ndarray] = field(default=None, repr=False)
 
@@ -62,9 +63,16 @@ class Verdict:
     def source(self) -> str:
         return self.subject if self.kind == "claim" else ""
 
+    @property
+    def test(self) -> str:
+        """Its test name (:mod:`harness.testids`), as pytest, JUnit and -k see it."""
+        if self.kind == "impl":
+            return testids.verdict_name(self.case, self.subject, self.grad)
+        return testids.claim_name(self.case, self.position, self.grad)
+
     def to_dict(self) -> dict:
         out = {"case": self.case, ("impl" if self.kind == "impl" else "source"): self.subject,
-               "grad": self.grad, "status": str(self.status), "reference": self.reference,
+               "grad": self.grad, "test": self.test, "status": str(self.status), "reference": self.reference,
                "message": self.message, "stats": self.stats, "known": self.known}
         if self.kind == "claim" and self.notes:
             out["notes"] = self.notes
@@ -121,9 +129,10 @@ def apply_known(v: Verdict, entry: Optional[known_mod.KnownDiscrepancy]) -> Verd
 def judge_claims(case: Case, exp: dict[str, Expected],
                  known: Sequence[known_mod.KnownDiscrepancy] = ()) -> list[Verdict]:
     results = []
-    for claim in case.claims:
+    for position, claim in enumerate(case.claims):
         for grad, values in claim.values.items():
-            v = Verdict(case.id, claim.source, grad, Status.HOLDS, kind="claim")
+            v = Verdict(case.id, claim.source, grad, Status.HOLDS, kind="claim",
+                        position=position)
             claimed = as_array(values, case.shape_of(grad))   # [[]] for an empty grad
             judge_values(v, claimed, exp[grad].judge_claim(claim, claimed))
             if claim.finding and v.status == Status.WRONG:

@@ -59,7 +59,7 @@ def test_bad_case_file_exits_2_names_the_place_and_keeps_the_old_record(tmp_path
 
 @pytest.mark.parametrize("argv, message", [
     (["run", ARTICLE_DX, "--impl", "nope.*"], "error: no impl matches 'nope.*'"),
-    (["run", ARTICLE_DX, "-k", "no-such-case"], "error: no case matches -k 'no-such-case'"),
+    (["run", ARTICLE_DX, "-k", "no-such-case"], "error: no verdict or claim matches -k 'no-such-case'"),
     (["run", "does/not/exist"], "error: does/not/exist:0: no such file or directory"),
     (["run", ARTICLE_DX, "--known", "missing.yaml"], "error: missing.yaml: no such known"),
 ])

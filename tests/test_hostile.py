@@ -149,6 +149,11 @@ def _env_file(tmp):
     _link("cases/env.yaml", "{tmp}/.env")(tmp)
 
 
+# The rest of a valid conv1d case: a file that is hostile in one key has no other problem.
+SHAPES_1D = ("input_size: [4]\nkernel_size: [2]\nx: {random: normal}\nw: {random: normal}\n"
+             "dy: {random: normal}\n")
+
+
 def _file(name, text=""):
     def setup(tmp):
         (tmp / name).parent.mkdir(parents=True, exist_ok=True)
@@ -274,10 +279,11 @@ CASE_FILES = [
     refused("case/100KB-id", "case file", ["run", "{tmp}/id.yaml"],
             r"^error: .*id.yaml:1: case '(x){197}\.\.\.': id: 'x{56}\.\.\. is 100000 "
             r"characters long; the limit is 200$",
-            setup=_file("id.yaml", "id: " + "x" * 100_000 + "\nop: conv1d\n")),
+            setup=_file("id.yaml", "id: " + "x" * 100_000 + "\nop: conv1d\n" + SHAPES_1D)),
     refused("case/100KB-key", "case file", ["run", "{tmp}/key.yaml"],
             r"^error: .*key.yaml:3: case 'k': (y){197}\.\.\.: unknown key; known keys: .{0,400}$",
-            setup=_file("key.yaml", "id: k\nop: conv1d\n? " + "y" * 100_000 + "\n: 1\n")),
+            setup=_file("key.yaml", "id: k\nop: conv1d\n? " + "y" * 100_000 + "\n: 1\n"
+                        + SHAPES_1D)),
     refused("case/dev-urandom", "case file", ["run", "/dev/urandom"],
             r"/dev/urandom:0: is a character device, not a case file"),
     refused("case/dev-zero", "case file", ["run", "/dev/zero"], r"is a character device"),

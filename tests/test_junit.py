@@ -30,11 +30,20 @@ def root(record) -> ET.Element:
     return ET.fromstring(junit.to_string(record))
 
 
-def find_case(root: ET.Element, classname: str, name: str) -> ET.Element:
-    found = [tc for tc in root.iter("testcase")
-             if tc.get("classname") == classname and tc.get("name") == name]
-    assert len(found) == 1, (classname, name, len(found))
+def find_case(root: ET.Element, case: str, label: str) -> ET.Element:
+    """The testcase of ``case[label]`` (label: ``impl-grad`` or ``claim-grad``)."""
+    found = [tc for tc in root.iter("testcase") if tc.get("name") == f"{case}[{label}]"]
+    assert len(found) == 1, (case, label, len(found))
     return found[0]
+
+
+def test_classname_and_name_are_those_pytest_gives_the_item(root, record):
+    """tests/test_test_ids.py compares with pytest's own --junitxml; here: the scheme."""
+    file = next(c["file"] for c in record["cases"] if c["id"] == "t/same")
+    tc = find_case(root, "t/same", "fake.wrong-dx")
+    assert tc.get("classname") == file.lstrip("/").replace("/", ".")
+    assert tc.get("name") == "t/same[fake.wrong-dx]"
+    assert find_case(root, "t/same", "claim-dx").get("classname") == tc.get("classname")
 
 
 def test_one_suite_per_impl_and_one_for_claims(root, record):
@@ -66,7 +75,9 @@ def test_a_failure_has_its_first_line_the_whole_message_and_the_repro(root):
 
 
 def test_errors_and_skips(root):
-    error = find_case(root, "t/same", "fake.broken-dx").find("error")
+    # an error verdict is a failure of type error, as pytest --junitxml writes the item
+    error = find_case(root, "t/same", "fake.broken-dx").find("failure")
+    assert error.get("type") == "error"
     assert error.get("message") == "RuntimeError: boom" and "Traceback line" in error.text
     refused = find_case(root, "t/same", "fake.refuses-dw").find("skipped")
     assert refused.get("message") == "unsupported: NCHW is not supported on CPU"
@@ -100,7 +111,7 @@ def test_control_characters_do_not_break_the_xml(record):
     rec = copy.deepcopy(record)
     rec["verdicts"][0].update(status="error", message="\x1b[31mboom\x1b[0m \x00 <&>")
     root = ET.fromstring(junit.to_string(rec))
-    error = next(root.iter("error"))
+    error = next(root.iter("failure"))
     assert error.get("message") == "\ufffd[31mboom\ufffd[0m \ufffd <&>"
 
 

@@ -281,6 +281,11 @@ def test_several_errors_in_one_file_are_all_reported(tmp_path):
         f"{path}:1: case 'a': op: 'conv5d' is not one of conv1d, conv2d, conv3d, "
         "depthwise_conv1d, depthwise_conv2d, conv_transpose1d, conv_transpose2d, conv_transpose3d",
         f"{path}:2: case 'b': strides: strides[0]=0 must be >= 1",
+        # every problem of a case, not only its first: b gives no shapes either
+        f"{path}:2: case 'b': input_shape: required (or give the values explicitly, or "
+        "input_size)",
+        f"{path}:2: case 'b': filter_shape: required (or give the values explicitly, or "
+        "kernel_size)",
     ]
 
 
@@ -322,7 +327,8 @@ def test_control_character_is_reported_with_its_line(tmp_path):
 
 @pytest.mark.parametrize("text, message", [
     ("id: 2024-13-45\n", "1: invalid YAML: cannot read '2024-13-45': month must be in 1..12"),
-    ("id: x\nop: conv1d\nstrides: [0x" + "f" * 5000 + "]\n",  # too long to print
+    ("id: x\nop: conv1d\nstrides: [0x" + "f" * 5000 + "]\ninput_size: [4]\nkernel_size: [1]\n"
+     "x: {random: normal}\nw: {random: normal}\ndy: {random: normal}\n",  # too long to print
      "3: case 'x': strides: strides[0]=<an integer of 20000 bits> must be <= 16777216"),
 ])
 def test_values_python_cannot_hold_get_a_message(tmp_path, text, message):
