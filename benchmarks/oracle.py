@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from harness import oracle  # noqa: E402
+from harness import oracle, oracle_gemm, oracle_shifted  # noqa: E402
 
 LAYERS = {   # (N, C, H, W), (O, k, k), stride, SAME pads
     "resnet3x3": ((8, 64, 56, 56), (64, 3, 3), 1, [(1, 1), (1, 1)]),
@@ -62,6 +62,9 @@ def layer(name: str, repeat: int) -> None:
         for key, fn in runs.items():
             times[key] = min(times[key], best(fn, 1))
     largest = max(x.nbytes, dy.nbytes, y.nbytes)
+    shifted = oracle_shifted.applies(x.shape, wt.shape, groups=1, **geometry)
+    block = (oracle_shifted.BLOCK if shifted else oracle_gemm.BLOCK) * 8
+    path = "GEMMs on the flattened padded grid" if shifted else "im2col GEMMs"
     peaks = {}
     for key in ("y", "dx", "dw"):
         tracemalloc.start()
@@ -69,7 +72,8 @@ def layer(name: str, repeat: int) -> None:
         peaks[key] = tracemalloc.get_traced_memory()[1] / largest
         tracemalloc.stop()
     print(f"{name}: x {x.shape}, w {wt.shape}, stride {s}; GEMM ({rows} x {k}) @ ({k} x {o}) "
-          f"best {times['gemm'] * 1e3:.1f} ms")
+          f"best {times['gemm'] * 1e3:.1f} ms; oracle path: {path}; memory target 2 x the "
+          f"largest operand + one {block / 2**20:.0f} MiB block = {2 + block / largest:.2f} x")
     for key in ("y", "dx", "dw"):
         print(f"  {key:2}: {times[key] * 1e3:8.1f} ms   GEMM/oracle = "
               f"{times['gemm'] / times[key]:.2f}   peak memory {peaks[key]:.2f} x the "

@@ -60,11 +60,15 @@ def conv(x: np.ndarray, w: np.ndarray, *, strides: Sequence[int], pads: Pads,
 
     ``y[n, o, p] = sum_{c < Cg} sum_{k} xpad[n, g(o) * Cg + c, s * p + d * k] * w[o, c, k]``
 
-    One GEMM per group over im2col blocks (:mod:`harness.oracle_gemm`) where the
-    reduction is long enough to pay for it, else :func:`conv_taps`; both compute
-    the formula above and are tested against each other.
+    Fast paths, all computing the formula above and tested against each other: with
+    stride 1 and enough channels one in-place GEMM per tap (:mod:`harness.oracle_shifted`),
+    else one GEMM per group over im2col blocks (:mod:`harness.oracle_gemm`) where the
+    reduction is long enough to pay for it, else :func:`conv_taps`.
     """
     x, w = _as_f64(x), _as_f64(w)
+    if oracle_shifted.applies(x.shape, w.shape, strides=strides, pads=pads,
+                              dilations=dilations, groups=groups):
+        return oracle_shifted.conv(x, w, pads=pads, dilations=dilations)
     if oracle_gemm.worth_it(w.shape, groups):
         return oracle_gemm.conv(x, w, strides=strides, pads=pads, dilations=dilations,
                                 groups=groups)
@@ -78,9 +82,13 @@ def conv_dx(dy: np.ndarray, w: np.ndarray, *, input_shape: Sequence[int],
 
     ``dxpad[n, g * Cg + c, s * p + d * k] += sum_{o in group g} dy[n, o, p] * w[o, c, k]``
     over all ``p`` and ``k``; then ``dx[n, ch, i] = dxpad[n, ch, i + before]``.
-    GEMM path or :func:`conv_dx_taps`, as for :func:`conv`.
+    Fast paths or :func:`conv_dx_taps`, as for :func:`conv`.
     """
     dy, w = _as_f64(dy), _as_f64(w)
+    if oracle_shifted.applies(input_shape, w.shape, strides=strides, pads=pads,
+                              dilations=dilations, groups=groups, operand=w):
+        return oracle_shifted.conv_dx(dy, w, input_shape=input_shape, pads=pads,
+                                      dilations=dilations)
     if oracle_gemm.worth_it(w.shape, groups):
         return oracle_gemm.conv_dx(dy, w, input_shape=input_shape,
                                    strides=strides, pads=pads, dilations=dilations,
@@ -95,9 +103,13 @@ def conv_dw(x: np.ndarray, dy: np.ndarray, *, filter_shape: Sequence[int],
     """Gradient of ``sum(conv(x, w) * dy)`` with respect to ``w``, float64, shape ``filter_shape``.
 
     ``dw[o, c, k] = sum_{n} sum_{p} xpad[n, g(o) * Cg + c, s * p + d * k] * dy[n, o, p]``
-    GEMM path or :func:`conv_dw_taps`, as for :func:`conv`.
+    Fast paths or :func:`conv_dw_taps`, as for :func:`conv`.
     """
     x, dy = _as_f64(x), _as_f64(dy)
+    if oracle_shifted.applies(x.shape, filter_shape, strides=strides, pads=pads,
+                              dilations=dilations, groups=groups, operand=x):
+        return oracle_shifted.conv_dw(x, dy, filter_shape=filter_shape, pads=pads,
+                                      dilations=dilations)
     if oracle_gemm.worth_it(filter_shape, groups):
         return oracle_gemm.conv_dw(x, dy, filter_shape=filter_shape,
                                    strides=strides, pads=pads, dilations=dilations,
@@ -335,4 +347,4 @@ def terms(grad: str, input_shape: Sequence[int], filter_shape: Sequence[int], *,
 
 
 # The fast path reads this module's helpers; imported last so that both load in any order.
-from harness import oracle_gemm  # noqa: E402
+from harness import oracle_gemm, oracle_shifted  # noqa: E402

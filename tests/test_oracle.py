@@ -467,3 +467,71 @@ def test_product_counts_equal_the_oracle_on_ones():
         for grad, value in expected.items():
             np.testing.assert_array_equal(oracle.terms(grad, x_shape, w_shape, **geometry),
                                           value)
+
+
+def _stride_one_geometries(seed: int, count: int):
+    """Random stride-1, one-group geometries (crops, dilations, 1-3 spatial dims)."""
+    for x_shape, w_shape, geometry in _random_geometries(seed, 4 * count):
+        geometry = dict(geometry, strides=[1] * (len(x_shape) - 2), groups=1)
+        x_shape, w_shape = (x_shape[0] or 1, w_shape[1], *x_shape[2:]), w_shape
+        if 0 in oracle.conv_forward_output_shape(x_shape, w_shape, **geometry):
+            continue
+        count -= 1
+        yield x_shape, w_shape, geometry
+        if not count:
+            return
+
+
+@pytest.mark.parametrize("block", [1, 50, 1 << 19], ids=["one-row-blocks", "small-blocks",
+                                                         "default-blocks"])
+def test_the_shifted_path_equals_the_tap_path(block, monkeypatch):
+    """The flattened-grid GEMMs against the per-tap einsums; few channels, so the
+    channel threshold is lowered to reach the path at all."""
+    from harness import oracle_shifted
+
+    monkeypatch.setattr(oracle_shifted, "BLOCK", block)
+    monkeypatch.setattr(oracle_shifted, "MIN_CHANNELS", 1)
+    rng = np.random.default_rng(11)
+    seen = 0
+    for x_shape, w_shape, geometry in _stride_one_geometries(13, 120):
+        assert oracle_shifted.applies(x_shape, w_shape, **geometry)
+        x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+        y = oracle.conv_taps(x, w, **geometry)
+        dy = rng.standard_normal(y.shape)
+        shifted = dict(pads=geometry["pads"], dilations=geometry["dilations"])
+        pairs = [(y, oracle_shifted.conv(x, w, **shifted)),
+                 (oracle.conv_dx_taps(dy, w, input_shape=x_shape, **geometry),
+                  oracle_shifted.conv_dx(dy, w, input_shape=x_shape, **shifted)),
+                 (oracle.conv_dw_taps(x, dy, filter_shape=w_shape, **geometry),
+                  oracle_shifted.conv_dw(x, dy, filter_shape=w_shape, **shifted))]
+        for simple, fast in pairs:
+            assert simple.shape == fast.shape
+            np.testing.assert_allclose(fast, simple, rtol=1e-12, atol=1e-12)
+        seen += 1
+    assert seen == 120
+
+
+def test_the_shifted_path_is_taken_only_where_it_is_exact():
+    """Stride 1, one group, enough channels, finite operands: else another path."""
+    from harness import oracle_shifted
+
+    x_shape, w_shape = (2, 16, 6, 6), (16, 16, 3, 3)
+    same = dict(strides=[1, 1], pads=[(1, 1), (1, 1)], dilations=[1, 1], groups=1)
+    assert oracle_shifted.applies(x_shape, w_shape, **same)
+    assert not oracle_shifted.applies(x_shape, w_shape, **dict(same, strides=[1, 2]))
+    assert not oracle_shifted.applies(x_shape, (16, 8, 3, 3), **dict(same, groups=2))
+    assert not oracle_shifted.applies((2, 8, 6, 6), (16, 8, 3, 3), **same)
+    bad = np.ones(w_shape)
+    bad[0, 0, 0, 0] = np.inf
+    assert not oracle_shifted.applies(x_shape, w_shape, **same, operand=bad)
+    # Through the dispatcher, non-finite values give what the simple path gives.
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+    x[0, 3, 2, 2], w[5, 1, 0, 2] = np.nan, np.inf
+    dy = rng.standard_normal((2, 16, 6, 6))
+    np.testing.assert_array_equal(
+        oracle.conv_dx(dy, w, input_shape=x_shape, **same),
+        oracle.conv_dx_taps(dy, w, input_shape=x_shape, **same))
+    np.testing.assert_array_equal(
+        np.isnan(oracle.conv_dw(x, dy, filter_shape=w_shape, **same)),
+        np.isnan(oracle.conv_dw_taps(x, dy, filter_shape=w_shape, **same)))
