@@ -32,14 +32,14 @@ import numpy as np
 
 from harness import files, layouts, outputs, printable
 from harness.case import Case
-from harness.runner import CLAIM_STATUSES, STATUSES, CaseResult, ImplInfo
+from harness.runner import (CLAIM_STATUSES, FULL_ARRAY_LIMIT, STATUSES, CaseResult, ImplInfo,
+                            stores_arrays)
 
 SCHEMA = "convgrad-run-record"
 SCHEMA_VERSION = 2
 SCHEMA_FILE = "record.schema.json"          # in harness/data
 MAX_RECORD_BYTES = 128 << 20                # a run record file; the 612-case suite's is ~8 MiB
 MAX_DEPTH = 32                              # JSON nesting; a record's deepest is ~12
-FULL_ARRAY_LIMIT = 64   # tensors up to this many elements are stored whole
 NUMERICS_VARIABLES = ("TF_ENABLE_ONEDNN_OPTS", "TF_CPP_MIN_LOG_LEVEL", "OMP_NUM_THREADS",
                       "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "XLA_FLAGS", "JAX_ENABLE_X64",
                       "JAX_PLATFORMS", "CUDA_VISIBLE_DEVICES", "NVIDIA_TF32_OVERRIDE",
@@ -147,9 +147,7 @@ def verdict_entry(result: CaseResult, v) -> dict:
     verdict that did not pass, and every small one."""
     out = _clean(v.to_dict())
     c = v.comparison
-    keep = v.kind == "claim" or v.status not in ("pass", "holds") or (
-        v.actual is not None and np.size(v.actual) <= FULL_ARRAY_LIMIT)
-    if not keep or v.actual is None:
+    if not stores_arrays(v) or v.actual is None:
         return out
     layout = result.case.layout_of(v.grad)
     expected = result.expected[v.grad].values

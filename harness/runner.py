@@ -26,6 +26,7 @@ from harness import limitations as limitations_mod
 from harness.status import CLAIM_STATUSES, IMPL_STATUSES, Status, fail_status, pass_status
 
 STATUSES = tuple(str(s) for s in IMPL_STATUSES)          # record order
+FULL_ARRAY_LIMIT = 64   # tensors up to this many elements are stored whole (the record)
 CLAIM_STATUSES = tuple(str(s) for s in CLAIM_STATUSES)
 REFERENCE = "oracle"
 
@@ -89,6 +90,15 @@ class ImplInfo:
     impl: Impl
     available: bool
     version: str   # or the reason it is unavailable
+
+
+def stores_arrays(v: Verdict) -> bool:
+    """Whether the record keeps ``v``'s arrays (expected, actual, ``|err| / bound``): every
+    claim, every verdict that did not pass, and every small one. Any other verdict's
+    element-wise ratio is dropped once judged (the ``actual`` values stay, for
+    values.npz): 13 MB a verdict on a ResNet layer."""
+    return v.kind == "claim" or str(v.status) not in ("pass", "holds") or (
+        v.actual is not None and np.size(v.actual) <= FULL_ARRAY_LIMIT)
 
 
 def probe(impls: Sequence[Impl]) -> list[ImplInfo]:
@@ -356,8 +366,12 @@ class Session:
                              for g in case.grads]
                 continue
             runs, seconds = runs_of[info.impl.name]
-            verdicts += [judge_repeats(case, info, g, runs, exp[g], self.known, seconds,
-                                       self.limitations, inputs) for g in case.grads]
+            for g in case.grads:
+                v = judge_repeats(case, info, g, runs, exp[g], self.known, seconds,
+                                  self.limitations, inputs)
+                if v.comparison is not None and not stores_arrays(v):
+                    v.comparison.ratio = None
+                verdicts.append(v)
         return CaseResult(case, inputs, exp, verdicts, judge_claims(case, exp, self.known))
 
     def close(self) -> None:
