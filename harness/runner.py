@@ -50,7 +50,8 @@ class Verdict:
     known: Optional[dict] = None
     limitation: Optional[dict] = None   # the documented limitation of an unsupported verdict
     diagnosis: Optional[list] = None    # a fail: the porting mistakes tried (harness.diagnosis)
-    seconds: float = 0.0
+    seconds: float = 0.0         # the backend's time per grad and run (IPC included)
+    compute_s: Optional[float] = None   # the framework's own time for this grad, per run
     notes: list = field(default_factory=list)
     comparison: Optional[Comparison] = field(default=None, repr=False)
     actual: Optional[np.ndarray] = field(default=None, repr=False)
@@ -71,8 +72,8 @@ class Verdict:
             out["notes"] = self.notes
         if self.kind == "impl":
             out.update(emulated=self.emulated, padding=self.padding, dtype=self.dtype,
-                       limitation=self.limitation, seconds=self.seconds, notes=self.notes,
-                       diagnosis=self.diagnosis)
+                       limitation=self.limitation, seconds=self.seconds,
+                       compute_s=self.compute_s, notes=self.notes, diagnosis=self.diagnosis)
         return out
 
 
@@ -233,6 +234,8 @@ def judge_repeats(case: Case, info: "ImplInfo", grad: str, runs: list[dict[str, 
     """The verdict of one grad; ``nondeterministic`` when repeated runs differ bitwise."""
     v = judge_outcome(case, info, grad, runs[0][grad], exp, known, seconds, limitations,
                       inputs)
+    measured = [r[grad].compute_s for r in runs if r[grad].compute_s is not None]
+    v.compute_s = sum(measured) / len(measured) if measured else None
     values = [r[grad].values for r in runs if r[grad].values is not None]
     if len(runs) > 1 and len(values) == len(runs):
         distinct = _distinct(values)

@@ -93,7 +93,8 @@ def wire(run: dict[str, Outcome]) -> dict[str, dict]:
     for grad, o in run.items():
         fields = {name: str(getattr(o, name)) for name in TEXT_FIELDS}
         fields.update(values=None if o.values is None else np.asarray(o.values),
-                      emulated=bool(o.emulated), notes=[str(n) for n in o.notes])
+                      emulated=bool(o.emulated), notes=[str(n) for n in o.notes],
+                      compute_s=None if o.compute_s is None else float(o.compute_s))
         out[str(grad)] = fields
     return out
 
@@ -146,6 +147,9 @@ def _outcome(grad: str, fields: object) -> Outcome:
     notes = fields.get("notes", [])
     if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):
         raise BadReply(f"{what}: its notes are not a list of text")
+    seconds = fields.get("compute_s")
+    if seconds is not None and not (type(seconds) is float and math.isfinite(seconds)):
+        raise BadReply(f"{what}: its compute_s is not a finite number of seconds")
     return Outcome(**fields)
 
 
