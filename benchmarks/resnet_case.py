@@ -168,7 +168,8 @@ def main() -> int:
                         "before a change, say), alternating with this one's")
     p.add_argument("--own", help=argparse.SUPPRESS)   # child: FRAMEWORK:CASE_FILE
     args = p.parse_args()
-    if args.own:
+    if args.own:   # the harness of this checkout, as `python -m harness.cli` run here finds it
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
         framework, case_file = args.own.split(":", 1)
         print(json.dumps(own_compute(framework, case_file)))
         return 0
