@@ -2,10 +2,14 @@
 
 The oracle works channels-first; this module moves the case's tensors there
 and back (:func:`harness.ops.to_canonical`), and evaluates each gradient
-(:func:`harness.ops.evaluate`) three times: on the values (the exact
-answer), on absolute values (``M``) and on ones (``n``, the number of products
-summed into each element), which :func:`harness.compare.bound` combines under
-the case dtype's :class:`~harness.compare.BoundModel`. Where the exact value
+(:func:`harness.ops.evaluate`) twice: on the values (the exact answer) and on
+absolute values (``M``); ``n``, the number of products summed into each
+element, comes from the geometry (:func:`harness.ops.terms`).
+:func:`harness.compare.bound` combines them under the case dtype's
+:class:`~harness.compare.BoundModel`. All of it is computed once per case and
+grad and shared by every impl, variant and claim that is judged against it;
+so is what a comparison needs that does not depend on the values judged
+(:class:`Expected`'s cached properties). Where the exact value
 overflows the case dtype, the expected value is the infinity it correctly
 rounds to (:func:`harness.compare.round_overflow`).
 
@@ -15,6 +19,7 @@ A source's claim may have been printed with fewer digits than the dtype holds;
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Callable, Optional, Union
 
 import numpy as np
@@ -35,20 +40,37 @@ class Expected:
     model: compare.BoundModel
     may_overflow: Optional[np.ndarray] = None   # where an infinity is right too
 
+    @cached_property
+    def storage_bound(self) -> Optional[np.ndarray]:
+        """The bound with accumulation in the output dtype, where the model's accumulator
+        is another (float16, bfloat16): whether a failure's error fits that instead."""
+        if self.model.accumulate == self.model.output:
+            return None
+        with np.errstate(invalid="ignore", over="ignore"):
+            return compare.bound(self.values, self.magnitude, self.terms, self.model.storage)
+
+    @cached_property
+    def active(self) -> np.ndarray:
+        """The elements that sum at least one product."""
+        return self.terms > 0
+
+    @cached_property
+    def vacuous_share(self) -> float:
+        """:func:`harness.compare.vacuous_share` of the bound (without any ``extra``)."""
+        return compare.vacuous_share(self.bound, self.values, self.active)
+
     def compare(self, actual: np.ndarray,
                 extra: Union[float, np.ndarray, None] = None) -> compare.Comparison:
         """Judge ``actual``; ``extra`` is added to the bound (a claim's printing)."""
-        limit, storage = self.bound, None
-        if self.model.accumulate != self.model.output:
-            with np.errstate(invalid="ignore", over="ignore"):
-                storage = compare.bound(self.values, self.magnitude, self.terms,
-                                        self.model.storage)
+        limit, storage, vacuous = self.bound, self.storage_bound, None
         if extra is not None:
             limit = limit + extra
             storage = None if storage is None else storage + extra
+        else:
+            vacuous = self.vacuous_share
         return compare.compare(actual, self.values, limit, may_overflow=self.may_overflow,
-                               model=self.model, active=self.terms > 0,
-                               storage_limit=storage)
+                               model=self.model, active=self.active,
+                               storage_limit=storage, vacuous=vacuous)
 
     def judge_claim(self, claim: Claim, claimed: np.ndarray) -> compare.Comparison:
         """Judge a source's claimed values, allowing for how the source printed them."""
@@ -90,9 +112,10 @@ def expected_from_canonical(case: Case, grad: str, x: np.ndarray, w: np.ndarray,
     with np.errstate(invalid="ignore", over="ignore"):
         magnitude = ops.evaluate(case, grad, np.abs(x), np.abs(w), np.abs(dy))
     terms = ops.terms(case, grad)
-    limit = compare.bound(exact, magnitude, terms, model)
-    values, may_overflow = compare.round_overflow(
-        exact, compare.accumulation_error(magnitude, terms, model), model.output)
+    acc = compare.accumulation_error(magnitude, terms, model)
+    limit = compare.bound(exact, magnitude, terms, model, acc=acc)
+    values, may_overflow = compare.round_overflow(exact, acc, model.output)
+    del acc
     return Expected(values=out(values), bound=out(limit), magnitude=out(magnitude),
                     terms=out(terms), model=model,
                     may_overflow=out(may_overflow) if may_overflow.any() else None)

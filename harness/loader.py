@@ -19,7 +19,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from harness import dtypes, generators, layouts, ops, padding as pad, printable
+from harness import dtypes, generators, layouts, ops, oracle_gemm, padding as pad, printable
 from harness.fields import (compact as _compact,
                             is_float64 as _is_float64, is_huge as _is_huge, is_int as _is_int,
                             is_number as _is_number, key_text as _key_text, show as _show,
@@ -33,9 +33,13 @@ from harness.yaml_source import Located, SourceError, load
 MAX_ELEMENTS = 2 ** 24          # per tensor, the padded input included (128 MiB in float64);
                                 # also bounds every size
 MAX_ORACLE_WORK = 2 ** 31       # multiply-adds of all the oracle's evaluations of one case
-ORACLE_PASSES = 3               # evaluations per grad: values, |values|, ones (expected.py)
+ORACLE_PASSES = 2               # evaluations per grad: values, |values| (expected.py; the
+                                # bound's n comes from the geometry)
 TAP_COST = 2 ** 13              # one kernel tap costs the oracle's tap loop about as much
                                 # as this many multiply-adds (an einsum call, ~30 us)
+GEMM_SPEEDUP = 4                # the GEMM path's multiply-adds count this much less: 5-9
+                                # GMAC/s against 1-4 for the tap path on 64 channels
+                                # (a ResNet 3x3 layer, 2 cores), conservatively
 MAX_MATRIX_CASES = 10_000       # cases one matrix may expand to
 MAX_FILE_CASES = 10_000         # cases one file may expand to
 MAX_RUN_CASES = 100_000         # cases all the files of one run may expand to
@@ -979,10 +983,14 @@ def _check_sizes(ctx: _Context, case: Case) -> None:
 def oracle_work(case: Case) -> int:
     """The oracle's work for one case, in multiply-adds: every grad is evaluated
     ``ORACLE_PASSES`` times (:mod:`harness.expected`), each evaluation is one multiply-add
-    per (output element, input channel, kernel tap) plus ``TAP_COST`` per kernel tap
-    (its Python loop runs one einsum per tap)."""
+    per (output element, input channel, kernel tap), ``GEMM_SPEEDUP`` times fewer where the
+    oracle takes its GEMM path (:func:`harness.oracle_gemm.worth_it`), plus ``TAP_COST`` per
+    kernel tap (the tap path's Python loop runs one einsum per tap; the GEMM path's dx adds
+    its blocks back tap by tap)."""
     taps = math.prod(case.canonical_filter_shape[2:])
     macs = math.prod(case.forward_shapes[1]) * case.canonical_filter_shape[1] * taps
+    if oracle_gemm.worth_it(case.canonical_filter_shape, case.conv_groups):
+        macs //= GEMM_SPEEDUP
     return ORACLE_PASSES * len(case.grads) * (macs + TAP_COST * taps)
 
 

@@ -26,6 +26,7 @@ from harness import limitations as limitations_mod
 from harness.status import CLAIM_STATUSES, IMPL_STATUSES, Status, fail_status, pass_status
 
 STATUSES = tuple(str(s) for s in IMPL_STATUSES)          # record order
+FULL_ARRAY_LIMIT = 64   # tensors up to this many elements are stored whole (the record)
 CLAIM_STATUSES = tuple(str(s) for s in CLAIM_STATUSES)
 REFERENCE = "oracle"
 
@@ -49,7 +50,8 @@ class Verdict:
     known: Optional[dict] = None
     limitation: Optional[dict] = None   # the documented limitation of an unsupported verdict
     diagnosis: Optional[list] = None    # a fail: the porting mistakes tried (harness.diagnosis)
-    seconds: float = 0.0
+    seconds: float = 0.0         # the backend's time per grad and run (IPC included)
+    compute_s: Optional[float] = None   # the framework's own time for this grad, per run
     notes: list = field(default_factory=list)
     position: int = 0            # a claim's index in its case's claims: list
     comparison: Optional[Comparison] = field(default=None, repr=False)
@@ -78,8 +80,8 @@ class Verdict:
             out["notes"] = self.notes
         if self.kind == "impl":
             out.update(emulated=self.emulated, padding=self.padding, dtype=self.dtype,
-                       limitation=self.limitation, seconds=self.seconds, notes=self.notes,
-                       diagnosis=self.diagnosis)
+                       limitation=self.limitation, seconds=self.seconds,
+                       compute_s=self.compute_s, notes=self.notes, diagnosis=self.diagnosis)
         return out
 
 
@@ -97,6 +99,15 @@ class ImplInfo:
     impl: Impl
     available: bool
     version: str   # or the reason it is unavailable
+
+
+def stores_arrays(v: Verdict) -> bool:
+    """Whether the record keeps ``v``'s arrays (expected, actual, ``|err| / bound``): every
+    claim, every verdict that did not pass, and every small one. Any other verdict's
+    element-wise ratio is dropped once judged (the ``actual`` values stay, for
+    values.npz): 13 MB a verdict on a ResNet layer."""
+    return v.kind == "claim" or str(v.status) not in ("pass", "holds") or (
+        v.actual is not None and np.size(v.actual) <= FULL_ARRAY_LIMIT)
 
 
 def probe(impls: Sequence[Impl]) -> list[ImplInfo]:
@@ -232,6 +243,8 @@ def judge_repeats(case: Case, info: "ImplInfo", grad: str, runs: list[dict[str, 
     """The verdict of one grad; ``nondeterministic`` when repeated runs differ bitwise."""
     v = judge_outcome(case, info, grad, runs[0][grad], exp, known, seconds, limitations,
                       inputs)
+    measured = [r[grad].compute_s for r in runs if r[grad].compute_s is not None]
+    v.compute_s = sum(measured) / len(measured) if measured else None
     values = [r[grad].values for r in runs if r[grad].values is not None]
     if len(runs) > 1 and len(values) == len(runs):
         distinct = _distinct(values)
@@ -365,8 +378,12 @@ class Session:
                              for g in case.grads]
                 continue
             runs, seconds = runs_of[info.impl.name]
-            verdicts += [judge_repeats(case, info, g, runs, exp[g], self.known, seconds,
-                                       self.limitations, inputs) for g in case.grads]
+            for g in case.grads:
+                v = judge_repeats(case, info, g, runs, exp[g], self.known, seconds,
+                                  self.limitations, inputs)
+                if v.comparison is not None and not stores_arrays(v):
+                    v.comparison.ratio = None
+                verdicts.append(v)
         return CaseResult(case, inputs, exp, verdicts, judge_claims(case, exp, self.known))
 
     def close(self) -> None:

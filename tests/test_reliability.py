@@ -283,7 +283,15 @@ def test_oracle_work_counts_every_evaluation_and_every_tap():
     [case] = load_cases(["cases/article/1-valid-dx.yaml"])
     taps = 2 * 2
     macs = 1 * 1 * 2 * 2 * 1 * taps            # output 2x2, 1 channel, 4 taps
-    assert loader.oracle_work(case) == 3 * 1 * (macs + loader.TAP_COST * taps)
+    assert loader.oracle_work(case) == 2 * 1 * (macs + loader.TAP_COST * taps)
+
+
+def test_oracle_work_counts_the_gemm_paths_multiply_adds_for_less():
+    [case] = load_cases(["cases/gpu/tf32.yaml"])[:1]
+    macs = 8 * 16 * 16 * 64 * 64 * case.canonical_filter_shape[2] * case.canonical_filter_shape[3]
+    taps = case.canonical_filter_shape[2] * case.canonical_filter_shape[3]
+    assert loader.oracle_work(case) == 2 * 3 * (macs // loader.GEMM_SPEEDUP
+                                                + loader.TAP_COST * taps)
 
 
 def test_the_largest_bundled_case_is_well_within_the_oracle_limit():

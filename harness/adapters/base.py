@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 import re
+import time
 import traceback
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Optional, Protocol, Sequence, runtime_checkable
@@ -39,6 +40,8 @@ class Outcome:
     padding: str = ""                     # how the case's padding was expressed
     emulated: bool = False                # padding built from pad / crop, not native
     notes: list[str] = field(default_factory=list)
+    compute_s: Optional[float] = None     # seconds the framework took for this grad
+                                          # (each_grad measures it; None: not measured)
 
 
 # Settings every built-in impl takes (see harness.variants): where it runs, and
@@ -118,13 +121,20 @@ def each_grad(grads: Sequence[str], thunks: Mapping[str, Callable[[], object]],
               finish: Callable[[str, object], Outcome], padding: str,
               emulated: bool) -> dict[str, Outcome]:
     """Compute and convert every grad on its own, so that an exception in one (a framework
-    with no kernel for dx, say) does not cost the others their verdicts."""
+    with no kernel for dx, say) does not cost the others their verdicts.
+
+    Each outcome's ``compute_s`` is the wall time of its thunk and ``finish``: the
+    framework's own calls, from NumPy inputs to the values back in NumPy (its first
+    use of a shape, compilation included, falls on the grad that makes it; where grads
+    share a forward pass, the first grad computed pays for it)."""
     outcomes = {}
     for g in grads:
+        start = time.perf_counter()
         try:
             outcome = finish(g, thunks[g]())
         except Exception as exc:  # noqa: BLE001 - a failure costs this verdict, not the run
             outcome = failed([g], exc, padding, emulated)[g]
+        outcome.compute_s = time.perf_counter() - start
         outcome.padding, outcome.emulated = padding, emulated
         outcomes[g] = outcome
     return outcomes
