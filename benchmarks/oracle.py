@@ -3,8 +3,11 @@
 
 For each layer shape the reference is the im2col product ``(N*out, C*k) @ (C*k, O)``
 on ready-made operands (what a convolution costs at best on this machine); the
-oracle's ``y``, ``dx`` and ``dw`` (im2col, blocks included) are timed against it,
-best of ``--repeat`` runs each, alternating. Also: the bound's product counts
+oracle's ``y``, ``dx`` and ``dw`` (everything included: layout, padding, blocks)
+are timed against it over ``--repeat`` alternating rounds. Each round times a
+GEMM right before each grad, and the figure is the median of those paired
+ratios (this machine's speed drifts by 2x from minute to minute; best-of times
+are printed too). Also: the bound's product counts
 (from the geometry) against the oracle on ones, and the oracle's peak memory
 (tracemalloc) as a multiple of its largest operand. Target (issue 13):
 oracle/GEMM >= 0.8 for y, dx and dw on the ResNet layer.
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import statistics
 import sys
 import time
 import tracemalloc
@@ -58,9 +62,13 @@ def layer(name: str, repeat: int) -> None:
             "n (oracle on ones)": lambda: oracle.conv(np.ones_like(x), np.ones_like(wt),
                                                       **geometry)}
     times = {key: math.inf for key in runs}
+    paired = {key: [] for key in ("y", "dx", "dw")}
     for _ in range(repeat):            # alternate, so drift on a shared machine hits all
         for key, fn in runs.items():
-            times[key] = min(times[key], best(fn, 1))
+            elapsed = best(fn, 1)
+            times[key] = min(times[key], elapsed)
+            if key in paired:          # against a GEMM timed just before it
+                paired[key].append(best(runs["gemm"], 1) / elapsed)
     largest = max(x.nbytes, dy.nbytes, y.nbytes)
     shifted = oracle_shifted.applies(x.shape, wt.shape, groups=1, **geometry)
     block = (oracle_shifted.BLOCK if shifted else oracle_gemm.BLOCK) * 8
@@ -75,8 +83,10 @@ def layer(name: str, repeat: int) -> None:
           f"best {times['gemm'] * 1e3:.1f} ms; oracle path: {path}; memory target 2 x the "
           f"largest operand + one {block / 2**20:.0f} MiB block = {2 + block / largest:.2f} x")
     for key in ("y", "dx", "dw"):
-        print(f"  {key:2}: {times[key] * 1e3:8.1f} ms   GEMM/oracle = "
-              f"{times['gemm'] / times[key]:.2f}   peak memory {peaks[key]:.2f} x the "
+        ratios = sorted(paired[key])
+        print(f"  {key:2}: {times[key] * 1e3:8.1f} ms   GEMM/oracle = {statistics.median(ratios):.2f} "
+              f"(median of {len(ratios)} paired rounds, {ratios[0]:.2f}-{ratios[-1]:.2f}; best "
+              f"times {times['gemm'] / times[key]:.2f})   peak memory {peaks[key]:.2f} x the "
               f"largest operand")
     print(f"  bound's n: counts {times['n (counts)'] * 1e3:.2f} ms vs the oracle on ones "
           f"{times['n (oracle on ones)'] * 1e3:.1f} ms")

@@ -1,35 +1,37 @@
 """The oracle's fast path for stride-1 convolutions: GEMMs on the flattened padded grid.
 
 With stride 1 an output position and the input position one tap reads differ by
-a constant offset once the padded input is laid out channels-last and
-flattened, one row per padded position: tap ``k`` (dilation ``d``) reads row
-``q + off(k)`` for output row ``q``, ``off(k) = sum_i d_i * k_i * pitch_i`` with
-``pitch_i`` the row count of one step along spatial axis ``i``. So, over all
-rows ``q`` of the flattened padded grid (``N * prod(padded)`` rows),
+a constant offset once the padded input is flattened, one column per padded
+position of every image: tap ``k`` (dilation ``d``) reads position ``q + off(k)``
+for output position ``q``, ``off(k) = sum_i d_i * k_i * pitch_i`` with ``pitch_i``
+the positions of one step along spatial axis ``i``. So, over all positions ``q``
+of the flattened padded grid (``N * prod(padded)`` of them), channels-first,
 
-* ``y[q]   = sum_k xf[q + off(k)] @ W_k``             (``W_k = w[:, :, k]^T``, ``(C, O)``)
-* ``dxf[p] = sum_k dyf[p - off(k)] @ W_k^T``          (the same sum with the kernel flipped)
-* ``dW_k   = sum_q xf[q + off(k)]^T @ dyf[q]``
+* ``y[:, q]   = sum_k W_k @ xg[:, q + off(k)]``         (``W_k = w[:, :, k]``, ``(O, C)``)
+* ``dxg[:, p] = sum_k W_k^T @ dyg[:, p - off(k)]``      (the same sum, kernel flipped)
+* ``dW_k      = sum_q dyg[:, q] @ xg[:, q + off(k)]^T``
 
-where ``xf`` is the padded input, ``dyf`` is ``dy`` placed on the same grid
-(zero on rows that are not an output position) and ``dxf`` is the padded
+where ``xg`` is the padded input, ``dyg`` is ``dy`` placed on the same grid
+(zero at positions that are not output positions) and ``dxg`` is the padded
 input's gradient.
 
-``y`` and ``dx`` are one GEMM per block of rows, ``(rows, taps * C) @ (taps * C, O)``;
-the block's ``(rows, taps * C)`` operand is copied from the grid in runs of
-``k_last * C`` contiguous elements (a whole kernel row at once when the last axis
-is not dilated), far cheaper than im2col from an ``(N, C, *S)`` array. ``dw`` needs
-no copy at all: each tap's operand is a contiguous slice of the grid.
+Each is one GEMM per block of positions with the taps stacked,
+``(O, taps * C) @ (taps * C, block)`` (``dw``: ``(O, block) @ (block, taps * C)``);
+the stacked operand is copied from the grid as ``taps * C`` contiguous runs of
+``block`` elements, much cheaper than im2col from an ``(N, C, *S)`` array, and
+this orientation of the product runs faster in OpenBLAS than ``(rows, K) @ (K, O)``.
+The only layout change is the padded copy itself (``N`` and ``C`` swapped).
 
-Rows that are not output positions are computed for nothing (about
+Positions that are not output positions are computed for nothing (about
 ``prod(padded) / prod(out)`` of the work, 7 % on a 56 x 56 3x3 SAME layer) and
-dropped. They read rows of the next image or of a zero tail, which only
+dropped. They read positions of the next image or of a zero tail, which only
 matters through ``0 * inf``: with a non-finite ``w`` (for ``dx``) or ``x`` (for
 ``dw``) the caller must use another path (:func:`applies`).
 
 Peak memory: two arrays on the padded grid (the input and the result, or
-``dy`` and the result) and one block, about twice the largest operand. Tested
-against :func:`harness.oracle.conv_taps` and friends (tests/test_oracle.py).
+``dy`` and the result) and one block: twice the largest operand plus the
+padding's share of both, plus one block. Tested against
+:func:`harness.oracle.conv_taps` and friends (tests/test_oracle.py).
 """
 from __future__ import annotations
 
@@ -38,11 +40,10 @@ import math
 from typing import Sequence
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from harness import oracle
 
-BLOCK = 1 << 19          # elements of one block of gathered rows, (rows, taps * C)
+BLOCK = 1 << 19          # elements of one block of stacked taps, (taps * C, positions)
 MIN_CHANNELS = 16        # fewer input or output channels are left to im2col
 
 
@@ -68,7 +69,12 @@ def applies(x_shape: Sequence[int], filter_shape: Sequence[int], *, strides: Seq
 
 
 class _Grid:
-    """The flattened padded grid: rows per image, tap offsets, output positions."""
+    """The flattened padded grid: positions per image, tap offsets, output positions.
+
+    Arrays on the grid are channels-first, ``(channels, N * prod(padded) [+ tail])``:
+    position ``q`` of every channel in one row, so a shifted slice is ``C`` runs of
+    contiguous elements.
+    """
 
     def __init__(self, input_shape, kernel, pads, dilations):
         self.n, self.c = int(input_shape[0]), int(input_shape[1])
@@ -78,90 +84,88 @@ class _Grid:
         pitch = [math.prod(self.padded[i + 1:]) for i in range(len(self.padded))]
         self.offsets = [sum(k * d * p for k, d, p in zip(tap, dilations, pitch))
                         for tap in itertools.product(*(range(k) for k in kernel))]
-        self.rows = self.n * math.prod(self.padded)
-        self.total = self.rows + max(self.offsets)          # a zero tail for the last reads
+        self.positions = self.n * math.prod(self.padded)
+        self.tail = max(self.offsets)                       # zeros after, for the last reads
 
     def valid(self) -> tuple[slice, ...]:
-        """Index of the output positions in ``(N, *padded, channels)``."""
-        return (slice(None), *(slice(0, m) for m in self.out), slice(None))
+        """Index of the output positions in ``(channels, N, *padded)``."""
+        return (slice(None), slice(None), *(slice(0, m) for m in self.out))
 
     def padded_input(self, x: np.ndarray) -> np.ndarray:
-        """``x`` zero-padded (or cropped), channels-last, as ``(total, C)`` rows."""
-        xf = np.zeros((self.total, self.c))
+        """``x`` zero-padded (or cropped) as ``(C, positions + tail)``."""
+        xg = np.zeros((self.c, self.positions + self.tail))
         in_x, in_xp = oracle._overlap(x.shape, self.pads)
-        grid = xf[:self.rows].reshape(self.n, *self.padded, self.c)
-        grid[(in_xp[0], *in_xp[2:], slice(None))] = np.moveaxis(x[in_x], 1, -1)
-        return xf
+        grid = xg[:, :self.positions].reshape(self.c, self.n, *self.padded)
+        grid[(slice(None), *in_xp[:1], *in_xp[2:])] = np.swapaxes(x[in_x], 0, 1)
+        return xg
 
-    def on_grid(self, dy: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """``dy`` (N, O, *out) on the grid's rows, zero elsewhere: ``(rows, O)``, in ``out``
-        (zeros) when given."""
-        dyf = np.zeros((self.rows, dy.shape[1])) if out is None else out
-        dyf.reshape(self.n, *self.padded, dy.shape[1])[self.valid()] = np.moveaxis(dy, 1, -1)
-        return dyf
+    def on_grid(self, dy: np.ndarray, lead: int = 0) -> np.ndarray:
+        """``dy`` (N, O, *out) at its positions of the grid, zero elsewhere, after ``lead``
+        zero columns: ``(O, lead + positions)``."""
+        dyg = np.zeros((dy.shape[1], lead + self.positions))
+        grid = dyg[:, lead:].reshape(dy.shape[1], self.n, *self.padded)
+        grid[self.valid()] = np.swapaxes(dy, 0, 1)
+        return dyg
+
+    def result(self, g: np.ndarray) -> np.ndarray:
+        """``(channels, positions)`` on the grid as ``(N, channels, *padded)`` (a view)."""
+        return np.swapaxes(g[:, :self.positions].reshape(g.shape[0], self.n, *self.padded), 0, 1)
 
 
-def _tap_matrices(w: np.ndarray) -> np.ndarray:
-    """``w`` (O, C, *k) as ``(taps, C, O)``, taps in the grid's offset order."""
+def _tap_weights(w: np.ndarray) -> np.ndarray:
+    """``w`` (O, C, *k) as ``(O, taps * C)``, column ``t * C + c`` = ``w[o, c, tap t]``."""
     o, c = w.shape[:2]
-    return np.ascontiguousarray(np.moveaxis(w.reshape(o, c, -1), 2, 0).swapaxes(1, 2))
+    return np.ascontiguousarray(np.swapaxes(w.reshape(o, c, -1), 1, 2).reshape(o, -1))
 
 
-def _gathered(src: np.ndarray, grid: _Grid, kernel, dilations):
-    """Blocks ``(lo, hi, cols)``: ``cols[q - lo] = concat_k src[q + off(k)]``, ``(hi - lo,
-    taps * C)``, for the grid rows ``lo <= q < hi``; ``src`` is ``(rows, C)``, C-ordered and
-    long enough for every read. One buffer is reused: each block is only valid until the next.
-    """
-    c = src.shape[1]
-    k_last, d_last = int(kernel[-1]), int(dilations[-1])
-    runs = grid.offsets[::k_last]                       # the first tap of each kernel row
-    width = len(grid.offsets) * c
-    step = max(64, BLOCK // width)
-    cols = np.empty((min(step, grid.rows), width))
-    row, channel = src.strides
-    for lo in range(0, grid.rows, step):
-        hi = min(lo + step, grid.rows)
-        block = cols[:hi - lo].reshape(hi - lo, len(runs), k_last, c)
-        for r, off in enumerate(runs):
-            np.copyto(block[:, r], as_strided(src[lo + off:], (hi - lo, k_last, c),
-                                              (row, d_last * row, channel), writeable=False))
-        yield lo, hi, cols[:hi - lo]
+def _gathered(src: np.ndarray, grid: _Grid):
+    """Blocks ``(lo, hi, cols)``: ``cols[t * C + c, q - lo] = src[c, q + off(t)]``, ``(taps *
+    C, hi - lo)``, for the grid positions ``lo <= q < hi``; ``src`` is ``(C, positions +
+    tail)``. One buffer is reused: each block is only valid until the next."""
+    c, taps = src.shape[0], len(grid.offsets)
+    step = max(64, BLOCK // (taps * c))
+    if taps == 1:                                       # one tap: the rows themselves
+        for lo in range(0, grid.positions, step):
+            hi = min(lo + step, grid.positions)
+            yield lo, hi, src[:, lo + grid.offsets[0]:hi + grid.offsets[0]]
+        return
+    cols = np.empty((taps, c, min(step, grid.positions)))
+    for lo in range(0, grid.positions, step):
+        hi = min(lo + step, grid.positions)
+        for t, off in enumerate(grid.offsets):
+            np.copyto(cols[t, :, :hi - lo], src[:, lo + off:hi + off])
+        yield lo, hi, cols.reshape(taps * c, -1)[:, :hi - lo]
 
 
-def _gathered_gemm(src: np.ndarray, mats: np.ndarray, grid: _Grid, kernel,
-                   dilations) -> np.ndarray:
-    """``out[q] = sum_k src[q + off(k)] @ mats[k]`` for every grid row ``q``: one GEMM per
-    block of :func:`_gathered` rows."""
-    weights = mats.reshape(-1, mats.shape[2])           # (taps * C, O), rows in tap order
-    out = np.empty((grid.rows, weights.shape[1]))
-    for lo, hi, cols in _gathered(src, grid, kernel, dilations):
-        np.matmul(cols, weights, out=out[lo:hi])
+def _gathered_gemm(src: np.ndarray, weights: np.ndarray, grid: _Grid) -> np.ndarray:
+    """``out[:, q] = sum_t weights[:, t] @ src[:, q + off(t)]`` for every grid position ``q``:
+    one GEMM ``(O, taps * C) @ (taps * C, block)`` per block of :func:`_gathered` columns."""
+    out = np.empty((weights.shape[0], grid.positions))
+    for lo, hi, cols in _gathered(src, grid):
+        np.matmul(weights, cols, out=out[:, lo:hi])
     return out
 
 
 def conv(x, w, *, pads, dilations) -> np.ndarray:
-    """:func:`harness.oracle.conv`, stride 1, groups 1: ``y[q] = sum_k xf[q + off(k)] @ W_k``."""
+    """:func:`harness.oracle.conv`, stride 1, groups 1: ``y[:, q] = sum_k W_k @ xg[:, q + off(k)]``."""
     grid = _Grid(x.shape, w.shape[2:], pads, dilations)
-    yf = _gathered_gemm(grid.padded_input(x), _tap_matrices(w), grid, w.shape[2:], dilations)
-    y = yf.reshape(grid.n, *grid.padded, w.shape[0])[grid.valid()]
-    return np.moveaxis(y, -1, 1)
+    yg = _gathered_gemm(grid.padded_input(x), _tap_weights(w), grid)
+    return grid.result(yg)[(slice(None), slice(None), *(slice(0, m) for m in grid.out))]
 
 
 def conv_dx(dy, w, *, input_shape, pads, dilations) -> np.ndarray:
-    """:func:`harness.oracle.conv_dx`, stride 1, groups 1: ``dxf[p] = sum_k dyf[p - off(k)] @ W_k^T``.
+    """:func:`harness.oracle.conv_dx`, stride 1, groups 1: ``dxg[:, p] = sum_k W_k^T @ dyg[:, p - off(k)]``.
 
-    With ``dyf`` behind ``max(off)`` zero rows, ``dyf[p - off(k)]`` is row ``p + max(off) -
-    off(k)`` and ``max(off) - off(k)`` is the offset of the flipped kernel's tap ``k``: the
-    same gathered GEMM as ``y``, on ``dy`` with the kernel flipped and transposed.
+    With ``dyg`` behind ``max(off)`` zero columns, ``dyg[:, p - off(k)]`` is column ``p +
+    max(off) - off(k)``, and ``max(off) - off(k)`` is the offset of the flipped kernel's
+    tap ``k``: the same gathered GEMM as ``y``, on ``dy`` with the kernel flipped and
+    transposed.
     """
     kernel = w.shape[2:]
     grid = _Grid(input_shape, kernel, pads, dilations)
-    lead = grid.total - grid.rows                        # max(off) zero rows before dyf
-    dye = np.zeros((lead + grid.rows, w.shape[0]))
-    grid.on_grid(dy, out=dye[lead:lead + grid.rows])
-    flipped = np.ascontiguousarray(_tap_matrices(w)[::-1].swapaxes(1, 2))   # (taps, O, C)
-    dxf = _gathered_gemm(dye, flipped, grid, kernel, dilations)
-    dxpad = np.moveaxis(dxf.reshape(grid.n, *grid.padded, grid.c), -1, 1)
+    flipped = np.flip(w, axis=tuple(range(2, w.ndim))).swapaxes(0, 1)   # (C, O, *k)
+    dxg = _gathered_gemm(grid.on_grid(dy, lead=grid.tail), _tap_weights(flipped), grid)
+    dxpad = grid.result(dxg)
     if all(b >= 0 and a >= 0 for b, a in grid.pads):       # a view: no copy of dx
         return dxpad[(slice(None), slice(None),
                       *(slice(b, b + s) for (b, _), s in zip(grid.pads, input_shape[2:])))]
@@ -169,14 +173,15 @@ def conv_dx(dy, w, *, input_shape, pads, dilations) -> np.ndarray:
 
 
 def conv_dw(x, dy, *, filter_shape, pads, dilations) -> np.ndarray:
-    """:func:`harness.oracle.conv_dw`, stride 1, groups 1: ``dW_k = sum_q xf[q + off(k)]^T @ dyf[q]``,
-    one GEMM per block of :func:`_gathered` rows, ``cols^T @ dyf``."""
+    """:func:`harness.oracle.conv_dw`, stride 1, groups 1: ``dW_k = sum_q dyg[:, q] xg[:, q + off(k)]^T``,
+    one GEMM ``(O, block) @ (block, taps * C)`` per block of :func:`_gathered` columns."""
     o, c, *kernel = filter_shape
     grid = _Grid(x.shape, kernel, pads, dilations)
-    xf, dyf = grid.padded_input(x), grid.on_grid(dy)
-    acc, part = np.zeros((len(grid.offsets) * c, o)), np.empty((len(grid.offsets) * c, o))
-    for lo, hi, cols in _gathered(xf, grid, kernel, dilations):
-        np.matmul(cols.T, dyf[lo:hi], out=part)
+    xg, dyg = grid.padded_input(x), grid.on_grid(dy)
+    acc = np.zeros((o, len(grid.offsets) * c))
+    part = np.empty_like(acc)
+    for lo, hi, cols in _gathered(xg, grid):
+        np.matmul(dyg[:, lo:hi], cols.T, out=part)
         acc += part
-    mats = acc.reshape(len(grid.offsets), c, o)
-    return np.ascontiguousarray(np.moveaxis(mats, 0, 2).swapaxes(0, 1).reshape(filter_shape))
+    # acc[o, t * C + c] = dw[o, c, tap t]
+    return np.ascontiguousarray(np.swapaxes(acc.reshape(o, -1, c), 1, 2).reshape(filter_shape))
