@@ -127,7 +127,14 @@ def conv_dw(x, dy, *, filter_shape, strides, pads, dilations, groups=1) -> np.nd
 
 
 def conv_dx(dy, w, *, input_shape, strides, pads, dilations, groups=1) -> np.ndarray:
-    """:func:`harness.oracle.conv_dx` as GEMMs and a tap-by-tap col2im."""
+    """:func:`harness.oracle.conv_dx` as GEMMs and a tap-by-tap col2im, channels-first.
+
+    Per block of (batch items, rows of the first output dim) and group:
+    ``contrib = W_g^T @ dy_block``, ``(items, Cg * taps, positions)`` with ``W_g`` the
+    group's ``(Og, Cg * taps)`` filter rows, then each tap's ``(items, Cg, *out_block)``
+    slab is added onto the padded input at ``s * p + d * k``: strided adds whose inner
+    loop runs along the last output axis, not along the (often few) channels.
+    """
     input_shape = tuple(int(v) for v in input_shape)
     pads, y_shape = _geometry(input_shape, w.shape, strides, pads, dilations, groups)
     oracle._check_dy(dy, y_shape)
@@ -136,22 +143,20 @@ def conv_dx(dy, w, *, input_shape, strides, pads, dilations, groups=1) -> np.nda
     if 0 in y_shape:
         return np.zeros(input_shape)
     taps, og = list(itertools.product(*(range(k) for k in kernel))), o // groups
-    mats = _filter_matrices(w, groups)                     # (G, K, Og)
+    filters = w.reshape(groups, og, cg * len(taps)).swapaxes(1, 2)   # (G, Cg * taps, Og)
     padded = [s + b + a for s, (b, a) in zip(input_shape[2:], pads)]
-    dxcl = np.zeros((n, *padded, c))
-    dycl = np.moveaxis(dy, 1, -1)
+    dxpad = np.zeros((n, c, *padded))
     for items, rows in _blocks(n, out, len(taps) * c):
-        dyb = dycl[items, rows]
-        lead = dyb.shape[:-1]                              # (items, rows, *out[1:])
+        first = rows.start or 0
         for g in range(groups):
-            part = np.ascontiguousarray(dyb[..., g * og:(g + 1) * og]).reshape(-1, og)
-            contrib = (part @ mats[g].T).reshape(*lead, len(taps), cg)
+            part = dy[items, g * og:(g + 1) * og, rows]              # (items, Og, *out_block)
+            block = part.shape[2:]
+            contrib = np.matmul(filters[g], part.reshape(*part.shape[:2], -1))
+            contrib = contrib.reshape(part.shape[0], cg, len(taps), *block)
             for t, tap in enumerate(taps):
-                first = rows.start or 0
-                index = (items, *(slice(d * k + s * lo, d * k + s * (lo + m - 1) + 1, s)
-                                  for k, s, d, m, lo in zip(tap, strides, dilations, lead[1:],
-                                                            [first] + [0] * (len(tap) - 1))),
-                         slice(g * cg, (g + 1) * cg))
-                dxcl[index] += contrib[..., t, :]
-    dxpad = np.moveaxis(dxcl, -1, 1)
+                index = (items, slice(g * cg, (g + 1) * cg),
+                         *(slice(d * k + s * lo, d * k + s * (lo + m - 1) + 1, s)
+                           for k, s, d, m, lo in zip(tap, strides, dilations, block,
+                                                     [first] + [0] * (len(tap) - 1))))
+                dxpad[index] += contrib[:, :, t]
     return oracle._unpad(dxpad, pads, input_shape)
