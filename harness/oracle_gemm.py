@@ -1,19 +1,23 @@
 """The oracle's fast path: each convolution as GEMMs over im2col blocks, float64.
 
-Same formulas as :mod:`harness.oracle` (see its docstrings), arranged for BLAS:
-the padded input is laid out channels-last, a strided view of it holds every
-window as ``(N, *out, *kernel, C)`` without copying, and bounded blocks of
-that view (about ``BLOCK`` elements) become contiguous ``(rows, K)`` matrices,
-``K = C/groups * prod(kernel)``:
+Same formulas as :mod:`harness.oracle` (see its docstrings), arranged for BLAS,
+channels-first throughout. The input is padded once (``(N, C, *padded)``);
+for a block of (batch items, rows of the first output dim) of about ``BLOCK``
+elements, every tap's window slab ``xpad[items, :, s * p + d * k]`` is copied
+into ``cols``, ``(C, taps, items, *out_block)``: one strided copy per tap whose
+inner loop runs along the last output axis. Per group ``g`` (its ``Cg``
+channels, ``K = Cg * taps`` rows of ``cols``, its ``Og`` filters ``W_g``,
+``(Og, K)``):
 
-* ``y = cols @ W``, ``W = w`` as ``(K, O)`` per group;
-* ``dw = sum over blocks of cols^T @ dy``;
-* ``dx``: ``dy @ W^T`` per block gives every window's contribution ``(rows, taps,
-  C)``, added back onto the padded input tap by tap (col2im).
+* ``y[items, g, block] = W_g @ cols_g``                 ``(Og, K) @ (K, positions)``
+* ``dw_g += dy_g @ cols_g^T``                           ``(Og, positions) @ (positions, K)``
+* ``dx``: ``W_g^T @ dy_g`` gives every window's contribution ``(K, positions)``,
+  added back onto the padded input tap by tap (col2im).
 
-Peak memory: the padded input (channels-last), the result, and one block.
-Tested against :func:`harness.oracle.conv_taps` and friends on random
-geometries (tests/test_oracle.py).
+Peak memory: the padded input, the result, and one block. Tested against
+:func:`harness.oracle.conv_taps` and friends on random geometries
+(tests/test_oracle.py). Stride-1 convolutions with enough channels take
+:mod:`harness.oracle_shifted` instead, which needs no window copies.
 """
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from harness import oracle
 
-BLOCK = 1 << 21                 # elements of one im2col block (16 MiB in float64)
+BLOCK = 1 << 18                 # elements of one im2col block (2 MiB in float64)
 MIN_REDUCTION = 16              # a shorter per-group reduction is left to the tap path
 
 
@@ -34,24 +38,6 @@ def worth_it(filter_shape: Sequence[int], groups: int) -> bool:
     """Whether the GEMM path pays: per-group reductions long enough for BLAS."""
     cg_k = int(filter_shape[1]) * math.prod(int(k) for k in filter_shape[2:])
     return groups <= 8 and cg_k >= MIN_REDUCTION and min(filter_shape) > 0
-
-
-def _padded_channels_last(x: np.ndarray, pads) -> np.ndarray:
-    """``x`` (N, C, *S) zero-padded (or cropped) per side, as (N, *S_padded, C)."""
-    shape = (x.shape[0], *(n + b + a for n, (b, a) in zip(x.shape[2:], pads)), x.shape[1])
-    xp = np.zeros(shape)
-    in_x, in_xp = oracle._overlap(x.shape, pads)
-    xp[(in_xp[0], *in_xp[2:], slice(None))] = np.moveaxis(x[in_x], 1, -1)
-    return xp
-
-
-def _windows(xcl: np.ndarray, kernel, strides, dilations, out) -> np.ndarray:
-    """View ``(N, *out, *kernel, C)``: ``[n, p, k, c] = xpad[n, s * p + d * k, c]``."""
-    st, r = xcl.strides, len(kernel)
-    shape = (xcl.shape[0], *out, *kernel, xcl.shape[-1])
-    steps = (st[0], *(st[1 + i] * strides[i] for i in range(r)),
-             *(st[1 + i] * dilations[i] for i in range(r)), st[-1])
-    return as_strided(xcl, shape, steps, writeable=False)
 
 
 def _blocks(n: int, out: Sequence[int], k_elems: int) -> Iterator[tuple[slice, slice]]:
@@ -76,35 +62,61 @@ def _geometry(input_shape, filter_shape, strides, pads, dilations, groups):
     return [tuple(int(v) for v in p) for p in pads], y_shape
 
 
-def _filter_matrices(w: np.ndarray, groups: int) -> np.ndarray:
-    """``w`` (O, Cg, *k) as (G, K, Og) with K ordered (*k, Cg), matching the windows."""
-    o, cg, *kernel = w.shape
-    wk = np.moveaxis(w, 1, -1).reshape(groups, o // groups, math.prod(kernel) * cg)
-    return np.ascontiguousarray(np.swapaxes(wk, 1, 2))
+def _tap_slices(tap, strides, dilations, block, first: int) -> tuple[slice, ...]:
+    """The padded input's positions ``s * p + d * k`` of one tap over a block of outputs
+    (``block`` sizes, starting at row ``first`` of the first output dim)."""
+    starts = [first] + [0] * (len(tap) - 1)
+    return tuple(slice(d * k + s * lo, d * k + s * (lo + m - 1) + 1, s)
+                 for k, s, d, m, lo in zip(tap, strides, dilations, block, starts))
+
+
+class _Columns:
+    """The im2col blocks of one convolution: ``cols`` ``(C, taps, items, *out_block)``."""
+
+    def __init__(self, x, kernel, strides, dilations, pads, out):
+        xpad = oracle._pad(x, pads)
+        self.n, self.c, self.kernel, self.out = x.shape[0], x.shape[1], tuple(kernel), out
+        # windows[n, c, k, p] = xpad[n, c, s * p + d * k], a view: (N, C, *kernel, *out)
+        step = xpad.strides[2:]
+        self.windows = as_strided(
+            xpad, (*xpad.shape[:2], *kernel, *out),
+            (*xpad.strides[:2], *(d * st for d, st in zip(dilations, step)),
+             *(s * st for s, st in zip(strides, step))), writeable=False)
+
+    def blocks(self):
+        """``(items, rows, cols)`` per block; one buffer is reused across blocks."""
+        r, taps = len(self.kernel), math.prod(self.kernel)
+        order = (1, *range(2, 2 + r), 0, *range(2 + r, 2 + 2 * r))   # (C, *k, items, *out)
+        buffer = None
+        for items, rows in _blocks(self.n, self.out, taps * self.c):
+            view = self.windows[(items, slice(None), *[slice(None)] * r, rows)]
+            size = view.size
+            if buffer is None or buffer.size < size:
+                buffer = np.empty(size)
+            shape = [view.shape[i] for i in order]
+            np.copyto(buffer[:size].reshape(shape), view.transpose(order))
+            yield items, rows, buffer[:size].reshape(self.c, taps, *shape[1 + r:])
 
 
 def conv(x, w, *, strides, pads, dilations, groups=1) -> np.ndarray:
-    """:func:`harness.oracle.conv` as GEMMs."""
+    """:func:`harness.oracle.conv` as GEMMs: ``y_g = W_g @ cols_g`` per block."""
     pads, y_shape = _geometry(x.shape, w.shape, strides, pads, dilations, groups)
     n, o, *out = y_shape
     if 0 in y_shape:
         return np.zeros(y_shape)
-    cg, kernel = w.shape[1], w.shape[2:]
-    k_elems = math.prod(kernel) * cg
-    view = _windows(_padded_channels_last(x, pads), kernel, strides, dilations, out)
-    mats, og = _filter_matrices(w, groups), o // groups
-    y = np.empty((n, *out, o))
-    for items, rows in _blocks(n, out, k_elems * groups):
-        block = view[items, rows]                         # (items, rows, *out[1:], *k, C)
+    og, cg = o // groups, w.shape[1]
+    filters = w.reshape(groups, og, -1)                     # (G, Og, Cg * taps)
+    y = np.empty(y_shape)
+    for items, rows, cols in _Columns(x, w.shape[2:], strides, dilations, pads, out).blocks():
         for g in range(groups):
-            cols = block[..., g * cg:(g + 1) * cg].reshape(-1, k_elems)
-            y[items, rows, ..., g * og:(g + 1) * og] = (cols @ mats[g]).reshape(
-                *block.shape[:1 + len(out)], og)
-    return np.moveaxis(y, -1, 1)
+            cols_g = cols[g * cg:(g + 1) * cg].reshape(filters.shape[2], -1)
+            part = (filters[g] @ cols_g).reshape(og, *cols.shape[2:])
+            y[items, g * og:(g + 1) * og, rows] = np.swapaxes(part, 0, 1)
+    return y
 
 
 def conv_dw(x, dy, *, filter_shape, strides, pads, dilations, groups=1) -> np.ndarray:
-    """:func:`harness.oracle.conv_dw` as GEMMs."""
+    """:func:`harness.oracle.conv_dw` as GEMMs: ``dw_g = sum over blocks of dy_g @ cols_g^T``."""
     filter_shape = tuple(int(v) for v in filter_shape)
     pads, y_shape = _geometry(x.shape, filter_shape, strides, pads, dilations, groups)
     oracle._check_dy(dy, y_shape)
@@ -112,18 +124,14 @@ def conv_dw(x, dy, *, filter_shape, strides, pads, dilations, groups=1) -> np.nd
     o, cg, *kernel = filter_shape
     if 0 in y_shape:
         return np.zeros(filter_shape)
-    k_elems, og = math.prod(kernel) * cg, o // groups
-    view = _windows(_padded_channels_last(x, pads), kernel, strides, dilations, out)
-    dycl = np.moveaxis(dy, 1, -1)
-    acc = np.zeros((groups, k_elems, og))
-    for items, rows in _blocks(n, out, k_elems * groups):
-        block, dyb = view[items, rows], dycl[items, rows]
+    og = o // groups
+    acc = np.zeros((groups, og, cg * math.prod(kernel)))
+    for items, rows, cols in _Columns(x, kernel, strides, dilations, pads, out).blocks():
         for g in range(groups):
-            cols = block[..., g * cg:(g + 1) * cg].reshape(-1, k_elems)
-            acc[g] += cols.T @ np.ascontiguousarray(dyb[..., g * og:(g + 1) * og]).reshape(-1, og)
-    # acc[g] rows are ordered (*k, Cg): back to (O, Cg, *k)
-    w = np.swapaxes(acc, 1, 2).reshape(o, *kernel, cg)
-    return np.moveaxis(w, -1, 1)
+            cols_g = cols[g * cg:(g + 1) * cg].reshape(acc.shape[2], -1)
+            dy_g = np.swapaxes(dy[items, g * og:(g + 1) * og, rows], 0, 1).reshape(og, -1)
+            acc[g] += dy_g @ cols_g.T
+    return acc.reshape(filter_shape)
 
 
 def conv_dx(dy, w, *, input_shape, strides, pads, dilations, groups=1) -> np.ndarray:
@@ -155,8 +163,6 @@ def conv_dx(dy, w, *, input_shape, strides, pads, dilations, groups=1) -> np.nda
             contrib = contrib.reshape(part.shape[0], cg, len(taps), *block)
             for t, tap in enumerate(taps):
                 index = (items, slice(g * cg, (g + 1) * cg),
-                         *(slice(d * k + s * lo, d * k + s * (lo + m - 1) + 1, s)
-                           for k, s, d, m, lo in zip(tap, strides, dilations, block,
-                                                     [first] + [0] * (len(tap) - 1))))
+                         *_tap_slices(tap, strides, dilations, block, first))
                 dxpad[index] += contrib[:, :, t]
     return oracle._unpad(dxpad, pads, input_shape)
