@@ -360,6 +360,11 @@ def _mark(item: pytest.Item, state: RunState, case: Case, names: list[str],
         item.add_marker(name)
     item.add_marker(pytest.mark.xdist_group(case.id))
     if entry:
+        if entry.intermittent:    # shows in some runs only: an XPASS is no news
+            item.add_marker(pytest.mark.xfail(strict=False, reason=(
+                f"known intermittent discrepancy ({state.known_path}:{entry.line}): "
+                f"{entry.reason}")))
+            return
         item.add_marker(pytest.mark.xfail(strict=True, reason=(
             f"known discrepancy ({state.known_path}:{entry.line}): {entry.reason} -- "
             "an XPASS means it no longer happens: remove or narrow that entry")))

@@ -131,6 +131,9 @@ def apply_known(v: Verdict, entry: Optional[known_mod.KnownDiscrepancy]) -> Verd
     v.known = entry.to_dict()
     if v.status in (Status.FAIL, Status.ERROR, Status.WRONG, Status.NONDETERMINISTIC):
         v.status = Status.KNOWN
+    elif v.status in (Status.PASS, Status.HOLDS) and entry.intermittent:
+        v.message += ("\nnote: a known intermittent discrepancy matches this verdict; it "
+                      "did not show in this run")
     elif v.status in (Status.PASS, Status.HOLDS):
         v.message += ("\nnote: a known discrepancy matches this verdict but it passed: "
                       "the entry may be out of date")

@@ -32,6 +32,35 @@ def test_except_impl_needs_impl(tmp_path):
         load_known(path)
 
 
+def test_intermittent_is_a_yaml_boolean(tmp_path):
+    path = tmp_path / "known.yaml"
+    path.write_text("- case: a\n  impl: b\n  intermittent: true\n  reason: r\n  evidence: e\n"
+                    "- case: a\n  impl: c\n  reason: r\n  evidence: e\n")
+    flaky, steady = load_known(path)
+    assert flaky.intermittent is True and flaky.to_dict()["intermittent"] is True
+    assert steady.intermittent is None and "intermittent" not in steady.to_dict()
+    path.write_text("- case: a\n  impl: b\n  reason: r\n  evidence: e\n  intermittent: sometimes\n")
+    with pytest.raises(SourceError, match="'intermittent' is true or false, got 'sometimes'") as err:
+        load_known(path)
+    assert err.value.line == 5
+
+
+def test_a_pass_under_an_intermittent_entry_is_expected_not_stale():
+    from harness.runner import Verdict, apply_known
+    from harness.status import Status
+
+    def passed() -> Verdict:
+        return Verdict("c/1", "tf.tape", "dw", Status.PASS, message="ok")
+
+    flagged = apply_known(passed(), entry(impl="tf.*"))
+    assert flagged.status is Status.PASS and "may be out of date" in flagged.message
+    expected = apply_known(passed(), entry(impl="tf.*", intermittent=True))
+    assert expected.status is Status.PASS and "may be out of date" not in expected.message
+    assert "intermittent" in expected.message and expected.known["intermittent"] is True
+    failed = Verdict("c/1", "tf.tape", "dw", Status.FAIL, message="bad")
+    assert apply_known(failed, entry(impl="tf.*", intermittent=True)).status is Status.KNOWN
+
+
 ENTRIES = load_known(REPO / "harness" / "data" / "known-discrepancies.yaml")
 
 
