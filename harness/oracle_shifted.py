@@ -30,13 +30,17 @@ matters through ``0 * inf``: with a non-finite ``w`` (for ``dx``) or ``x`` (for
 
 Peak memory: two arrays on the padded grid (the input and the result, or
 ``dy`` and the result) and one block: twice the largest operand plus the
-padding's share of both, plus one block. Tested against
+padding's share of both, plus one block. The operands on the grid and the block
+are scratch kept between calls (:func:`_scratch`, up to ``SCRATCH`` elements
+each; :func:`release_scratch` drops them): paging fresh memory in cost a tenth
+of the GEMM's time. Tested against
 :func:`harness.oracle.conv_taps` and friends (tests/test_oracle.py).
 """
 from __future__ import annotations
 
 import itertools
 import math
+import threading
 from typing import Sequence
 
 import numpy as np
@@ -45,6 +49,7 @@ from harness import oracle
 
 BLOCK = 1 << 19          # elements of one block of stacked taps, (taps * C, positions)
 MIN_CHANNELS = 16        # fewer input or output channels are left to im2col
+SCRATCH = 1 << 24        # elements kept between calls per scratch slot (128 MiB)
 
 
 def applies(x_shape: Sequence[int], filter_shape: Sequence[int], *, strides: Sequence[int],
@@ -91,25 +96,64 @@ class _Grid:
         """Index of the output positions in ``(channels, N, *padded)``."""
         return (slice(None), slice(None), *(slice(0, m) for m in self.out))
 
-    def padded_input(self, x: np.ndarray) -> np.ndarray:
-        """``x`` zero-padded (or cropped) as ``(C, positions + tail)``."""
-        xg = np.zeros((self.c, self.positions + self.tail))
+    def padded_input(self, x: np.ndarray, slot: int = 0) -> np.ndarray:
+        """``x`` zero-padded (or cropped) as ``(C, positions + tail)``, in scratch ``slot``."""
+        xg = _scratch((self.c, self.positions + self.tail), slot)
         in_x, in_xp = oracle._overlap(x.shape, self.pads)
+        xg[:, self.positions:] = 0
         grid = xg[:, :self.positions].reshape(self.c, self.n, *self.padded)
-        grid[(slice(None), *in_xp[:1], *in_xp[2:])] = np.swapaxes(x[in_x], 0, 1)
+        inside = [(s.start, s.stop) for s in in_xp[2:]]
+        _zero_outside(grid, inside)
+        grid[(slice(None), slice(None), *in_xp[2:])] = np.swapaxes(x[in_x], 0, 1)
         return xg
 
-    def on_grid(self, dy: np.ndarray, lead: int = 0) -> np.ndarray:
+    def on_grid(self, dy: np.ndarray, lead: int = 0, slot: int = 1) -> np.ndarray:
         """``dy`` (N, O, *out) at its positions of the grid, zero elsewhere, after ``lead``
-        zero columns: ``(O, lead + positions)``."""
-        dyg = np.zeros((dy.shape[1], lead + self.positions))
+        zero columns: ``(O, lead + positions)``, in scratch ``slot``."""
+        dyg = _scratch((dy.shape[1], lead + self.positions), slot)
+        dyg[:, :lead] = 0
         grid = dyg[:, lead:].reshape(dy.shape[1], self.n, *self.padded)
+        _zero_outside(grid, [(0, m) for m in self.out])
         grid[self.valid()] = np.swapaxes(dy, 0, 1)
         return dyg
 
     def result(self, g: np.ndarray) -> np.ndarray:
         """``(channels, positions)`` on the grid as ``(N, channels, *padded)`` (a view)."""
         return np.swapaxes(g[:, :self.positions].reshape(g.shape[0], self.n, *self.padded), 0, 1)
+
+
+def _zero_outside(grid: np.ndarray, inside: list[tuple[int, int]]) -> None:
+    """Zero every element of ``grid`` (``(channels, N, *spatial)``) outside the box
+    ``inside`` (``(start, stop)`` per spatial axis): the slabs before and after it, axis by
+    axis, so the box itself is written once, by the caller."""
+    for axis, (start, stop) in enumerate(inside, start=2):
+        before = [slice(None)] * grid.ndim
+        before[axis] = slice(0, start)
+        grid[tuple(before)] = 0
+        before[axis] = slice(stop, None)
+        grid[tuple(before)] = 0
+
+
+_SCRATCH = threading.local()
+
+
+def _scratch(shape: tuple[int, ...], slot: int) -> np.ndarray:
+    """An uninitialized float64 array of ``shape`` for this call's operands on the grid,
+    reused from call to call (per thread, one per ``slot``) up to ``SCRATCH`` elements:
+    a fresh one is paged in by the kernel, which costs about as much as filling it, and
+    the oracle runs twice per grad on the same shapes (values, absolute values)."""
+    size = math.prod(shape)
+    if size > SCRATCH:
+        return np.empty(shape)
+    buffers = _SCRATCH.__dict__.setdefault("buffers", {})
+    if slot not in buffers or buffers[slot].size < size:
+        buffers[slot] = np.empty(size)
+    return buffers[slot][:size].reshape(shape)
+
+
+def release_scratch() -> None:
+    """Drop this thread's scratch arrays (the next call pages fresh ones in)."""
+    _SCRATCH.__dict__.pop("buffers", None)
 
 
 def _tap_weights(w: np.ndarray) -> np.ndarray:
@@ -129,7 +173,7 @@ def _gathered(src: np.ndarray, grid: _Grid):
             hi = min(lo + step, grid.positions)
             yield lo, hi, src[:, lo + grid.offsets[0]:hi + grid.offsets[0]]
         return
-    cols = np.empty((taps, c, min(step, grid.positions)))
+    cols = _scratch((taps, c, min(step, grid.positions)), 2)
     for lo in range(0, grid.positions, step):
         hi = min(lo + step, grid.positions)
         for t, off in enumerate(grid.offsets):

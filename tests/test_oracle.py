@@ -484,13 +484,18 @@ def _stride_one_geometries(seed: int, count: int):
 
 @pytest.mark.parametrize("block", [1, 50, 1 << 19], ids=["one-row-blocks", "small-blocks",
                                                          "default-blocks"])
-def test_the_shifted_path_equals_the_tap_path(block, monkeypatch):
+@pytest.mark.parametrize("scratch", ["reused", "nan-filled"])
+def test_the_shifted_path_equals_the_tap_path(block, scratch, monkeypatch):
     """The flattened-grid GEMMs against the per-tap einsums; few channels, so the
-    channel threshold is lowered to reach the path at all."""
+    channel threshold is lowered to reach the path at all. With NaN-filled scratch,
+    any element of the grid the path reads but forgets to zero shows."""
     from harness import oracle_shifted
 
     monkeypatch.setattr(oracle_shifted, "BLOCK", block)
     monkeypatch.setattr(oracle_shifted, "MIN_CHANNELS", 1)
+    if scratch == "nan-filled":
+        monkeypatch.setattr(oracle_shifted, "_scratch",
+                            lambda shape, slot: np.full(shape, np.nan))
     rng = np.random.default_rng(11)
     seen = 0
     for x_shape, w_shape, geometry in _stride_one_geometries(13, 120):
