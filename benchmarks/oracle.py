@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from harness import oracle, oracle_gemm, oracle_shifted  # noqa: E402
+from harness import oracle, oracle_gemm  # noqa: E402
 
 LAYERS = {   # (N, C, H, W), (O, k, k), stride, SAME pads
     "resnet3x3": ((8, 64, 56, 56), (64, 3, 3), 1, [(1, 1), (1, 1)]),
@@ -70,12 +70,11 @@ def layer(name: str, repeat: int) -> None:
             if key in paired:          # against a GEMM timed just before it
                 paired[key].append(best(runs["gemm"], 1) / elapsed)
     largest = max(x.nbytes, dy.nbytes, y.nbytes)
-    shifted = oracle_shifted.applies(x.shape, wt.shape, groups=1, **geometry)
-    block = (oracle_shifted.BLOCK if shifted else oracle_gemm.BLOCK) * 8
-    path = "GEMMs on the flattened padded grid" if shifted else "im2col GEMMs"
+    block = oracle_gemm.BLOCK * 8
+    path = ("im2col GEMMs, columns clipped from x" if c >= oracle_gemm.CLIP_CHANNELS
+            else "im2col GEMMs, columns from a padded copy")
     peaks = {}
     for key in ("y", "dx", "dw"):
-        oracle_shifted.release_scratch()   # count the scratch a first call pages in
         tracemalloc.start()
         runs[key]()
         peaks[key] = tracemalloc.get_traced_memory()[1] / largest

@@ -60,15 +60,11 @@ def conv(x: np.ndarray, w: np.ndarray, *, strides: Sequence[int], pads: Pads,
 
     ``y[n, o, p] = sum_{c < Cg} sum_{k} xpad[n, g(o) * Cg + c, s * p + d * k] * w[o, c, k]``
 
-    Fast paths, all computing the formula above and tested against each other: with
-    stride 1 and enough channels one in-place GEMM per tap (:mod:`harness.oracle_shifted`),
-    else one GEMM per group over im2col blocks (:mod:`harness.oracle_gemm`) where the
-    reduction is long enough to pay for it, else :func:`conv_taps`.
+    One GEMM per group over im2col blocks (:mod:`harness.oracle_gemm`) where the
+    reduction is long enough to pay for it, else :func:`conv_taps`; both compute
+    the formula above and are tested against each other.
     """
     x, w = _as_f64(x), _as_f64(w)
-    if oracle_shifted.applies(x.shape, w.shape, strides=strides, pads=pads,
-                              dilations=dilations, groups=groups):
-        return oracle_shifted.conv(x, w, pads=pads, dilations=dilations)
     if oracle_gemm.worth_it(w.shape, groups):
         return oracle_gemm.conv(x, w, strides=strides, pads=pads, dilations=dilations,
                                 groups=groups)
@@ -85,10 +81,12 @@ def conv_dx(dy: np.ndarray, w: np.ndarray, *, input_shape: Sequence[int],
     Fast paths or :func:`conv_dx_taps`, as for :func:`conv`.
     """
     dy, w = _as_f64(dy), _as_f64(w)
-    if oracle_shifted.applies(input_shape, w.shape, strides=strides, pads=pads,
-                              dilations=dilations, groups=groups, operand=w):
-        return oracle_shifted.conv_dx(dy, w, input_shape=input_shape, pads=pads,
-                                      dilations=dilations)
+    transposed = (w.shape[1], w.shape[0], *w.shape[2:])
+    if groups == 1 and all(int(s) == 1 for s in strides) and \
+            oracle_gemm.worth_it(transposed, 1) and 0 not in dy.shape and \
+            np.isfinite(w).all():       # as a convolution, padding's 0 meets every weight
+        return oracle_gemm.conv_dx_as_conv(dy, w, input_shape=_int_shape(input_shape),
+                                           pads=pads, dilations=dilations)
     if oracle_gemm.worth_it(w.shape, groups):
         return oracle_gemm.conv_dx(dy, w, input_shape=input_shape,
                                    strides=strides, pads=pads, dilations=dilations,
@@ -106,10 +104,6 @@ def conv_dw(x: np.ndarray, dy: np.ndarray, *, filter_shape: Sequence[int],
     Fast paths or :func:`conv_dw_taps`, as for :func:`conv`.
     """
     x, dy = _as_f64(x), _as_f64(dy)
-    if oracle_shifted.applies(x.shape, filter_shape, strides=strides, pads=pads,
-                              dilations=dilations, groups=groups, operand=x):
-        return oracle_shifted.conv_dw(x, dy, filter_shape=filter_shape, pads=pads,
-                                      dilations=dilations)
     if oracle_gemm.worth_it(filter_shape, groups):
         return oracle_gemm.conv_dw(x, dy, filter_shape=filter_shape,
                                    strides=strides, pads=pads, dilations=dilations,
@@ -347,4 +341,4 @@ def terms(grad: str, input_shape: Sequence[int], filter_shape: Sequence[int], *,
 
 
 # The fast path reads this module's helpers; imported last so that both load in any order.
-from harness import oracle_gemm, oracle_shifted  # noqa: E402
+from harness import oracle_gemm  # noqa: E402

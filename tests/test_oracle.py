@@ -435,12 +435,18 @@ def _random_geometries(seed: int, count: int):
 
 
 @pytest.mark.parametrize("block", [7, 1 << 21], ids=["tiny-blocks", "default-blocks"])
-def test_the_gemm_path_equals_the_tap_path(block, monkeypatch):
+@pytest.mark.parametrize("columns", ["clipped", "padded"])
+@pytest.mark.parametrize("buffer", ["empty", "nan-filled"])
+def test_the_gemm_path_equals_the_tap_path(block, columns, buffer, monkeypatch):
     """Empty outputs, a batch of 0, groups, crops, strides and dilations included; tiny
-    blocks split every tensor into many im2col blocks."""
+    blocks split every tensor into many im2col blocks. Both column builders; a block
+    buffer filled with NaN shows any element over padding left unzeroed."""
     from harness import oracle_gemm
 
     monkeypatch.setattr(oracle_gemm, "BLOCK", block)
+    monkeypatch.setattr(oracle_gemm, "CLIP_CHANNELS", 1 if columns == "clipped" else 10**9)
+    if buffer == "nan-filled":
+        monkeypatch.setattr(oracle_gemm, "_empty", lambda size: np.full(size, np.nan))
     rng = np.random.default_rng(7)
     for x_shape, w_shape, geometry in _random_geometries(3, 150):
         x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
@@ -482,61 +488,49 @@ def _stride_one_geometries(seed: int, count: int):
             return
 
 
-@pytest.mark.parametrize("block", [1, 50, 1 << 19], ids=["one-row-blocks", "small-blocks",
-                                                         "default-blocks"])
-@pytest.mark.parametrize("scratch", ["reused", "nan-filled"])
-def test_the_shifted_path_equals_the_tap_path(block, scratch, monkeypatch):
-    """The flattened-grid GEMMs against the per-tap einsums; few channels, so the
-    channel threshold is lowered to reach the path at all. With NaN-filled scratch,
-    any element of the grid the path reads but forgets to zero shows."""
-    from harness import oracle_shifted
+@pytest.mark.parametrize("block", [7, 1 << 19], ids=["tiny-blocks", "default-blocks"])
+@pytest.mark.parametrize("columns", ["clipped", "padded"])
+def test_dx_as_a_convolution_equals_the_tap_path(block, columns, monkeypatch):
+    """Stride 1, one group: dx is dy correlated with the flipped, transposed kernel, with
+    pads d * (k - 1) - before / - after (crops where negative)."""
+    from harness import oracle_gemm
 
-    monkeypatch.setattr(oracle_shifted, "BLOCK", block)
-    monkeypatch.setattr(oracle_shifted, "MIN_CHANNELS", 1)
-    if scratch == "nan-filled":
-        monkeypatch.setattr(oracle_shifted, "_scratch",
-                            lambda shape, slot: np.full(shape, np.nan))
+    monkeypatch.setattr(oracle_gemm, "BLOCK", block)
+    monkeypatch.setattr(oracle_gemm, "CLIP_CHANNELS", 1 if columns == "clipped" else 10**9)
     rng = np.random.default_rng(11)
     seen = 0
     for x_shape, w_shape, geometry in _stride_one_geometries(13, 120):
-        assert oracle_shifted.applies(x_shape, w_shape, **geometry)
-        x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
-        y = oracle.conv_taps(x, w, **geometry)
-        dy = rng.standard_normal(y.shape)
-        shifted = dict(pads=geometry["pads"], dilations=geometry["dilations"])
-        pairs = [(y, oracle_shifted.conv(x, w, **shifted)),
-                 (oracle.conv_dx_taps(dy, w, input_shape=x_shape, **geometry),
-                  oracle_shifted.conv_dx(dy, w, input_shape=x_shape, **shifted)),
-                 (oracle.conv_dw_taps(x, dy, filter_shape=w_shape, **geometry),
-                  oracle_shifted.conv_dw(x, dy, filter_shape=w_shape, **shifted))]
-        for simple, fast in pairs:
-            assert simple.shape == fast.shape
-            np.testing.assert_allclose(fast, simple, rtol=1e-12, atol=1e-12)
+        w = rng.standard_normal(w_shape)
+        dy = rng.standard_normal(oracle.conv_forward_output_shape(x_shape, w_shape, **geometry))
+        fast = oracle_gemm.conv_dx_as_conv(dy, w, input_shape=x_shape, pads=geometry["pads"],
+                                           dilations=geometry["dilations"])
+        np.testing.assert_allclose(fast, oracle.conv_dx_taps(dy, w, input_shape=x_shape,
+                                                             **geometry), rtol=1e-12, atol=1e-12)
         seen += 1
     assert seen == 120
 
 
-def test_the_shifted_path_is_taken_only_where_it_is_exact():
-    """Stride 1, one group, enough channels, finite operands: else another path."""
-    from harness import oracle_shifted
+def test_dx_is_a_convolution_only_where_that_is_exact(monkeypatch):
+    """Stride 1, one group, finite weights: as a convolution, dy's padding meets every
+    weight, so an infinite weight would put NaN where the scatter has none."""
+    from harness import oracle_gemm
 
+    taken = []
+    real = oracle_gemm.conv_dx_as_conv
+    monkeypatch.setattr(oracle_gemm, "conv_dx_as_conv",
+                        lambda *a, **k: taken.append(1) or real(*a, **k))
+    rng = np.random.default_rng(3)
     x_shape, w_shape = (2, 16, 6, 6), (16, 16, 3, 3)
     same = dict(strides=[1, 1], pads=[(1, 1), (1, 1)], dilations=[1, 1], groups=1)
-    assert oracle_shifted.applies(x_shape, w_shape, **same)
-    assert not oracle_shifted.applies(x_shape, w_shape, **dict(same, strides=[1, 2]))
-    assert not oracle_shifted.applies(x_shape, (16, 8, 3, 3), **dict(same, groups=2))
-    assert not oracle_shifted.applies((2, 8, 6, 6), (16, 8, 3, 3), **same)
-    bad = np.ones(w_shape)
-    bad[0, 0, 0, 0] = np.inf
-    assert not oracle_shifted.applies(x_shape, w_shape, **same, operand=bad)
-    # Through the dispatcher, non-finite values give what the simple path gives.
-    rng = np.random.default_rng(3)
-    x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
-    x[0, 3, 2, 2], w[5, 1, 0, 2] = np.nan, np.inf
-    dy = rng.standard_normal((2, 16, 6, 6))
-    np.testing.assert_array_equal(
-        oracle.conv_dx(dy, w, input_shape=x_shape, **same),
-        oracle.conv_dx_taps(dy, w, input_shape=x_shape, **same))
-    np.testing.assert_array_equal(
-        np.isnan(oracle.conv_dw(x, dy, filter_shape=w_shape, **same)),
-        np.isnan(oracle.conv_dw_taps(x, dy, filter_shape=w_shape, **same)))
+    w, dy = rng.standard_normal(w_shape), rng.standard_normal((2, 16, 6, 6))
+    for strides, expected in (([1, 1], [1]), ([1, 2], [])):
+        taken.clear()
+        geometry = dict(same, strides=strides)
+        dy_s = rng.standard_normal(oracle.conv_forward_output_shape(x_shape, w_shape, **geometry))
+        oracle.conv_dx(dy_s, w, input_shape=x_shape, **geometry)
+        assert taken == expected
+    taken.clear()
+    w[5, 1, 0, 2] = np.inf
+    np.testing.assert_array_equal(oracle.conv_dx(dy, w, input_shape=x_shape, **same),
+                                  oracle.conv_dx_taps(dy, w, input_shape=x_shape, **same))
+    assert taken == []
