@@ -254,6 +254,9 @@ def conv_dx_as_conv(dy, w, *, input_shape, pads, dilations) -> np.ndarray:
     crops), so it takes :func:`conv`'s column GEMMs (and their memory: ``dx`` and one
     block) instead of a scatter."""
     kernel = w.shape[2:]
+    input_shape = tuple(int(v) for v in input_shape)
+    pads, y_shape = _geometry(input_shape, w.shape, [1] * len(kernel), pads, dilations, 1)
+    oracle._check_dy(dy, y_shape)
     flipped = np.flip(w, axis=tuple(range(2, w.ndim))).swapaxes(0, 1)
     reach = [d * (k - 1) for k, d in zip(kernel, dilations)]
     pads = [(r - int(b), r - int(a)) for r, (b, a) in zip(reach, pads)]

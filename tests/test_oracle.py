@@ -382,6 +382,16 @@ def test_onnx_vector_pads_agree_with_onnx_attributes(vec: dict):
 PARAMS_2D = dict(strides=[2, 1], pads=[(1, 0), (0, 0)], dilations=[1, 1])
 
 
+def test_every_dx_path_rejects_a_dy_of_another_shape():
+    """The fast paths too (dx as a convolution at stride 1, the scatter otherwise): the
+    diagnosis tries geometries that do not fit and relies on the ValueError."""
+    w = np.ones((16, 16, 3))
+    for strides in ([1], [2]):
+        with pytest.raises(ValueError, match="dy"):
+            conv_dx(np.ones((1, 16, 4)), w, input_shape=(1, 16, 5), strides=strides,
+                    pads=[(0, 0)], dilations=[1])
+
+
 def test_conv_dx_rejects_wrong_dy_shape():
     w = np.ones((3, 2, 3, 3))
     # forward: x (2, 2, 8, 6) -> y (2, 3, 4, 4); dy is one row short
