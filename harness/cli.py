@@ -240,6 +240,7 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
                           limitations=limitations)
         previous = signal.signal(signal.SIGTERM, _raise_interrupt)
         try:
+            session.prefetch(cases[0])          # its oracle runs while the workers import
             infos = session.probe(impls)
             results, incomplete = _judge(session, cases, infos, chosen)
         finally:

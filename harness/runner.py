@@ -6,6 +6,7 @@ prints; :mod:`harness.cli` and the pytest plugin decide what a failure means.
 """
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -318,6 +319,30 @@ class Session:
         self.repeat = repeat
         self.limitations = list(limitations_mod.default() if limitations is None
                                 else limitations)
+        self._prefetched: dict[int, tuple[Inputs, dict[str, Expected]]] = {}
+        self._prefetch: Optional[threading.Thread] = None
+
+    def prefetch(self, case: Case) -> None:
+        """Start ``case``'s inputs and oracle answers in a background thread, so that they
+        are computed while :meth:`probe` waits for the workers' imports; :meth:`judge_iter`
+        takes them. A failure there is left for the inline computation to raise, as it
+        would have without the prefetch."""
+        def work() -> None:
+            try:
+                inputs = materialize(case)
+                self._prefetched[id(case)] = (inputs, expected(case, inputs))
+            except Exception:  # noqa: BLE001 - recomputed inline, where it surfaces
+                pass
+        self._prefetch = threading.Thread(target=work, name="oracle-prefetch", daemon=True)
+        self._prefetch.start()
+
+    def _answers(self, case: Case) -> tuple[Inputs, Optional[dict[str, Expected]]]:
+        if self._prefetch is not None:
+            self._prefetch.join()
+            self._prefetch = None
+        if id(case) in self._prefetched:
+            return self._prefetched.pop(id(case))
+        return materialize(case), None
 
     def probe(self, impls: Sequence[Impl]) -> list[ImplInfo]:
         """Availability and version of ``impls`` (through the backend), added to the run."""
@@ -337,12 +362,12 @@ class Session:
         with ThreadPoolExecutor(max_workers=max(backend.jobs, 1)) as pool:
             try:
                 for case in cases:
-                    inputs = materialize(case)
+                    inputs, answers = self._answers(case)
                     futures = {i.impl.name: pool.submit(_timed, backend, i, case, inputs,
                                                         self.repeat)
                                for i in impls
                                if i.available and not missing_op(i.impl, case.op)}
-                    window.append((case, inputs, expected(case, inputs), futures))
+                    window.append((case, inputs, answers or expected(case, inputs), futures))
                     if len(window) > 2 * max(backend.jobs, 1):
                         yield self._gather(window.popleft(), impls)
                 while window:

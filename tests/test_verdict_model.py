@@ -176,3 +176,30 @@ def test_the_record_groups_unsupported_verdicts_by_limitation():
                                                     datetime.now(timezone.utc))))
     assert record["summary"]["unsupported_by_limitation"] == {"mylib-no-same": 2}
     assert record["summary"]["verdicts"]["error"] == 2
+
+
+def test_a_prefetched_case_is_judged_with_the_answers_computed_beside_the_probe(monkeypatch):
+    """The CLI starts the first case's oracle while the workers import: the judging takes
+    those answers (no second evaluation) and the verdicts are those of an inline run; a
+    prefetch that fails leaves the error to the inline computation, as before."""
+    calls = []
+    real = runner.expected
+    monkeypatch.setattr(runner, "expected", lambda case, inputs: calls.append(case.id) or
+                        real(case, inputs))
+    inline = runner.Session(runner.probe([Planted()]))
+    plain = [(v.case, v.grad, v.status) for r in inline.judge(ARTICLE) for v in r.verdicts]
+    calls.clear()
+    session = runner.Session(runner.probe([Planted()]))
+    session.prefetch(ARTICLE[0])
+    results = session.judge(ARTICLE)
+    assert [(v.case, v.grad, v.status) for r in results for v in r.verdicts] == plain
+    assert calls == [c.id for c in ARTICLE]       # once each: the first in the prefetch
+    assert session._prefetched == {}
+
+    def broken(case, inputs):
+        raise RuntimeError("oracle bug")
+    monkeypatch.setattr(runner, "expected", broken)
+    session = runner.Session(runner.probe([Planted()]))
+    session.prefetch(ARTICLE[0])
+    with pytest.raises(RuntimeError, match="oracle bug"):
+        session.judge(ARTICLE[:1])
