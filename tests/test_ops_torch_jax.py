@@ -397,3 +397,22 @@ def test_negative_pads_filter_orders_and_output_padding_pass_everywhere(tmp_path
               if v.impl == "torch.autograd" and v.case.startswith("extra/transpose1d")
               and not v.emulated}
     assert native == {((1, 1), 0), ((1, 1), 2), ((0, 2), 2), ((2, 0), 0)}
+
+
+def test_jax_drops_its_compiled_executables_every_so_many_cases(monkeypatch):
+    """JAX keeps every compiled executable (about 4.5 MiB a shape): the adapter clears them
+    every CLEAR_EVERY cases, and verdicts after a clear are as right as before."""
+    import jax
+
+    from harness.adapters import jax_adapter
+
+    cleared = []
+    real_clear = jax.clear_caches
+    monkeypatch.setattr(jax, "clear_caches", lambda: cleared.append(1) or real_clear())
+    monkeypatch.setattr(jax_adapter, "CLEAR_EVERY", 2)
+    monkeypatch.setattr(jax_adapter, "_cases_since_clear", 0)
+    cases = JAX_SAMPLE[:5]
+    session = runner.Session(runner.probe([JaxVjp()]))
+    results = session.judge(cases)
+    assert len(cleared) == 2                      # after the 2nd and the 4th case
+    assert all(v.status.value in ("pass", "known") for r in results for v in r.verdicts)
