@@ -12,22 +12,22 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import measure  # noqa: E402
 
 TARGET = 1.15
 BARE = [sys.executable, "-c", "import tensorflow, torch, jax"]
 
 
 def timed(cmd: list[str]) -> float:
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    elapsed = time.perf_counter() - start
-    if proc.returncode not in (0, 1):
-        sys.exit(f"failed: {' '.join(cmd)}\n{proc.stderr[-2000:]}")
-    return elapsed
+    run = measure.run(cmd)
+    if run.returncode not in (0, 1):
+        sys.exit(f"failed: {' '.join(cmd)}\n{run.stderr[-2000:]}")
+    return run.wall_s
 
 
 def main() -> int:

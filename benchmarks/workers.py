@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import measure  # noqa: E402
 
 TARGET = 1.10
 
@@ -26,12 +27,10 @@ TARGET = 1.10
 def timed_run(extra: list[str], cases: str) -> float:
     with tempfile.TemporaryDirectory() as out:
         cmd = [sys.executable, "-m", "harness.cli", "run", cases, "--out", out, *extra]
-        start = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        elapsed = time.perf_counter() - start
-    if proc.returncode not in (0, 1):
-        sys.exit(f"benchmark run failed ({' '.join(cmd)}):\n{proc.stderr[-2000:]}")
-    return elapsed
+        run = measure.run(cmd)
+    if run.returncode not in (0, 1):
+        sys.exit(f"benchmark run failed ({' '.join(cmd)}):\n{run.stderr[-2000:]}")
+    return run.wall_s
 
 
 def main() -> int:

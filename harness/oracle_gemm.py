@@ -114,6 +114,19 @@ def _zero_outside(region: np.ndarray, box: tuple[slice, ...], sizes) -> None:
             region[tuple(index)] = 0
 
 
+class _Reused:
+    """One float64 buffer for a convolution's column blocks, grown when a block needs more
+    (each block is valid until the next is taken)."""
+
+    def __init__(self):
+        self.array: np.ndarray | None = None
+
+    def take(self, size: int) -> np.ndarray:
+        if self.array is None or self.array.size < size:
+            self.array = _empty(size)
+        return self.array[:size]
+
+
 class _ClippedColumns:
     """The im2col blocks of one convolution, ``cols`` ``(C, taps, items, *out_block)``, read
     from ``x`` itself: each tap's slab is the part of ``x`` its windows cover, zeros where
@@ -128,27 +141,23 @@ class _ClippedColumns:
     def blocks(self):
         """``(items, rows, cols)`` per block; one buffer is reused across blocks."""
         n, c = self.x.shape[:2]
-        buffer = None
+        buffer = _Reused()
         # a 1x1 kernel's slabs are views of x: one item per block keeps them one matrix
         blocks = (((slice(i, i + 1), slice(None)) for i in range(n)) if len(self.taps) == 1
                   else _blocks(n, self.out, len(self.taps) * c))
         for items, rows in blocks:
             count = len(range(*items.indices(n)))
             block = (len(range(*rows.indices(self.out[0]))), *self.out[1:])
-            if len(self.taps) == 1:             # a 1x1 kernel: x's slab is the block itself
-                where = _clipped(self.taps[0], self.strides, self.dilations, self.pads,
-                                 self.x.shape[2:], block, rows.start or 0)
-                if where and all(d.stop - d.start == m for d, m in zip(where[1], block)):
-                    yield items, rows, np.swapaxes(self.x[(items, slice(None), *where[0])],
-                                                   0, 1)[:, None]
-                    continue
-            size = c * len(self.taps) * count * math.prod(block)
-            if buffer is None or buffer.size < size:
-                buffer = _empty(size)
-            cols = buffer[:size].reshape(c, len(self.taps), count, *block)
-            for t, tap in enumerate(self.taps):
-                where = _clipped(tap, self.strides, self.dilations, self.pads,
-                                 self.x.shape[2:], block, rows.start or 0)
+            wheres = [_clipped(tap, self.strides, self.dilations, self.pads,
+                               self.x.shape[2:], block, rows.start or 0) for tap in self.taps]
+            if len(self.taps) == 1 and wheres[0] and all(       # x's slab is the block
+                    d.stop - d.start == m for d, m in zip(wheres[0][1], block)):
+                yield items, rows, np.swapaxes(
+                    self.x[(items, slice(None), *wheres[0][0])], 0, 1)[:, None]
+                continue
+            cols = buffer.take(c * len(self.taps) * count * math.prod(block)).reshape(
+                c, len(self.taps), count, *block)
+            for t, where in enumerate(wheres):
                 if where is None:
                     cols[:, t] = 0
                     continue
@@ -178,15 +187,13 @@ class _Columns:
         """``(items, rows, cols)`` per block; one buffer is reused across blocks."""
         r, taps = len(self.kernel), math.prod(self.kernel)
         order = (1, *range(2, 2 + r), 0, *range(2 + r, 2 + 2 * r))   # (C, *k, items, *out)
-        buffer = None
+        buffer = _Reused()
         for items, rows in _blocks(self.n, self.out, taps * self.c):
             view = self.windows[(items, slice(None), *[slice(None)] * r, rows)]
-            size = view.size
-            if buffer is None or buffer.size < size:
-                buffer = _empty(size)
             shape = [view.shape[i] for i in order]
-            np.copyto(buffer[:size].reshape(shape), view.transpose(order))
-            yield items, rows, buffer[:size].reshape(self.c, taps, *shape[1 + r:])
+            cols = buffer.take(view.size)
+            np.copyto(cols.reshape(shape), view.transpose(order))
+            yield items, rows, cols.reshape(self.c, taps, *shape[1 + r:])
 
 
 def _columns(x, kernel, strides, dilations, pads, out):

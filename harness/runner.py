@@ -319,7 +319,7 @@ class Session:
         self.repeat = repeat
         self.limitations = list(limitations_mod.default() if limitations is None
                                 else limitations)
-        self._prefetched: dict[int, tuple[Inputs, dict[str, Expected]]] = {}
+        self._prefetched: Optional[tuple[Case, Inputs, dict[str, Expected]]] = None
         self._prefetch: Optional[threading.Thread] = None
 
     def prefetch(self, case: Case) -> None:
@@ -330,7 +330,7 @@ class Session:
         def work() -> None:
             try:
                 inputs = materialize(case)
-                self._prefetched[id(case)] = (inputs, expected(case, inputs))
+                self._prefetched = (case, inputs, expected(case, inputs))
             except Exception:  # noqa: BLE001 - recomputed inline, where it surfaces
                 pass
         self._prefetch = threading.Thread(target=work, name="oracle-prefetch", daemon=True)
@@ -340,8 +340,10 @@ class Session:
         if self._prefetch is not None:
             self._prefetch.join()
             self._prefetch = None
-        if id(case) in self._prefetched:
-            return self._prefetched.pop(id(case))
+        if self._prefetched is not None and self._prefetched[0] is case:
+            _, inputs, answers = self._prefetched
+            self._prefetched = None
+            return inputs, answers
         return materialize(case), None
 
     def probe(self, impls: Sequence[Impl]) -> list[ImplInfo]:

@@ -194,7 +194,7 @@ def test_a_prefetched_case_is_judged_with_the_answers_computed_beside_the_probe(
     results = session.judge(ARTICLE)
     assert [(v.case, v.grad, v.status) for r in results for v in r.verdicts] == plain
     assert calls == [c.id for c in ARTICLE]       # once each: the first in the prefetch
-    assert session._prefetched == {}
+    assert session._prefetched is None
 
     def broken(case, inputs):
         raise RuntimeError("oracle bug")
