@@ -161,7 +161,11 @@ def resolve_impls(args: argparse.Namespace) -> list:
         raise UsageError(f"impl names registered twice: {', '.join(twice)}")
     # an impl module's impls run by default when --impl does not choose
     specs = args.impl or ([i.name for i in extra] if extra else None)
-    return variants.resolve(specs, registry, run_wide=run_wide)
+    try:
+        paths = variants.parse_paths(getattr(args, "platforms", None))
+    except variants.VariantError as exc:
+        raise UsageError(str(exc)) from None
+    return variants.resolve(specs, registry, run_wide=run_wide, paths=paths)
 
 
 def _backend(args: argparse.Namespace, impls: list):
@@ -211,6 +215,19 @@ def _judge_chosen(session, cases, infos, chosen):
                                       claims=[c for c in r.claims if c.test in keep])
 
 
+def print_platforms(infos, stream) -> None:
+    """The run's first lines: the numerics path each framework's process probed (impls
+    with the same path on one line)."""
+    from harness import platforms
+
+    lines: dict[str, list[str]] = {}
+    for info in infos:
+        if info.available and (info.platform or {}).get("framework"):
+            lines.setdefault(platforms.summary(info.platform), []).append(info.impl.name)
+    for text, names in lines.items():
+        say(f"platform: {', '.join(names)}: {text}", stream)
+
+
 def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
@@ -242,6 +259,7 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         try:
             session.prefetch(cases[0])          # its oracle runs while the workers import
             infos = session.probe(impls)
+            print_platforms(infos, sys.stderr)
             results, incomplete = _judge(session, cases, infos, chosen)
         finally:
             session.close()
@@ -479,6 +497,11 @@ def parser() -> argparse.ArgumentParser:
                      help="where the frameworks compute (cuda: skipped without a GPU)")
     run.add_argument("--tf32", choices=("on", "off"), default=None,
                      help="allow TF32 for float32 on NVIDIA GPUs (default: each framework's)")
+    run.add_argument("--platforms", default="native", metavar="native|all|LIST",
+                     help="the numerics paths to judge each impl on: native (default: as "
+                          "this machine runs it), all (that, and each lesser CPU class this "
+                          "machine can take: cpu=avx512, cpu=avx2; see docs/platforms.md), "
+                          "or a list such as native,cpu=avx2")
     run.add_argument("--shard", metavar="K/N", help="run only shard K of N (a stable split "
                      "by case id, for N CI machines; join the records with 'convgrad merge')")
     run.set_defaults(func=cmd_run)

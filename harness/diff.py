@@ -38,6 +38,7 @@ class Change:
     new: object = None
     worse: bool = False
     detail: str = ""
+    facts: str = ""       # the platform facts of the impl's path that differ between the runs
 
 
 @dataclass
@@ -46,6 +47,7 @@ class Diff:
     new: str
     changes: list[Change] = field(default_factory=list)
     compared: int = 0
+    platforms: dict[str, str] = field(default_factory=dict)   # impl -> its facts that differ
 
     @property
     def worse(self) -> list[Change]:
@@ -83,30 +85,89 @@ def _values(entry: dict, stored: Optional[dict] = None) -> Optional[np.ndarray]:
         return None
 
 
+def _flat(platform: object, prefix: str = "") -> dict[str, str]:
+    """A probed platform (an impl's ``platform`` in a record) as ``fact -> value`` text."""
+    out: dict[str, str] = {}
+    if not isinstance(platform, dict):
+        return out
+    for key, value in platform.items():
+        if key in ("model", "machine", "vendor"):   # the CPU's name: its class and flags say it
+            continue
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{name}."))
+        elif isinstance(value, list):
+            out[name] = " ".join(map(str, value)) or "none"
+        else:
+            out[name] = "unset" if value is None else str(value)
+    return out
+
+
+def _platforms(record: dict) -> dict[str, dict[str, str]]:
+    return {i["name"]: _flat(i.get("platform")) for i in record.get("impls", [])
+            if isinstance(i, dict) and isinstance(i.get("name"), str)}
+
+
+# The facts that decide a path, named first when a changed verdict is explained.
+DECISIVE = ("onednn", "onednn_bfloat16", "onednn_float16", "cpu_capability",
+            "cpu.effective_class", "cpu.class", "version", "platform", "backend")
+
+
+def platform_change(old: dict[str, str], new: dict[str, str]) -> str:
+    """The facts that differ between two probes of one impl, decisive ones first:
+    ``onednn on -> off, cpu.class avx512_vnni -> avx2``; "" when none (or no probe)."""
+    if not old or not new:
+        return ""
+    keys = sorted(set(old) | set(new),
+                  key=lambda k: (DECISIVE.index(k) if k in DECISIVE else len(DECISIVE), k))
+    return ", ".join(f"{k} {old.get(k, 'absent')} -> {new.get(k, 'absent')}"
+                     for k in keys if old.get(k) != new.get(k))
+
+
 def diff(old: dict, new: dict, *, factor: float = DEFAULT_FACTOR, old_name: str = "old",
          new_name: str = "new", old_values: Optional[dict] = None,
          new_values: Optional[dict] = None) -> Diff:
     out = Diff(old_name, new_name)
+    out.platforms = _platform_changes(old, new)
+    out.changes, out.compared = _changes(old, new, factor, old_values, new_values)
+    for c in out.changes:   # each change of an impl's verdict, explained by its path's facts
+        facts = out.platforms.get(c.key[1], "")
+        if facts and c.kind != "added" and c.kind != "removed":
+            c.facts = facts
+    return out
+
+
+def _platform_changes(old: dict, new: dict) -> dict[str, str]:
+    before, after = _platforms(old), _platforms(new)
+    return {name: change for name in sorted(before.keys() & after.keys())
+            if (change := platform_change(before[name], after[name]))}
+
+
+def _changes(old: dict, new: dict, factor: float, old_values: Optional[dict],
+             new_values: Optional[dict]) -> tuple[list[Change], int]:
+    """(the changes, how many verdicts both records hold)."""
+    changes: list[Change] = []
+    compared = 0
     before, after = _entries(old), _entries(new)
     for key in sorted(before.keys() - after.keys()):
-        out.changes.append(Change(key, "removed", before[key]["status"], None,
+        changes.append(Change(key, "removed", before[key]["status"], None,
                                   worse=True, detail="only in the old record"))
     for key in sorted(after.keys() - before.keys()):
         status = after[key]["status"]
-        out.changes.append(Change(key, "added", None, status, worse=status in FAILING,
+        changes.append(Change(key, "added", None, status, worse=status in FAILING,
                                   detail="only in the new record"))
     for key in sorted(before.keys() & after.keys()):
         a, b = before[key], after[key]
-        out.compared += 1
+        compared += 1
         if a["status"] != b["status"]:
             worse = RANK.get(b["status"], 5) > RANK.get(a["status"], 5)
-            out.changes.append(Change(key, "status", a["status"], b["status"], worse=worse))
+            changes.append(Change(key, "status", a["status"], b["status"], worse=worse))
             continue
         ra, rb = _ratio(a), _ratio(b)
         if ra is not None and rb is not None and (ra > 0 or rb > 0):
             moved = (rb + 1e-300) / (ra + 1e-300)
             if moved > factor or moved < 1 / factor:
-                out.changes.append(Change(key, "ratio", ra, rb, worse=moved > factor and rb > 0.01,
+                changes.append(Change(key, "ratio", ra, rb, worse=moved > factor and rb > 0.01,
                                           detail=f"error ratio x{moved:.3g}"))
         va, vb = _values(a, old_values), _values(b, new_values)
         if va is not None and vb is not None and va.shape == vb.shape:
@@ -114,10 +175,10 @@ def diff(old: dict, new: dict, *, factor: float = DEFAULT_FACTOR, old_name: str 
             if differ.any():
                 with np.errstate(invalid="ignore"):
                     largest = float(np.nanmax(np.abs(va - vb)[differ])) if differ.any() else 0.0
-                out.changes.append(Change(key, "values", None, None, detail=(
+                changes.append(Change(key, "values", None, None, detail=(
                     f"{int(differ.sum())} of {va.size} elements differ, largest by "
                     f"{largest:.3g}")))
-    return out
+    return changes, compared
 
 
 def _fmt(value) -> str:
@@ -129,11 +190,14 @@ def _fmt(value) -> str:
 def text(d: Diff) -> str:
     lines = [f"convgrad diff {d.old} -> {d.new}: {d.compared} verdicts in both, "
              f"{len(d.changes)} changes, {len(d.worse)} worse"]
+    for name, facts in d.platforms.items():
+        lines.append(f"  platform of {name} differs: {facts}")
     for c in d.changes:
         case, subject, grad = c.key
         mark = "WORSE " if c.worse else ""
         lines.append(f"  {mark}{c.kind:7} {case} [{subject}] {grad}: {_fmt(c.old)} -> "
-                     f"{_fmt(c.new)}" + (f" ({c.detail})" if c.detail else ""))
+                     f"{_fmt(c.new)}" + (f" ({c.detail})" if c.detail else "")
+                     + (f"\n          where {c.facts}" if c.facts else ""))
     return "\n".join(lines)
 
 
@@ -142,12 +206,12 @@ def markdown(d: Diff) -> str:
             f"**{len(d.changes)} changes, {len(d.worse)} worse**\n")
     if not d.changes:
         return head + "\nNo verdict changed.\n"
-    rows = ["| | change | case | impl / claim | grad | old | new | detail |",
-            "|---|---|---|---|---|---|---|---|"]
+    rows = ["| | change | case | impl / claim | grad | old | new | detail | platform facts that differ |",
+            "|---|---|---|---|---|---|---|---|---|"]
     for c in d.changes:
         case, subject, grad = c.key
         cells = ["❌" if c.worse else "", c.kind, case, subject, grad, _fmt(c.old), _fmt(c.new),
-                 c.detail]
+                 c.detail, c.facts]
         rows.append("| " + " | ".join(str(x).replace("|", "\\|") for x in cells) + " |")
     return head + "\n" + "\n".join(rows) + "\n"
 

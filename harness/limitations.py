@@ -22,13 +22,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
+from harness.facts import FACTS, facts, parse_when, when_matches  # noqa: F401 (facts: re-export)
 from harness.yaml_source import Located, SourceError, load
 
 DEFAULT_FILE = Path(__file__).parent / "data" / "limitations.yaml"
 KEYS = ("id", "framework", "message", "when", "summary", "evidence", "link")
-FACTS = ("impl", "op", "rank", "grad", "dtype", "data_format", "filter_format",
-         "channels_first", "padding", "strided", "dilated", "onednn", "device", "emulated",
-         "empty_output", "zero_batch", "zero_channels", "grouped")
 
 
 @dataclass(frozen=True)
@@ -45,14 +43,7 @@ class Limitation:
     def matches(self, framework: str, text: str, facts_: Mapping[str, Any]) -> bool:
         if framework != self.framework or not self.message.search(text):
             return False
-        for key, allowed in self.when.items():
-            value = facts_.get(key)
-            if key == "impl":
-                if not any(fnmatch.fnmatchcase(str(value), str(p)) for p in allowed):
-                    return False
-            elif value not in allowed:
-                return False
-        return True
+        return when_matches(self.when, facts_)
 
     def to_dict(self) -> dict:
         out = {"id": self.id, "framework": self.framework, "summary": self.summary,
@@ -60,39 +51,6 @@ class Limitation:
         if self.link:
             out["link"] = self.link
         return out
-
-
-def facts(case, impl_name: str, settings: Mapping[str, str], grad: str,
-          emulated: bool = False) -> dict[str, Any]:
-    """What a limitation's ``when`` may test, for one (case, impl, grad)."""
-    return {
-        "impl": impl_name.split("[")[0], "op": case.op, "rank": case.rank, "grad": grad,
-        "dtype": case.dtype, "data_format": case.data_format,
-        "filter_format": case.filter_format,
-        "channels_first": case.data_format.index("C") == 1,
-        "padding": case.padding_name, "strided": any(s > 1 for s in case.strides),
-        "dilated": any(d > 1 for d in case.dilations),
-        "onednn": settings.get("onednn", "on"), "device": settings.get("device", "cpu"),
-        "emulated": bool(emulated),
-        "empty_output": any(a.output_size == 0 for a in case.axes),
-        "zero_batch": case.canonical_input_shape[0] == 0,
-        "zero_channels": 0 in (case.canonical_input_shape[1], case.canonical_filter_shape[0]),
-        "grouped": case.groups > 1,
-    }
-
-
-def _when(name: str, raw: Located, i: int) -> dict[str, tuple]:
-    when = raw.get("when") or {}
-    if not isinstance(when, dict):
-        raise SourceError(name, raw.line_of("when"), f"entry {i}: 'when' must be a mapping")
-    out = {}
-    for key, value in when.items():
-        if key not in FACTS:
-            raise SourceError(name, when.line_of(key) if isinstance(when, Located) else raw.line,
-                              f"entry {i}: when: unknown fact {key!r}; known: "
-                              f"{', '.join(FACTS)}")
-        out[key] = tuple(value) if isinstance(value, list) else (value,)
-    return out
 
 
 def load_limitations(path: str | Path) -> list[Limitation]:
@@ -125,7 +83,7 @@ def load_limitations(path: str | Path) -> list[Limitation]:
         entries.append(Limitation(id=raw["id"], framework=raw["framework"], message=pattern,
                                   summary=" ".join(raw["summary"].split()),
                                   evidence=" ".join(raw["evidence"].split()),
-                                  link=str(raw.get("link") or ""), when=_when(name, raw, i),
+                                  link=str(raw.get("link") or ""), when=parse_when(name, raw, i),
                                   line=raw.line))
     return entries
 

@@ -8,6 +8,7 @@ up. Verdicts become outcomes here; nothing in the runner knows about pytest.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shlex
@@ -157,10 +158,12 @@ class RunState:
             if impl is None:
                 if e.matches(case.id, grad, claim=claim):
                     return e
-            elif e.matches(case.id, grad, impl=impl.name) and (
-                    not e.versions or e.matches(case.id, grad, impl=impl.name,
-                                                version=self.infos_for({impl.name})[0].version)):
-                return e
+            elif dataclasses.replace(e, when={}).matches(case.id, grad, impl=impl.name):
+                # a version range and the facts of a path need the impl's probe
+                info = self.infos_for({impl.name})[0]
+                if e.matches(case.id, grad, impl=impl.name, version=info.version,
+                             facts=runner.verdict_facts(case, info, grad)):
+                    return e
         return None
 
     # -------------------------------------------------------------- running

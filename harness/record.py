@@ -30,7 +30,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from harness import files, layouts, outputs, printable
+from harness import files, layouts, outputs, platforms, printable
 from harness.case import Case
 from harness.runner import (CLAIM_STATUSES, FULL_ARRAY_LIMIT, STATUSES, CaseResult, ImplInfo,
                             stores_arrays)
@@ -43,7 +43,8 @@ MAX_DEPTH = 32                              # JSON nesting; a record's deepest i
 NUMERICS_VARIABLES = ("TF_ENABLE_ONEDNN_OPTS", "TF_CPP_MIN_LOG_LEVEL", "OMP_NUM_THREADS",
                       "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "XLA_FLAGS", "JAX_ENABLE_X64",
                       "JAX_PLATFORMS", "CUDA_VISIBLE_DEVICES", "NVIDIA_TF32_OVERRIDE",
-                      "TORCH_ALLOW_TF32_CUBLAS_OVERRIDE", "OPENBLAS_CORETYPE")
+                      "TORCH_ALLOW_TF32_CUBLAS_OVERRIDE", "OPENBLAS_CORETYPE",
+                      "ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS")
 
 
 class RecordError(Exception):
@@ -71,6 +72,7 @@ def environment(impls: Sequence[ImplInfo], argv: Sequence[str]) -> dict:
         "platform": platform.platform(),
         "cpu": _cpu(),
         "cpu_count": os.cpu_count(),
+        "cpu_platform": platforms.cpu_facts(),
         "numerics": {k: os.environ.get(k) for k in NUMERICS_VARIABLES},
         "command": list(argv),
     }
@@ -279,7 +281,8 @@ def build(results: Sequence[CaseResult], impls: Sequence[ImplInfo], argv: Sequen
         "environment": {**environment(impls, argv), "run": options or {}},
         "impls": [{"name": i.impl.name, "framework": i.impl.framework,
                    "available": i.available,
-                   **({"version": i.version} if i.available else {"reason": i.version})}
+                   **({"version": i.version} if i.available else {"reason": i.version}),
+                   **({"platform": _clean(i.platform)} if i.platform else {})}
                   for i in impls],
         "summary": summarize(verdicts, claims),
         "cases": [case_entry(r) for r in results],

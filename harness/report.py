@@ -30,7 +30,7 @@ import jinja2
 
 from harness import record as record_mod
 from harness import merge as merge_mod
-from harness import outputs
+from harness import outputs, platforms
 from harness.merge import MergeError, load, merge  # noqa: F401 (re-exported)
 from harness import report_groups as groups_mod
 from harness import svg
@@ -269,6 +269,16 @@ def environment_rows(env: dict) -> list[tuple[str, str]]:
     return [(k, _value_text(v)) for k, v in rows if v not in (None, "", {}, [])]
 
 
+def platform_rows(impls: list) -> list[tuple[str, list[str]]]:
+    """The numerics path each impl's process probed: (summary, impl names), impls on the
+    same path together, in the record's order (a run with --platforms all: one row each)."""
+    rows: dict[str, list[str]] = {}
+    for impl in impls:
+        if isinstance(impl, dict) and impl.get("platform"):
+            rows.setdefault(platforms.summary(impl["platform"]), []).append(str(impl["name"]))
+    return list(rows.items())
+
+
 def _value_text(v: object) -> str:
     if isinstance(v, dict):
         return ", ".join(f"{k}={_value_text(x)}" for k, x in v.items())
@@ -339,6 +349,7 @@ def context(record: dict, pages_dir: Optional[str] = None) -> dict:
                                    verdict_slug, claim_slug, safe_url),
         "cases": [case_view(c, slugs[c["id"]], by_case[c["id"]], claims_by_case[c["id"]],
                             options) for c in record["cases"]],
+        "platforms": platform_rows(record["impls"]),
         "heat_legend": list(zip([f"h{i}" for i in range(7)] + ["hx", "hn"], svg.HEAT_LEGEND)),
     }
 

@@ -15,7 +15,9 @@ from typing import Callable, Iterable, Iterator, Optional, Protocol, Sequence
 
 import numpy as np
 
+from harness import facts as facts_mod
 from harness import known as known_mod
+from harness import platforms
 from harness.adapters import availability
 from harness.adapters.base import Impl, Outcome, missing_op
 from harness.case import Case
@@ -100,6 +102,7 @@ class ImplInfo:
     impl: Impl
     available: bool
     version: str   # or the reason it is unavailable
+    platform: dict = field(default_factory=dict)   # harness.platforms.probe, where it computes
 
 
 def stores_arrays(v: Verdict) -> bool:
@@ -113,7 +116,7 @@ def stores_arrays(v: Verdict) -> bool:
 
 def probe(impls: Sequence[Impl]) -> list[ImplInfo]:
     """Availability and version of each impl (imports the installed frameworks)."""
-    return [ImplInfo(i, *availability(i)) for i in impls]
+    return [ImplInfo(i, *availability(i), platform=platforms.probe_impl(i)) for i in impls]
 
 
 def judge_values(v: Verdict, values: np.ndarray, c: Comparison) -> Verdict:
@@ -157,6 +160,13 @@ def judge_claims(case: Case, exp: dict[str, Expected],
     return results
 
 
+def verdict_facts(case: Case, info: "ImplInfo", grad: str, emulated: bool = False) -> dict:
+    """The facts a limitation's or known entry's ``when`` is tested on for this verdict: the
+    case's, and the path the impl's process probed (:mod:`harness.facts`)."""
+    return facts_mod.facts(case, info.impl.name, getattr(info.impl, "settings", {}) or {},
+                           grad, emulated, info.platform)
+
+
 def _refusal(case: Case, info: "ImplInfo", grad: str, outcome: Outcome,
              limitations: Sequence[limitations_mod.Limitation]) -> Verdict:
     """An exception (or a refusal the impl reported): ``unsupported`` when a documented
@@ -167,9 +177,8 @@ def _refusal(case: Case, info: "ImplInfo", grad: str, outcome: Outcome,
                 padding=outcome.padding, dtype=outcome.dtype, notes=list(outcome.notes))
     found = None
     if text:
-        facts = limitations_mod.facts(case, impl.name, getattr(impl, "settings", {}) or {},
-                                      grad, outcome.emulated)
-        found = limitations_mod.find(limitations, impl.framework, text, facts)
+        found = limitations_mod.find(limitations, impl.framework, text,
+                                     verdict_facts(case, info, grad, outcome.emulated))
     if found:
         v.status, v.message, v.limitation = Status.UNSUPPORTED, text, found.to_dict()
     elif outcome.unsupported:
@@ -220,7 +229,8 @@ def judge_outcome(case: Case, info: "ImplInfo", grad: str, outcome: Outcome, exp
         return v
     diagnose(v, case, inputs, info.impl.framework)
     return apply_known(v, known_mod.find(list(known), case.id, grad, impl=name,
-                                         version=info.version))
+                                         version=info.version,
+                                         facts=verdict_facts(case, info, grad, outcome.emulated)))
 
 
 def _spread(values: list[np.ndarray]) -> float:

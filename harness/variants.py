@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
+from harness import platforms
 from harness.adapters.base import Impl
 
 SPEC = re.compile(r"^(?P<name>[^\[\]]+)(\[(?P<settings>[^\[\]]*)\])?$")
@@ -65,6 +66,11 @@ def _check(impl: Impl, settings: dict[str, str]) -> None:
         elif value not in allowed[key]:
             raise VariantError(f"{impl.name}[{key}={value}]: expected one of "
                                f"{', '.join(allowed[key])}")
+        if key == "cpu":
+            try:
+                platforms.check_emulation(value)
+            except platforms.EmulationError as exc:
+                raise VariantError(f"{impl.name}[{key}={value}]: {exc}") from None
 
 
 class Variant:
@@ -123,11 +129,41 @@ def split_specs(values: Sequence[str] | None) -> list[str] | None:
     return specs
 
 
+def parse_paths(value: str | None) -> list[dict[str, str]]:
+    """``--platforms``: the numerics paths to judge each impl on, as settings each adds.
+    ``native`` (the default): as this machine runs it; ``all``: that and every ``cpu=`` class
+    this machine can lower itself to (:func:`harness.platforms.emulations_here`); or a
+    comma-separated list of ``native`` and ``cpu=CLASS``."""
+    if not value or value == "native":
+        return [{}]
+    if value == "all":
+        return [{}] + [{"cpu": name} for name in platforms.emulations_here()]
+    paths: list[dict[str, str]] = []
+    for item in filter(None, (v.strip() for v in value.split(","))):
+        if item == "native":
+            path = {}
+        else:
+            key, sep, name = item.partition("=")
+            if key != "cpu" or not sep:
+                raise VariantError(f"--platforms: {item!r} is not native or cpu=CLASS")
+            try:
+                platforms.check_emulation(name)
+            except platforms.EmulationError as exc:
+                raise VariantError(f"--platforms: {exc}") from None
+            path = {"cpu": name}
+        if path not in paths:
+            paths.append(path)
+    return paths or [{}]
+
+
 def resolve(specs: Sequence[str] | None, registry: Sequence[Impl] | None = None,
-            run_wide: dict[str, str] | None = None) -> list[Impl]:
+            run_wide: dict[str, str] | None = None,
+            paths: Sequence[dict[str, str]] = ({},)) -> list[Impl]:
     """The impls ``--impl`` names (globs and variants, default all) over ``registry``
     (default: the built-in impls and plug-ins), each with ``run_wide`` settings
-    (``--device``, ``--tf32``) under its own."""
+    (``--device``, ``--tf32``) under its own, once per path of ``paths``
+    (:func:`parse_paths`; an impl that cannot take ``cpu=`` runs natively only, and a spec
+    that names its own ``cpu=`` keeps it)."""
     from harness.adapters import select
 
     chosen: list[Impl] = []
@@ -138,8 +174,11 @@ def resolve(specs: Sequence[str] | None, registry: Sequence[Impl] | None = None,
     for spec in split_specs(specs) or ["*"]:
         base, settings = parse(spec)
         for impl in select([base], registry):
-            variant = make(impl, {**(run_wide or {}), **settings})
-            if variant.name not in [c.name for c in chosen]:
-                chosen.append(variant)
+            for path in paths:
+                if path and ("cpu" in settings or "cpu" not in declared(impl)):
+                    continue
+                variant = make(impl, {**(run_wide or {}), **path, **settings})
+                if variant.name not in [c.name for c in chosen]:
+                    chosen.append(variant)
     return chosen
 

@@ -38,7 +38,7 @@ from typing import Any, BinaryIO, Optional, Sequence
 
 import numpy as np
 
-from harness import printable, procs
+from harness import platforms, printable, procs
 from harness.adapters.base import Impl, Outcome, checked_outcomes, failed, is_installed
 
 HEADER = struct.Struct("!Q")
@@ -197,7 +197,8 @@ def serve() -> None:
         ready = []
         for impl in impls:
             available, version = _version(impl)
-            ready.append((bool(available), str(version)))
+            ready.append((bool(available), str(version),
+                          platforms.probe_impl(impl) if available else platforms.probe("")))
         send(replies, ("ready", ready))
         while True:
             index, case, inputs, grads, repeat = receive(requests)
@@ -321,14 +322,14 @@ class Worker:
                 raise WorkerDied(self._bad_reply(exc, 0)) from None
         return self.available
 
-    def _ready(self, reply: tuple) -> list[tuple[bool, str]]:
+    def _ready(self, reply: tuple) -> list[tuple[bool, str, dict]]:
         kind, info = reply
         if kind != "ready" or not (isinstance(info, list) and len(info) == len(self.impls)
-                                   and all(isinstance(i, tuple) and len(i) == 2
+                                   and all(isinstance(i, tuple) and len(i) == 3
                                            and isinstance(i[0], bool) and isinstance(i[1], str)
-                                           for i in info)):
-            raise BadReply("the worker's first reply is not (ready, [(available, version) "
-                           "per impl])")
+                                           and isinstance(i[2], dict) for i in info)):
+            raise BadReply("the worker's first reply is not (ready, [(available, version, "
+                           "platform) per impl])")
         return info
 
     def close(self) -> None:
@@ -580,7 +581,7 @@ class WorkerPool:
             except WorkerDied as exc:
                 return [ImplInfo(i, False, f"worker failed to start: {exc}") for i in members]
             self.idle[group] = [worker]
-            return [ImplInfo(i, *r) for i, r in zip(members, ready)]
+            return [ImplInfo(i, r[0], r[1], platform=r[2]) for i, r in zip(members, ready)]
         new = [g for g in self.groups if g[0] == self.probes]
         with ThreadPoolExecutor(max_workers=max(len(new), 1)) as pool:
             for started in pool.map(start, new):

@@ -64,6 +64,19 @@ def test_a_pass_under_an_intermittent_entry_is_expected_not_stale():
 ENTRIES = load_known(REPO / "harness" / "data" / "known-discrepancies.yaml")
 
 
+# The path each verdict below took, as its worker's probe reports it (harness.platforms):
+# "tf.*[onednn=off]" stands for TensorFlow with oneDNN off, which is how every
+# AVX2-only CPU runs it by default; the entries match on these facts, not the name.
+ONEDNN = {"onednn": "on", "onednn_dtype": "on"}
+OWN_KERNELS = {"onednn": "off", "onednn_dtype": "off"}
+
+
+def _path_of(impl: str) -> dict:
+    if impl.startswith("tf."):
+        return OWN_KERNELS if "onednn=off" in impl else ONEDNN
+    return {}
+
+
 @pytest.mark.parametrize("case, impl, grad, version, bug", [
     # tensorflow#64396: oneDNN only, forward only, the versions it was seen in
     ("degenerate/empty-output/valid-k3-over-2x2", "tf.tape", "y", "2.21.0", "64396"),
@@ -95,7 +108,7 @@ ENTRIES = load_known(REPO / "harness" / "data" / "known-discrepancies.yaml")
 ])
 def test_the_degenerate_entries_cover_exactly_the_reproduced_bugs(case, impl, grad, version,
                                                                  bug):
-    found = find(ENTRIES, case, grad, impl=impl, version=version)
+    found = find(ENTRIES, case, grad, impl=impl, version=version, facts=_path_of(impl))
     if bug is None:
         assert found is None, found
     else:
@@ -103,3 +116,76 @@ def test_the_degenerate_entries_cover_exactly_the_reproduced_bugs(case, impl, gr
         assert found.evidence.startswith("docs/repro/")
         script = found.evidence.split()[0].rstrip(",;:")
         assert (REPO / script).is_file(), script
+
+
+def test_when_matches_the_probed_path_not_the_variant_name(tmp_path):
+    """An entry for TensorFlow's own bfloat16 kernel holds wherever that kernel ran: on an
+    AVX2 runner's default tf.tape as on an AVX-512 machine's tf.tape[onednn=off]."""
+    path = tmp_path / "known.yaml"
+    path.write_text("- case: c/*\n  impl: tf.*\n  when: {onednn_dtype: off}\n"
+                    "  reason: r\n  evidence: e\n")
+    own, = load_known(path)
+    assert own.when == {"onednn_dtype": ("off",)}      # YAML's bare off read as the fact
+    assert own.matches("c/1", "dx", impl="tf.tape", facts={"onednn_dtype": "off"})
+    assert own.matches("c/1", "dx", impl="tf.tape[onednn=off]", facts={"onednn_dtype": "off"})
+    assert not own.matches("c/1", "dx", impl="tf.tape[onednn=off]",
+                           facts={"onednn_dtype": "on"})
+    assert not own.matches("c/1", "dx", impl="tf.tape")          # no probe: no match
+    assert own.to_dict()["when"] == {"onednn_dtype": ["off"]}
+
+
+@pytest.mark.parametrize("text, message", [
+    ("  when: {onednn: maybe}\n", "when: onednn is on or off, got 'maybe'"),
+    ("  when: {cpu_colour: avx2}\n", "when: unknown fact 'cpu_colour'"),
+    ("  when: [onednn]\n", "'when' must be a mapping"),
+])
+def test_a_bad_when_is_named_with_its_line(tmp_path, text, message):
+    path = tmp_path / "known.yaml"
+    path.write_text("- case: c/*\n  impl: tf.*\n" + text + "  reason: r\n  evidence: e\n")
+    with pytest.raises(SourceError, match=message) as err:
+        load_known(path)
+    assert err.value.line == 3
+
+
+def test_a_claim_entry_has_no_path(tmp_path):
+    path = tmp_path / "known.yaml"
+    path.write_text("- case: c/*\n  claim: a\n  when: {onednn: on}\n  reason: r\n  evidence: e\n")
+    with pytest.raises(SourceError, match="a claim has none"):
+        load_known(path)
+
+
+def test_no_bundled_entry_matches_a_variant_spelling():
+    """Issue 18: the bundled entries say where they hold with facts; a glob on a variant's
+    settings (``*onednn=off*``) misses the machines whose default IS that path."""
+    for e in ENTRIES:
+        for glob in (e.impl, e.except_impl):
+            assert not glob or "=" not in glob, (e.line, glob)
+
+
+@pytest.mark.parametrize("case, impl, grad, facts, reason", [
+    # torch's own bfloat16 kernels (an AVX2 CPU, or cpu=avx2): 16-bit accumulation
+    ("conformance/half/SAME-s1x1-bfloat16", "torch.autograd", "dx",
+     {"onednn": "on", "onednn_dtype": "off"}, "bfloat16"),
+    ("conformance/half/SAME-s1x1-bfloat16", "torch.autograd", "dx",
+     {"onednn": "on", "onednn_dtype": "on"}, None),
+    # a transposed conv's dx is a forward conv: it passes on every path
+    ("conformance/half-ops/transpose-SAME-s1x1-float16", "torch.nn_grad", "dx",
+     {"onednn": "on", "onednn_dtype": "off"}, None),
+    # TensorFlow's own conv3d kernel (the AVX2 default for float32)
+    ("regressions/tf-conv3d-same-stride-larger-than-kernel", "tf.tape", "y", OWN_KERNELS,
+     "offset"),
+    ("regressions/tf-conv3d-same-stride-larger-than-kernel", "tf.tape", "y", ONEDNN, None),
+    # oneDNN's bugs do not follow TensorFlow onto its own kernels
+    ("upstream/tf-onednn-output-width-1", "tf.backprop", "y", OWN_KERNELS, None),
+    ("upstream/tf-onednn-output-width-1", "tf.backprop", "y", ONEDNN, "garbage"),
+])
+def test_the_platform_entries_follow_the_path(case, impl, grad, facts, reason):
+    from harness.case import Case  # noqa: F401 - the kind fact comes from the case's op
+
+    kind = "conv_transpose" if "transpose" in case else "conv"
+    version = "2.13.0+cpu" if impl.startswith("torch") else "2.21.0"
+    found = find(ENTRIES, case, grad, impl=impl, version=version, facts={**facts, "kind": kind})
+    if reason is None:
+        assert found is None, found
+    else:
+        assert found is not None and reason in found.reason

@@ -19,7 +19,7 @@ from typing import Callable, Mapping, Optional, Protocol, Sequence, runtime_chec
 
 import numpy as np
 
-from harness import layouts
+from harness import layouts, platforms
 from harness.case import Case
 from harness.values import Inputs
 
@@ -46,7 +46,9 @@ class Outcome:
 
 # Settings every built-in impl takes (see harness.variants): where it runs, and
 # whether NVIDIA GPUs may use TF32 for float32 convolutions.
-COMMON_VARIANTS = {"device": ("cpu", "cuda"), "tf32": ("on", "off")}
+# cpu=CLASS takes the paths of a lesser CPU (harness.platforms.EMULATIONS).
+COMMON_VARIANTS = {"device": ("cpu", "cuda"), "tf32": ("on", "off"),
+                   "cpu": tuple(platforms.EMULATIONS)}
 
 
 class Configurable:
@@ -59,6 +61,11 @@ class Configurable:
         configured = copy.copy(self)
         configured.settings = dict(settings)
         return configured
+
+    def environment(self) -> dict[str, str]:
+        """Variables the settings need before the framework is imported: ``cpu=CLASS``'s."""
+        cpu = self.settings.get("cpu")
+        return platforms.emulation_environment(cpu) if cpu else {}
 
 
 class NoDevice(Exception):

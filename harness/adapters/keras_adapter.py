@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from harness import dtypes, layouts
-from harness.adapters.base import (Configurable, Outcome, each_grad, failed,
+from harness.adapters.base import (COMMON_VARIANTS, Configurable, Outcome, each_grad, failed,
                                    framework_outcome, once)
 from harness.case import Case
 from harness.values import Inputs
@@ -46,14 +46,17 @@ class KerasOps(Configurable):
     default = False     # not judged unless named: --impl 'keras.*'
     ops = frozenset({"conv1d", "conv2d", "conv3d", "depthwise_conv1d", "depthwise_conv2d",
                      "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"})
-    variants = {"backend": BACKENDS}
+    variants = {"backend": BACKENDS, "cpu": COMMON_VARIANTS["cpu"]}
 
     @property
     def backend(self) -> str:
         return self.settings.get("backend", "tensorflow")
 
     def environment(self) -> dict[str, str]:
-        return {"KERAS_BACKEND": self.backend} if "backend" in self.settings else {}
+        env = super().environment()
+        if "backend" in self.settings:
+            env["KERAS_BACKEND"] = self.backend
+        return env
 
     def version(self) -> str:
         return _keras(self.backend).__version__   # the backend is in the variant's name

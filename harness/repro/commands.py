@@ -133,7 +133,10 @@ def cmd_fuzz(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from harness.repro import fuzz as fuzz_mod
 
     specs = variants.split_specs(args.impl)
-    impls = variants.resolve(specs)
+    try:
+        impls = variants.resolve(specs, paths=variants.parse_paths(args.platforms))
+    except variants.VariantError as exc:
+        raise _usage(str(exc)) from None
     _check_variant_isolation(args, ",".join(i.name for i in impls))
     known = []
     if args.known:
@@ -216,6 +219,10 @@ def add_parsers(sub) -> None:
                     help="the random seed: the same seed generates the same cases (default: 0)")
     fz.add_argument("--impl", action="append", metavar="NAMES",
                     help="impls (names, globs, variants) as for convgrad run (default: all)")
+    fz.add_argument("--platforms", default="native", metavar="native|all|LIST",
+                    help="the numerics paths each impl is fuzzed on, as convgrad run "
+                         "--platforms: native (default), all (every lesser CPU class this machine "
+                         "can take too), or a list such as native,cpu=avx2")
     fz.add_argument("--dtype", action="append", metavar="DTYPES",
                     help="comma-separated dtypes to generate (default: all four)")
     fz.add_argument("--op", action="append", metavar="OPS",

@@ -28,6 +28,7 @@ from typing import Optional, Sequence, TextIO
 
 import numpy as np
 
+from harness import runner
 from harness.repro import shrink as shrink_mod
 from harness.repro import space
 from harness.repro.judge import Judge
@@ -132,9 +133,10 @@ def known_signatures(judge: Judge, entries: Sequence, paths: Sequence[str],
         mine = [c for c in cases if fnmatch.fnmatchcase(c.id, entry.case)]
         for result in (judge.results(mine, impls) if mine else ()):
             for v in result.verdicts:
-                version = judge.info(v.impl).version
+                info = judge.info(v.impl)
                 if str(v.status) in DISCREPANCIES and entry.matches(
-                        result.case.id, v.grad, impl=v.impl, version=version):
+                        result.case.id, v.grad, impl=v.impl, version=info.version,
+                        facts=runner.verdict_facts(result.case, info, v.grad, v.emulated)):
                     found.setdefault(signature(result, v).family, entry)
     if found:
         log(f"known: {len(found)} signature(s) of documented discrepancies will be skipped")

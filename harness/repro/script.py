@@ -22,7 +22,7 @@ import textwrap
 from dataclasses import dataclass, field
 import numpy as np
 
-from harness import __version__, layouts
+from harness import __version__, layouts, platforms
 from harness.case import Case
 from harness.expected import Expected
 from harness.record import NUMERICS_VARIABLES
@@ -90,11 +90,18 @@ def _docstring_safe(text: str) -> str:
 
 def _environment(t: Target, code: Code) -> str:
     lines = ["import os", ""]
-    forced = [(k, v, why) for k, v, why in code.env if k != "TF_CPP_MIN_LOG_LEVEL"]
+    env = list(code.env)
+    if t.settings.get("cpu"):   # the paths of a lesser CPU, as the variant took them
+        taken = {k for k, _, _ in env}
+        env = [(k, v, f"variant cpu={t.settings['cpu']}: the paths of an "
+                      f"{t.settings['cpu']} CPU (docs/platforms.md)")
+               for k, v in platforms.EMULATIONS[t.settings["cpu"]].items()
+               if k not in taken and k in platforms.READERS.get(code.framework, ())] + env
+    forced = [(k, v, why) for k, v, why in env if k != "TF_CPP_MIN_LOG_LEVEL"]
     if forced:
         lines.append("# Settings the framework reads once, at import: set before importing it.")
         lines += [f"os.environ[{k!r}] = {v!r}   # {why}" for k, v, why in forced]
-    quiet = [(k, v, why) for k, v, why in code.env if k == "TF_CPP_MIN_LOG_LEVEL"]
+    quiet = [(k, v, why) for k, v, why in env if k == "TF_CPP_MIN_LOG_LEVEL"]
     lines += [f"os.environ.setdefault({k!r}, {v!r})   # {why}" for k, v, why in quiet]
     relevant = {k: v for k, v in t.worker_env.items()
                 if not (k.startswith("TF_") and code.framework != "tensorflow")
@@ -140,20 +147,32 @@ COMMON = '''\
 FLAGS = {flags}
 
 
+CPU_FLAGS = {cpu_flags}
+
+
 def cpu():
+    """(model name, the ISA flags that decide the frameworks' numerics paths)."""
+    model, flags = platform.processor() or platform.machine(), []
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
                 if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                    model = line.split(":", 1)[1].strip()
+                elif line.startswith("flags"):
+                    present = set(line.split(":", 1)[1].split())
+                    flags = [f for f in CPU_FLAGS if f in present]
+                    break
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return model, flags
 
 
 def print_environment():
+    model, flags = cpu()
     rows = [("python", sys.version.split()[0]), ("platform", platform.platform()),
-            ("cpu", f"{{cpu()}} ({{os.cpu_count()}} cores)"), ("numpy", np.__version__)]
+            ("cpu", f"{{model}} ({{os.cpu_count()}} cores)"),
+            ("cpu ISA flags", " ".join(flags) or "none of AVX2 and above"),
+            ("numpy", np.__version__)]
     try:
         rows += framework_info()
     except Exception as exc:  # noqa: BLE001 - versions are help, not the point
@@ -316,7 +335,8 @@ def render(t: Target) -> str:
     if code.helpers:
         parts.append(code.helpers)
     parts += [code.compute, code.info,
-              COMMON.format(flags=py(list(NUMERICS_VARIABLES)))]
+              COMMON.format(flags=py(list(NUMERICS_VARIABLES)),
+                            cpu_flags=py(list(platforms.CPU_FLAGS)))]
     main = "sys.exit(main())"
     if crash:
         parts.append(WATCH.format(timeout=600))

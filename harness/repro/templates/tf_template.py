@@ -21,14 +21,23 @@ INFO = block('''
     def framework_info():
         build = tf.sysconfig.get_build_info()
         info = [("tensorflow", tf.version.VERSION), ("tensorflow git", tf.version.GIT_VERSION),
-                ("oneDNN (TF_ENABLE_ONEDNN_OPTS)",
-                 os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset: on by default on Linux x86")),
+                ("oneDNN (IsMklEnabled, probed)", onednn_enabled()),
                 ("intra-op threads", tf.config.threading.get_intra_op_parallelism_threads()),
                 ("inter-op threads", tf.config.threading.get_inter_op_parallelism_threads()),
                 ("TF32 execution", tf.config.experimental.tensor_float_32_execution_enabled()),
                 ("CUDA build", build.get("cuda_version", "none")),
                 ("GPUs", [d.name for d in tf.config.list_physical_devices("GPU")])]
         return info
+
+
+    def onednn_enabled():
+        """Whether this TensorFlow uses oneDNN here: on by default only where cpuid shows
+        AVX512_VNNI, AVX512_BF16, AVX_VNNI or AMX; TF_ENABLE_ONEDNN_OPTS overrides."""
+        try:
+            from tensorflow.python.util import _pywrap_util_port
+            return bool(_pywrap_util_port.IsMklEnabled())
+        except ImportError as exc:
+            return f"unknown ({exc})"
 ''')
 
 HANDOVER = block('''

@@ -23,6 +23,8 @@ INFO = block('''
                 ("CPU capability", torch.backends.cpu.get_cpu_capability()),
                 ("mkldnn (oneDNN) available", torch.backends.mkldnn.is_available()),
                 ("mkldnn enabled", torch.backends.mkldnn.enabled),
+                ("oneDNN takes bfloat16 (probed)", torch.ops.mkldnn._is_mkldnn_bf16_supported()),
+                ("oneDNN takes float16 (probed)", torch.ops.mkldnn._is_mkldnn_fp16_supported()),
                 ("intra-op threads", torch.get_num_threads()),
                 ("torch parallel info", torch.__config__.parallel_info().splitlines()[1:3])]
         if torch.cuda.is_available():
