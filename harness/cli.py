@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import shutil
 import signal
 import sys
@@ -27,7 +28,7 @@ from harness import printable
 from harness import record as record_mod
 from harness import selection
 from harness.argtypes import positive_float, positive_int
-from harness.adapters import UnknownImpl, all_impls, select
+from harness.adapters import UnknownImpl, all_impls, is_installed, select
 from harness.loader import LoadErrors, load_cases
 from harness.summary import print_summary
 from harness.variants import VariantError
@@ -353,7 +354,8 @@ def cmd_merge(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from harness import merge
 
     output = outputs.check_file(args.output, "-o")
-    merged = merge.load(args.paths, allow_mismatch=args.allow_mismatch)
+    merged = merge.load(args.paths, allow_mismatch=args.allow_mismatch,
+                        by_platform=args.by_platform)
     _write_file(output, record_mod.dumps(merged))
     counts = merged["summary"]["verdicts"]
     say(f"merged {len(args.paths)} records ({len(merged['cases'])} cases, "
@@ -384,6 +386,51 @@ def cmd_list(args: argparse.Namespace, argv: Sequence[str]) -> int:
         state = f"available  {info.version}" if info.available else f"unavailable  {info.version}"
         say(f"{info.impl.name:16} {info.impl.framework:11} {state}")
         say(f"{'':16} variants: {variants.describe(info.impl) or 'none'}")
+    return EXIT_OK
+
+
+def cmd_platform(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """This machine's numerics platform: its CPU class, the lesser classes it can take, and
+    (with --probe) each installed framework's path, probed in a worker process as a run
+    does; ``--env CLASS`` prints the shell assignments that take that class's paths."""
+    import json
+
+    from harness import platforms
+
+    if args.env:
+        try:
+            env = platforms.emulation_environment(args.env)
+        except platforms.EmulationError as exc:
+            raise UsageError(str(exc)) from None
+        for key, value in env.items():
+            print(f"export {key}={shlex.quote(value)}")
+        return EXIT_OK
+    cpu = platforms.cpu_facts()
+    out: dict = {"cpu": cpu, "can_emulate": platforms.emulations_here()}
+    if args.probe:
+        from harness.worker import WorkerPool
+        from harness import variants
+        pool = WorkerPool(jobs=1, timeout=args.timeout)
+        try:
+            impls = [i for i in variants.resolve(None, paths=variants.parse_paths(args.platforms))
+                     if is_installed(i.framework)]
+            infos = pool.probe(impls)
+        finally:
+            pool.close()
+        out["impls"] = {i.impl.name: i.platform for i in infos if i.available}
+    if args.json:
+        print(json.dumps(out, indent=1))
+        return EXIT_OK
+    say(f"cpu: {cpu['model']} ({cpu['vendor'] or 'unknown vendor'}"
+        f"{', virtual' if cpu['hypervisor'] else ''})")
+    say(f"class: {cpu['class']}" + (f", oneDNN capped at {cpu['effective_class']} "
+                                    f"(ONEDNN_MAX_CPU_ISA={cpu['onednn_isa_cap']})"
+                                    if cpu["onednn_isa_cap"] else ""))
+    say(f"flags: {' '.join(cpu['flags']) or 'none of AVX and above'}")
+    say(f"can take the paths of: {', '.join(out['can_emulate']) or 'no lesser class'} "
+        "(cpu=CLASS, run --platforms all)")
+    for name, platform in (out.get("impls") or {}).items():
+        say(f"{name}: {platforms.summary(platform)}")
     return EXIT_OK
 
 
@@ -518,6 +565,10 @@ def parser() -> argparse.ArgumentParser:
     mrg.add_argument("--allow-mismatch", action="store_true",
                      help="merge records from different environments (framework versions, "
                           "numerics flags, device) anyway")
+    mrg.add_argument("--by-platform", action="store_true",
+                     help="records of the same cases from different machines (a runner matrix "
+                          "over CPU classes and GPUs): name each impl for its record's "
+                          "platform (tf.tape@avx2), one column per impl and platform")
     mrg.set_defaults(func=cmd_merge)
     df = sub.add_parser("diff", help="what changed between two run records (exit 1 if "
                         "anything got worse)")
@@ -538,6 +589,19 @@ def parser() -> argparse.ArgumentParser:
                     "shape (Keras: channels-last; torch: N,C,H,W); needed where the model's "
                     "own input size is not fixed")
     cf.set_defaults(func=cmd_cases_from)
+    plat = sub.add_parser("platform", help="this machine's numerics platform: CPU class, the "
+                          "lesser classes it can take, each framework's probed path")
+    plat.add_argument("--probe", action="store_true",
+                      help="also import each installed framework in a worker and print its "
+                           "path (oneDNN, per-dtype routing, ATen, XLA)")
+    plat.add_argument("--platforms", default="native", metavar="native|all|LIST",
+                      help="with --probe: the paths to probe, as run --platforms")
+    plat.add_argument("--env", metavar="CLASS", help="print the shell exports that take the "
+                      "paths of CLASS (avx2, avx512) on this machine, e.g. for a test run")
+    plat.add_argument("--json", action="store_true", help="print it as JSON")
+    plat.add_argument("--timeout", type=positive_float, default=300.0, metavar="SECONDS",
+                      help=argparse.SUPPRESS)
+    plat.set_defaults(func=cmd_platform)
     lst = sub.add_parser("list", help="list cases and impls (with availability and versions)")
     lst.add_argument("paths", nargs="*", help="case files or directories")
     lst.add_argument("--suite", action="append", metavar="NAME", help="a bundled suite")

@@ -34,12 +34,14 @@ def _fingerprint(record: dict) -> dict:
             **{f"run.{k}": run.get(k) for k in SAME_RUN_OPTIONS}}
 
 
-def check_environments(records: Sequence[tuple[str, dict]]) -> None:
+def check_environments(records: Sequence[tuple[str, dict]], ignore: Sequence[str] = ()) -> None:
     """Refuse records whose environments differ, naming the first difference."""
     first_path, first = records[0][0], _fingerprint(records[0][1])
     for path, record in records[1:]:
         other = _fingerprint(record)
         for key in first:
+            if key in ignore:
+                continue
             if key == "frameworks" and isinstance(first[key], dict) and \
                     isinstance(other[key], dict):
                 # one record per framework is the natural CI split: a framework both
@@ -57,10 +59,45 @@ def check_environments(records: Sequence[tuple[str, dict]]) -> None:
                                  "environments (pass --allow-mismatch to merge anyway)")
 
 
-def merge(records: Sequence[tuple[str, dict]], allow_mismatch: bool = True) -> dict:
-    """One record of several ``(path, record)``: cases, verdicts and claims concatenated."""
+def platform_label(record: dict) -> str:
+    """Where a record was judged, in a few characters: the CPU class its frameworks'
+    oneDNN dispatched for (``avx2``, ``avx512_vnni``, ...), and the device if not the CPU."""
+    env = record.get("environment") or {}
+    cpu = env.get("cpu_platform") or {}
+    label = str(cpu.get("effective_class") or cpu.get("class") or "unknown-cpu")
+    device = (env.get("run") or {}).get("device")
+    return label if device in (None, "cpu") else f"{label}+{device}"
+
+
+def per_platform(records: Sequence[tuple[str, dict]]) -> list[tuple[str, dict]]:
+    """The records with each impl named for the platform it ran on (``tf.tape@avx2``), so
+    the runs of a runner matrix over CPU classes (and GPUs) merge into one view with a
+    column per impl and platform. Two records from one class get ``@avx2``, ``@avx2#2``."""
+    seen: dict[str, int] = {}
+    out = []
+    for path, record in records:
+        label = platform_label(record)
+        seen[label] = seen.get(label, 0) + 1
+        if seen[label] > 1:
+            label = f"{label}#{seen[label]}"
+        rename = {i["name"]: f"{i['name']}@{label}" for i in record["impls"]}
+        out.append((path, {
+            **record,
+            "impls": [{**i, "name": rename[i["name"]]} for i in record["impls"]],
+            "verdicts": [{**v, "impl": rename.get(v["impl"], f"{v['impl']}@{label}")}
+                         for v in record["verdicts"]]}))
+    return out
+
+
+def merge(records: Sequence[tuple[str, dict]], allow_mismatch: bool = True,
+          by_platform: bool = False) -> dict:
+    """One record of several ``(path, record)``: cases, verdicts and claims concatenated
+    (``by_platform``: each impl named for its record's platform, :func:`per_platform`; then
+    the numerics flags may differ, as they do between CPU classes)."""
+    if by_platform:
+        records = per_platform(records)
     if not allow_mismatch:
-        check_environments(records)
+        check_environments(records, ignore=("numerics",) if by_platform else ())
     if len(records) == 1:
         path, record = records[0]
         return {**record, "sources": [source(path, record)]}
@@ -119,7 +156,8 @@ def source(path: str, record: dict) -> dict:
             "incomplete": record.get("incomplete"), "environment": record["environment"]}
 
 
-def load(paths: Sequence[str | Path], allow_mismatch: bool = True) -> dict:
+def load(paths: Sequence[str | Path], allow_mismatch: bool = True,
+         by_platform: bool = False) -> dict:
     """Read (each validated against the record schema) and merge run records;
     :class:`record.RecordError` for anything unreadable or invalid."""
-    return merge([(str(p), record_mod.read(p)) for p in paths], allow_mismatch)
+    return merge([(str(p), record_mod.read(p)) for p in paths], allow_mismatch, by_platform)

@@ -10,6 +10,7 @@ import os
 
 import pytest
 
+from harness import platforms
 from harness.adapters import all_impls, is_installed
 from harness.record import NUMERICS_VARIABLES
 
@@ -36,6 +37,10 @@ def pytest_report_header(config):
                                       ("numpy", "tensorflow-cpu", "torch", "jax", "jaxlib"))]
     flags = {k: os.environ[k] for k in NUMERICS_VARIABLES if k in os.environ}
     lines.append(f"numerics environment: {flags or 'defaults'}")
+    cpu = platforms.cpu_facts()
+    lines.append(f"cpu: {cpu['class']}" + (f" capped at {cpu['effective_class']}"
+                                            if cpu["onednn_isa_cap"] else "")
+                 + f" ({' '.join(cpu['flags'])}); convgrad platform --probe tells the paths")
     return lines
 
 

@@ -26,9 +26,11 @@ from tests.conftest import FRAMEWORKS
 
 pytestmark = pytest.mark.frameworks
 ROOT = Path(__file__).resolve().parent.parent
+# tensorflow.python.util: TensorFlow's own module with IsMklEnabled (whether oneDNN is on
+# here), which has no public API; still only NumPy and the framework.
 ALLOWED_IMPORTS = {"os", "sys", "re", "platform", "base64", "zlib", "signal", "subprocess",
-                   "numpy", "tensorflow", "torch", "torch.nn.functional", "jax", "jax.numpy",
-                   "jaxlib"}
+                   "numpy", "tensorflow", "tensorflow.python.util", "torch",
+                   "torch.nn.functional", "jax", "jax.numpy", "jaxlib"}
 EMULATED = """\
 id: s/emulated
 op: conv2d
