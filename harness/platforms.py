@@ -154,11 +154,11 @@ def check_emulation(name: str) -> None:
                              "never raise it")
 
 
-def emulations_here() -> list[str]:
-    """The ``cpu=`` classes this machine can take below its own (each a path of its own)."""
-    _, _, flags = _cpuinfo()
-    hw = CLASS_NAMES.index(class_of(flags))
-    return [name for name in EMULATIONS if CLASS_NAMES.index(name) < hw]
+def emulations_here(environ: Mapping[str, str] = os.environ) -> list[str]:
+    """The ``cpu=`` classes below this machine's own class as it runs now (a cap already
+    set, ``ONEDNN_MAX_CPU_ISA=AVX2`` say, makes it that class): each a path of its own."""
+    here = CLASS_NAMES.index(cpu_facts(environ)["effective_class"])
+    return [name for name in EMULATIONS if CLASS_NAMES.index(name) < here]
 
 
 def emulation_environment(name: str, environ: Mapping[str, str] = os.environ) -> dict[str, str]:

@@ -33,6 +33,14 @@ def test_the_onednn_cap_lowers_the_effective_class_only(cap, effective):
     assert platforms._capped("avx512_vnni", cap) == effective
 
 
+@pytest.fixture(autouse=True)
+def _no_cap(monkeypatch):
+    """These tests set the CPU; a cap in the environment (a test run on a lowered path)
+    must not lower it further."""
+    for name in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):
+        monkeypatch.delenv(name, raising=False)
+
+
 def test_a_machine_can_lower_its_isa_never_raise_it(monkeypatch):
     monkeypatch.setattr(platforms, "_cpuinfo", lambda: ("a Zen 3", "AuthenticAMD",
                                                         frozenset(ZEN3)))
@@ -52,6 +60,10 @@ def test_all_paths_of_an_avx512_vnni_machine(monkeypatch):
                                                         frozenset(ICE_LAKE)))
     assert variants.parse_paths("all") == [{}, {"cpu": "avx2"}, {"cpu": "avx512"}]
     assert variants.parse_paths("native,cpu=avx2,native") == [{}, {"cpu": "avx2"}]
+    # a cap already set makes the machine that class: nothing below avx2 to take
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert platforms.emulations_here() == [] and variants.parse_paths("all") == [{}]
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
     for bad in ("cpu", "onednn=off", "cpu=amx"):
         with pytest.raises(variants.VariantError, match="--platforms"):
             variants.parse_paths(bad)
