@@ -30,15 +30,13 @@ from harness import selection
 from harness.argtypes import positive_float, positive_int
 from harness.adapters import UnknownImpl, all_impls, is_installed, select
 from harness.loader import LoadErrors, load_cases
+from harness.run_config import (DEFAULT_TIMEOUT_S, UsageError, load_known,  # noqa: F401
+                                 load_limitations)
 from harness.summary import print_summary
 from harness.variants import VariantError
 from harness.yaml_source import SourceError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-
-class UsageError(Exception):
-    pass
 
 
 class Progress:
@@ -81,28 +79,6 @@ class Progress:
     def done(self) -> None:
         if self.tty:
             self._write("\r\033[K")
-
-
-def _load_known(path: str | None, explicit: bool) -> list:
-    if path is None:
-        return []
-    if not Path(path).exists():
-        if explicit:
-            raise UsageError(f"{path}: no such known-discrepancies file")
-        return []
-    return known_mod.load_known(path)
-
-
-def load_limitations(extra: Sequence[str] | None) -> list:
-    """The shipped documented limitations, then those of each ``--limitations`` file."""
-    from harness import limitations
-
-    entries = list(limitations.default())
-    for path in extra or ():
-        if not Path(path).exists():
-            raise UsageError(f"{path}: no such limitations file")
-        entries += limitations.load_limitations(path)
-    return entries
 
 
 def case_paths(args: argparse.Namespace) -> list[str]:
@@ -249,7 +225,7 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from harness.runner import Session
 
     use_jax_cache(None if args.no_jax_cache else args.jax_cache)
-    known = _load_known(args.known, args.known != known_mod.DEFAULT_FILE)
+    known = load_known(args.known, args.known != known_mod.DEFAULT_FILE)
     limitations = load_limitations(args.limitations)
     backend = _backend(args, impls)
     # The output place is checked and locked before anything is judged.
@@ -530,7 +506,7 @@ def parser() -> argparse.ArgumentParser:
                      help="compile every JAX shape afresh")
     run.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1, metavar="N",
                      help="worker processes computing at once (default: the machine's cores)")
-    run.add_argument("--timeout", type=positive_float, default=300.0, metavar="SECONDS",
+    run.add_argument("--timeout", type=positive_float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
                      help="per case and impl; a worker past it is killed and the verdict is "
                           "an error (default: 300)")
     run.add_argument("--max-memory", type=positive_int, default=None, metavar="MIB",
@@ -599,7 +575,7 @@ def parser() -> argparse.ArgumentParser:
     plat.add_argument("--env", metavar="CLASS", help="print the shell exports that take the "
                       "paths of CLASS (avx2, avx512) on this machine, e.g. for a test run")
     plat.add_argument("--json", action="store_true", help="print it as JSON")
-    plat.add_argument("--timeout", type=positive_float, default=300.0, metavar="SECONDS",
+    plat.add_argument("--timeout", type=positive_float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
                       help=argparse.SUPPRESS)
     plat.set_defaults(func=cmd_platform)
     lst = sub.add_parser("list", help="list cases and impls (with availability and versions)")

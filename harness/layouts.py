@@ -13,12 +13,6 @@ import numpy as np
 SPATIAL_LETTERS = {1: "W", 2: "HW", 3: "DHW"}
 
 
-def spatial_rank(op: str) -> int:
-    """``conv2d``, ``depthwise_conv2d``, ``conv_transpose2d`` -> 2 (the op registry's rank)."""
-    from harness import ops
-    return ops.get(op).rank
-
-
 def data_formats(rank: int) -> tuple[str, str]:
     """(channels-last, channels-first) data layouts for a spatial rank."""
     s = SPATIAL_LETTERS[rank]

@@ -33,7 +33,7 @@ from typing import Iterator, Sequence
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from harness import oracle
+from harness import grid
 
 BLOCK = 1 << 19                 # elements of one im2col block (4 MiB in float64)
 MIN_REDUCTION = 16              # a shorter per-group reduction is left to the tap path
@@ -64,7 +64,7 @@ def _blocks(n: int, out: Sequence[int], k_elems: int) -> Iterator[tuple[slice, s
 
 
 def _geometry(input_shape, filter_shape, strides, pads, dilations, groups):
-    y_shape = oracle.conv_forward_output_shape(input_shape, filter_shape, strides=strides,
+    y_shape = grid.conv_forward_output_shape(input_shape, filter_shape, strides=strides,
                                                pads=pads, dilations=dilations, groups=groups)
     return [tuple(int(v) for v in p) for p in pads], y_shape
 
@@ -174,7 +174,7 @@ class _Columns:
     where :class:`_ClippedColumns`' per-tap copies cost more than the copy of ``x``."""
 
     def __init__(self, x, kernel, strides, dilations, pads, out):
-        xpad = oracle._pad(x, pads)
+        xpad = grid.pad(x, pads)
         self.n, self.c, self.kernel, self.out = x.shape[0], x.shape[1], tuple(kernel), out
         # windows[n, c, k, p] = xpad[n, c, s * p + d * k], a view: (N, C, *kernel, *out)
         step = xpad.strides[2:]
@@ -239,7 +239,7 @@ def conv_dw(x, dy, *, filter_shape, strides, pads, dilations, groups=1) -> np.nd
     """:func:`harness.oracle.conv_dw` as GEMMs: ``dw_g = sum over blocks of dy_g @ cols_g^T``."""
     filter_shape = tuple(int(v) for v in filter_shape)
     pads, y_shape = _geometry(x.shape, filter_shape, strides, pads, dilations, groups)
-    oracle._check_dy(dy, y_shape)
+    grid.check_dy(dy, y_shape)
     n, o, *out = y_shape
     o, cg, *kernel = filter_shape
     if 0 in y_shape:
@@ -263,7 +263,7 @@ def conv_dx_as_conv(dy, w, *, input_shape, pads, dilations) -> np.ndarray:
     kernel = w.shape[2:]
     input_shape = tuple(int(v) for v in input_shape)
     pads, y_shape = _geometry(input_shape, w.shape, [1] * len(kernel), pads, dilations, 1)
-    oracle._check_dy(dy, y_shape)
+    grid.check_dy(dy, y_shape)
     flipped = np.flip(w, axis=tuple(range(2, w.ndim))).swapaxes(0, 1)
     reach = [d * (k - 1) for k, d in zip(kernel, dilations)]
     pads = [(r - int(b), r - int(a)) for r, (b, a) in zip(reach, pads)]
@@ -286,7 +286,7 @@ def conv_dx(dy, w, *, input_shape, strides, pads, dilations, groups=1) -> np.nda
     """
     input_shape = tuple(int(v) for v in input_shape)
     pads, y_shape = _geometry(input_shape, w.shape, strides, pads, dilations, groups)
-    oracle._check_dy(dy, y_shape)
+    grid.check_dy(dy, y_shape)
     n, o, *out = y_shape
     c, (_, cg, *kernel) = input_shape[1], w.shape
     if 0 in y_shape:

@@ -24,7 +24,8 @@ from harness import runner, selection, testids, variants
 from harness.adapters import UnknownImpl, all_impls
 from harness.case import Case, Claim
 from harness.loader import CaseError, LoadErrors, load_cases
-from harness.pytest_plugin import MARKERS, run_state
+from harness.run_config import UsageError, load_limitations
+from harness.pytest_shared import MARKERS, STATE
 from harness.status import Status
 from harness.summary import repro_command, script_command
 from harness.yaml_source import SourceError, load as load_yaml
@@ -172,7 +173,6 @@ class RunState:
         if self._session is None:
             extra = self.config.getoption("convgrad_limitations") or []
             try:
-                from harness.cli import UsageError, load_limitations
                 entries = load_limitations([str(self.here / p) for p in extra])
             except (UsageError, SourceError) as exc:
                 raise OptionError(f"--convgrad-limitations: {exc}") from None
@@ -446,3 +446,10 @@ class ClaimItem(CaseItem):
             raise VerdictFailed(_report(f"{status} {c.case} {c.grad} ({c.source})", c.message,
                                         shlex.join(["convgrad", "run", self.case.file,
                                                     "-k", c.case])))
+
+
+def run_state(config: pytest.Config) -> "RunState":
+    """The one :class:`RunState` of a pytest run."""
+    if STATE not in config.stash:
+        config.stash[STATE] = RunState(config)
+    return config.stash[STATE]

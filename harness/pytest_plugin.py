@@ -15,18 +15,10 @@ from pathlib import Path
 import pytest
 
 from harness.argtypes import positive_float
+from harness.pytest_shared import MARKERS, STATE
+from harness.run_config import DEFAULT_TIMEOUT_S
 
 YAML_SUFFIXES = (".yaml", ".yml")
-MARKERS = {
-    **{f"op_{op}": f"a {op} case" for op in ("conv1d", "conv2d", "conv3d")},
-    **{f"padding_{p}": f"a case with {p.upper()} padding"
-       for p in ("valid", "same", "same_lower", "explicit")},
-    **{f"dtype_{d}": f"a {d} case" for d in ("float64", "float32", "float16", "bfloat16")},
-    **{f"grad_{g}": f"the {g} verdict of a case" for g in ("y", "dx", "dw")},
-    **{f"impl_{f}": f"a verdict of a {f} impl" for f in ("tensorflow", "torch", "jax")},
-    "claim": "a value a source claims (the case's claims: list)",
-}
-STATE = pytest.StashKey["object"]()   # a harness.pytest_items.RunState, made on first use
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -48,7 +40,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--convgrad-in-process", action="store_true",
                     help="compute in the pytest process, no worker processes (faster, "
                          "no crash isolation)")
-    group.addoption("--convgrad-timeout", type=positive_float, default=300.0,
+    group.addoption("--convgrad-timeout", type=positive_float, default=DEFAULT_TIMEOUT_S,
                     metavar="SECONDS", help="per case and impl in a worker (default: 300)")
     group.addoption("--convgrad-impl-module", action="append", default=[],
                     metavar="MODULE[:ATTR]", help="also register the impls of MODULE.ATTR "
@@ -93,11 +85,11 @@ SCOPE = pytest.StashKey[Scope]()
 
 
 def run_state(config: pytest.Config):
-    from harness.pytest_items import RunState
+    # pytest loads this plugin in every project where convgrad is installed: the harness
+    # itself is imported only once a run asks for convgrad's items.
+    from harness.pytest_items import run_state as state
 
-    if STATE not in config.stash:
-        config.stash[STATE] = RunState(config)
-    return config.stash[STATE]
+    return state(config)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -18,8 +18,8 @@ import numpy as np
 from harness import facts as facts_mod
 from harness import known as known_mod
 from harness import platforms
-from harness.adapters import availability
-from harness.adapters.base import Impl, Outcome, missing_op
+from harness.adapters import ImplInfo, availability
+from harness.adapters.base import Impl, Outcome, compute_guarded, missing_op
 from harness.case import Case
 from harness.compare import Comparison
 from harness.expected import Expected, expected
@@ -95,14 +95,6 @@ class CaseResult:
     expected: dict[str, Expected]
     verdicts: list[Verdict]      # the impls'
     claims: list[Verdict]        # the sources' claims'
-
-
-@dataclass
-class ImplInfo:
-    impl: Impl
-    available: bool
-    version: str   # or the reason it is unavailable
-    platform: dict = field(default_factory=dict)   # harness.platforms.probe, where it computes
 
 
 def stores_arrays(v: Verdict) -> bool:
@@ -297,7 +289,6 @@ class InProcess:
 
     def compute(self, info: ImplInfo, case: Case, inputs: Inputs,
                 repeat: int) -> tuple[list[dict[str, Outcome]], float]:
-        from harness.worker import compute_guarded
         start = time.perf_counter()
         runs = compute_guarded(info.impl, case, inputs, case.grads, repeat)
         return runs, time.perf_counter() - start

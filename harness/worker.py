@@ -39,7 +39,9 @@ from typing import Any, BinaryIO, Optional, Sequence
 import numpy as np
 
 from harness import platforms, printable, procs
-from harness.adapters.base import Impl, Outcome, checked_outcomes, failed, is_installed
+from harness.adapters import ImplInfo
+from harness.adapters.base import (Impl, Outcome, checked_outcomes, compute_guarded, failed,
+                                   is_installed)
 
 HEADER = struct.Struct("!Q")
 STDERR_TAIL_LINES = 12
@@ -219,18 +221,6 @@ def serve() -> None:
             except (OSError, ValueError):
                 pass
         os._exit(0)
-
-
-def compute_guarded(impl: Impl, case, inputs, grads, repeat: int) -> list[dict[str, Outcome]]:
-    """``repeat`` evaluations, each checked (:func:`checked_outcomes`); an exception escaping
-    the impl, even ``SystemExit``, costs this case's verdicts, not the run."""
-    runs = []
-    try:
-        for _ in range(repeat):
-            runs.append(checked_outcomes(impl.compute(case, inputs, grads), grads))
-    except (Exception, SystemExit) as exc:  # noqa: BLE001 - a broken impl costs its verdicts
-        return [failed(grads, exc)]
-    return runs
 
 
 def _version(impl: Impl) -> tuple[bool, str]:
@@ -547,7 +537,6 @@ class WorkerPool:
         """Start a worker per group of installed impls (in parallel); availability and
         versions come from inside it."""
         from harness.adapters import availability
-        from harness.runner import ImplInfo
         from harness.variants import environment
 
         self.probes += 1

@@ -175,6 +175,15 @@ def test_no_bundled_entry_matches_a_variant_spelling():
     ("regressions/tf-conv3d-same-stride-larger-than-kernel", "tf.tape", "y", OWN_KERNELS,
      "offset"),
     ("regressions/tf-conv3d-same-stride-larger-than-kernel", "tf.tape", "y", ONEDNN, None),
+    # oneDNN's bfloat16 bugs: on every CPU where oneDNN takes bfloat16, or only where it
+    # runs the CPU's own bfloat16 instructions (found on AVX512_BF16, passing on Ice Lake)
+    ("regressions/tf-bf16-conv3d-dw-output-height-1", "tf.tape", "dw",
+     {**ONEDNN, "cpu_class": "avx512_vnni"}, "wrong"),
+    ("regressions/tf-bf16-conv3d-dw-output-height-1", "tf.tape", "dw", OWN_KERNELS, None),
+    ("regressions/tf-bf16-onednn-output-width-1", "tf.tape", "y",
+     {**ONEDNN, "cpu_class": "avx512_vnni"}, None),
+    ("regressions/tf-bf16-onednn-output-width-1", "tf.tape", "y",
+     {**ONEDNN, "cpu_class": "avx512_bf16"}, "bfloat16"),
     # oneDNN's bugs do not follow TensorFlow onto its own kernels
     ("upstream/tf-onednn-output-width-1", "tf.backprop", "y", OWN_KERNELS, None),
     ("upstream/tf-onednn-output-width-1", "tf.backprop", "y", ONEDNN, "garbage"),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import fnmatch
 import importlib
+from dataclasses import dataclass, field
 import warnings
 from importlib.metadata import entry_points
 from typing import Iterable, Sequence
@@ -96,6 +97,16 @@ def select(patterns: Sequence[str] | None, impls: Iterable[Impl] | None = None) 
                               f"{', '.join(i.name for i in impls)}")
         chosen += [m for m in matches if m not in chosen]
     return [i for i in impls if i in chosen]
+
+
+@dataclass
+class ImplInfo:
+    """An impl as a run found it: available or not, its framework's version (or why it is
+    unavailable), and the numerics path probed where it computes (harness.platforms)."""
+    impl: Impl
+    available: bool
+    version: str   # or the reason it is unavailable
+    platform: dict = field(default_factory=dict)
 
 
 def availability(impl: Impl) -> tuple[bool, str]:

@@ -237,3 +237,15 @@ def numpy_crop(a: np.ndarray, layout: str, pads: Sequence[tuple[int, int]]) -> n
     for dim, (before, after) in zip(spatial, pads):
         index[dim] = slice(before, a.shape[dim] - after)
     return a[tuple(index)]
+
+
+def compute_guarded(impl: Impl, case, inputs, grads, repeat: int) -> list[dict[str, Outcome]]:
+    """``repeat`` evaluations, each checked (:func:`checked_outcomes`); an exception escaping
+    the impl, even ``SystemExit``, costs this case's verdicts, not the run."""
+    runs = []
+    try:
+        for _ in range(repeat):
+            runs.append(checked_outcomes(impl.compute(case, inputs, grads), grads))
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - a broken impl costs its verdicts
+        return [failed(grads, exc)]
+    return runs

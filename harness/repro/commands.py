@@ -1,7 +1,7 @@
 """``convgrad repro``, ``convgrad shrink`` and ``convgrad fuzz``: their parsers and handlers.
 
 Registered by :func:`add_parsers` from :mod:`harness.cli`; problems a user can
-fix raise :class:`harness.cli.UsageError` (exit 2, one line, no traceback).
+fix raise :class:`harness.run_config.UsageError` (exit 2, one line, no traceback).
 """
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Sequence
 
 from harness.argtypes import positive_float, positive_int
+from harness.run_config import DEFAULT_TIMEOUT_S, UsageError, load_known, load_limitations
 
 
 def _usage(message: str):
-    from harness.cli import UsageError
     return UsageError(message)
 
 
@@ -24,7 +24,6 @@ def _is_record(paths: Sequence[str]) -> bool:
 
 
 def _limitations(args) -> list:
-    from harness.cli import load_limitations
     return load_limitations(getattr(args, "limitations", None))
 
 
@@ -140,9 +139,8 @@ def cmd_fuzz(args: argparse.Namespace, argv: Sequence[str]) -> int:
     _check_variant_isolation(args, ",".join(i.name for i in impls))
     known = []
     if args.known:
-        from harness.cli import _load_known
         from harness import known as known_mod
-        known = _load_known(args.known, args.known != known_mod.DEFAULT_FILE)
+        known = load_known(args.known, args.known != known_mod.DEFAULT_FILE)
     options = fuzz_mod.Options(
         seconds=args.time, seed=args.seed, out=Path(args.out),
         dtypes=tuple(d for spec in (args.dtype or []) for d in spec.split(",") if d) or None,
@@ -168,7 +166,7 @@ def _judging(p: argparse.ArgumentParser, jobs: bool = True) -> None:
                             "threads (default: the cores)")
     p.add_argument("--repeat", type=positive_int, default=1, metavar="N",
                    help="evaluate N times (a nondeterministic verdict needs N >= 2)")
-    p.add_argument("--timeout", type=positive_float, default=300.0, metavar="SECONDS",
+    p.add_argument("--timeout", type=positive_float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
                    help="per case and impl, as for convgrad run (default: 300)")
     p.add_argument("--in-process", action="store_true",
                    help="compute in this process, no worker (no crash isolation)")
@@ -213,7 +211,7 @@ def add_parsers(sub) -> None:
 
     fz = sub.add_parser("fuzz", help="judge random cases, shrink and report every new "
                         "discrepancy")
-    fz.add_argument("--time", type=positive_float, default=300.0, metavar="SECONDS",
+    fz.add_argument("--time", type=positive_float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
                     help="time budget of the whole run, shrinking included (default: 300)")
     fz.add_argument("--seed", type=int, default=0, metavar="N",
                     help="the random seed: the same seed generates the same cases (default: 0)")
