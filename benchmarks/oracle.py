@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from harness import oracle, oracle_gemm  # noqa: E402
+from harness.numerics import oracle, oracle_gemm  # noqa: E402
 
 LAYERS = {   # (N, C, H, W), (O, k, k), stride, SAME pads
     "resnet3x3": ((8, 64, 56, 56), (64, 3, 3), 1, [(1, 1), (1, 1)]),

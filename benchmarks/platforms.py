@@ -31,7 +31,7 @@ import measure  # noqa: E402
 
 
 def _run(cases: str, platforms: str, cache: Path, out: Path) -> tuple[measure.Measured, dict]:
-    cmd = [sys.executable, "-m", "harness.cli", "run", cases, "--platforms", platforms,
+    cmd = [sys.executable, "-m", "harness.frontends.cli", "run", cases, "--platforms", platforms,
            "--jax-cache", str(cache), "--out", str(out)]
     m = measure.run(cmd)
     if m.returncode not in (0, 1):

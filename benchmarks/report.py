@@ -35,7 +35,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harness import outputs, record, report  # noqa: E402
+from harness.safeio import outputs  # noqa: E402
+from harness.record import run_record as record
+from harness.render import report
 from tests.cdp import Browser  # noqa: E402
 
 TARGET_MB, TARGET_S = 10.0, 2.0

@@ -68,14 +68,14 @@ IMPLS = {"tensorflow": ("tf.backprop", "tf.tape"), "torch": ("torch.nn_grad", "t
 
 def _inputs(case_file: str):
     """The case's x, w, dy as the harness materializes them (float64, NHWC / HWIO)."""
-    from harness.loader import load_cases
-    from harness.values import materialize
+    from harness.case.loader import load_cases
+    from harness.case.values import materialize
     [case] = load_cases([case_file])
     return materialize(case)
 
 
 def _tensorflow(x, w, dy):
-    from harness.adapters.tf_adapter import quiet_tensorflow_import
+    from harness.backend.adapters.tf_adapter import quiet_tensorflow_import
     with quiet_tensorflow_import():
         import tensorflow as tf
     nn = tf.compat.v1.nn
@@ -168,7 +168,7 @@ def main() -> int:
                         "before a change, say), alternating with this one's")
     p.add_argument("--own", help=argparse.SUPPRESS)   # child: FRAMEWORK:CASE_FILE
     args = p.parse_args()
-    if args.own:   # the harness of this checkout, as `python -m harness.cli` run here finds it
+    if args.own:   # the harness of this checkout, as `python -m harness.frontends.cli` run here finds it
         sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
         framework, case_file = args.own.split(":", 1)
         print(json.dumps(own_compute(framework, case_file)))
@@ -176,7 +176,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         case_file = Path(tmp, "resnet.yaml")
         case_file.write_text(CASE)
-        run = [sys.executable, "-m", "harness.cli", "run", str(case_file), "--no-jax-cache"]
+        run = [sys.executable, "-m", "harness.frontends.cli", "run", str(case_file), "--no-jax-cache"]
         modes = {"imports": IMPORTS,
                  **{f"own {fw}": [sys.executable, __file__, "--own", f"{fw}:{case_file}"]
                     for fw in IMPLS},

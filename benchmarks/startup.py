@@ -35,7 +35,7 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=5)
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        run = [sys.executable, "-m", "harness.cli", "run", "cases/article", "--no-jax-cache"]
+        run = [sys.executable, "-m", "harness.frontends.cli", "run", "cases/article", "--no-jax-cache"]
         modes = {"bare import": BARE,
                  "article, workers": run + ["--out", f"{tmp}/w"],
                  "article, in-process": run + ["--in-process", "--out", f"{tmp}/i"]}

@@ -58,7 +58,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         cache, out = Path(tmp, "jax-cache"), Path(args.keep or tmp)
         for name in ("cold", "warm"):
-            cmd = [sys.executable, "-m", "harness.cli", "run", args.cases,
+            cmd = [sys.executable, "-m", "harness.frontends.cli", "run", args.cases,
                    "--jax-cache", str(cache), "--out", str(out / name)]
             m = measure.run(cmd)
             if m.returncode not in (0, 1):

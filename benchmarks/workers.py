@@ -26,7 +26,7 @@ TARGET = 1.10
 
 def timed_run(extra: list[str], cases: str) -> float:
     with tempfile.TemporaryDirectory() as out:
-        cmd = [sys.executable, "-m", "harness.cli", "run", cases, "--out", out, *extra]
+        cmd = [sys.executable, "-m", "harness.frontends.cli", "run", cases, "--out", out, *extra]
         run = measure.run(cmd)
     if run.returncode not in (0, 1):
         sys.exit(f"benchmark run failed ({' '.join(cmd)}):\n{run.stderr[-2000:]}")

@@ -10,9 +10,9 @@ import os
 
 import pytest
 
-from harness import platforms
-from harness.adapters import all_impls, is_installed
-from harness.record import NUMERICS_VARIABLES
+from harness.backend import platforms
+from harness.backend.adapters import all_impls, is_installed
+from harness.record.run_record import NUMERICS_VARIABLES
 
 ALL_FRAMEWORKS = ("tensorflow", "torch", "jax")
 FRAMEWORKS = tuple(f for f in os.environ.get("CONVGRAD_FRAMEWORKS", ",".join(ALL_FRAMEWORKS))

@@ -10,10 +10,10 @@ import itertools
 
 import numpy as np
 
-from harness import dtypes, layouts, oracle
-from harness.adapters.base import LEGACY_OPS, Outcome, failed
-from harness.case import Case
-from harness.values import Inputs
+from harness.numerics import dtypes, layouts, oracle
+from harness.backend.adapters.base import LEGACY_OPS, Outcome, failed
+from harness.case.model import Case
+from harness.case.values import Inputs
 
 
 class Planted:

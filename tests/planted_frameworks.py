@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from harness.adapters import torch_adapter
-from harness.adapters.torch_adapter import TorchAutograd
+from harness.backend.adapters import torch_adapter
+from harness.backend.adapters.torch_adapter import TorchAutograd
 
 
 class SwappedStrides(TorchAutograd):

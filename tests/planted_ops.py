@@ -1,15 +1,16 @@
 """Planted bugs of the newer ops (grouped, depthwise, transposed), NumPy only.
 
 ``OpsPlanted`` computes every op through the oracle the way the harness does
-(:func:`harness.ops.evaluate`), with hooks a bug overrides; each subclass makes
+(:func:`harness.case.ops.evaluate`), with hooks a bug overrides; each subclass makes
 one mistake that porting code makes.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from harness import dtypes, layouts, ops
-from harness.adapters.base import Outcome, failed
+from harness.numerics import dtypes, layouts
+from harness.case import ops
+from harness.backend.adapters.base import Outcome, failed
 
 
 class OpsPlanted:

@@ -1,4 +1,4 @@
-"""Planted porting mistakes, one per entry of harness.diagnosis.CATALOG, written
+"""Planted porting mistakes, one per entry of harness.verdict.diagnosis.CATALOG, written
 independently of it: NumPy impls that compute through the oracle with the mistake."""
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import dataclasses
 
 import numpy as np
 
-from harness import dtypes, layouts, ops
-from harness.adapters.base import Outcome, failed
+from harness.numerics import dtypes, layouts
+from harness.case import ops
+from harness.backend.adapters.base import Outcome, failed
 
 
 class Port:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.loader import LoadErrors, load_cases
+from harness.case.loader import LoadErrors, load_cases
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -138,7 +138,7 @@ def test_run_lists_them_all_exits_2_and_writes_nothing(cases):
     previous = {"results.json": '{"previous": true}\n', "index.html": "<p>previous</p>\n"}
     for name, text in previous.items():
         (out / name).write_text(text)
-    done = _run(["-m", "harness.cli", "run", ".", "--out", str(out), "--junit",
+    done = _run(["-m", "harness.frontends.cli", "run", ".", "--out", str(out), "--junit",
                  str(out / "junit.xml")], cases)
     assert done.returncode == 2
     assert done.stderr.splitlines() == [f"error: {line}" for line in EXPECTED]
@@ -147,7 +147,7 @@ def test_run_lists_them_all_exits_2_and_writes_nothing(cases):
 
 
 def test_list_reports_the_same(cases):
-    done = _run(["-m", "harness.cli", "list", "."], cases)
+    done = _run(["-m", "harness.frontends.cli", "list", "."], cases)
     assert done.returncode == 2
     assert done.stderr.splitlines() == [f"error: {line}" for line in EXPECTED]
 

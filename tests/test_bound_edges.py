@@ -19,15 +19,15 @@ import json
 import numpy as np
 import pytest
 
-from harness import known as known_mod
-from harness import platforms
-from harness.adapters import select
-from harness.cli import main
-from harness.compare import BoundModel
-from harness.expected import expected
-from harness.loader import load_cases
-from harness.runner import InProcess, run
-from harness.values import materialize
+from harness.verdict import known as known_mod
+from harness.backend import platforms
+from harness.backend.adapters import select
+from harness.frontends.cli import main
+from harness.numerics.compare import BoundModel
+from harness.verdict.expected import expected
+from harness.case.loader import load_cases
+from harness.session.runner import InProcess, run
+from harness.case.values import materialize
 from tests import planted
 from tests.conftest import chosen_impl_names
 

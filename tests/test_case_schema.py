@@ -9,14 +9,14 @@ import jsonschema
 import pytest
 import yaml
 
-from harness import case_schema
+from harness.case import schema as case_schema
 
 SCHEMA_FILE = Path("harness/data/case.schema.json")
 
 
 def test_the_shipped_schema_is_the_generated_one():
     assert SCHEMA_FILE.read_text() == case_schema.text(), \
-        "regenerate: python -m harness.case_schema > harness/data/case.schema.json"
+        "regenerate: python -m harness.case.schema > harness/data/case.schema.json"
 
 
 def test_every_bundled_case_file_is_valid():

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness import cases_from
-from harness.cli import main
-from harness.loader import load_cases
+from harness.tools import cases_from
+from harness.frontends.cli import main
+from harness.case.loader import load_cases
 from tests.conftest import FRAMEWORKS
 
 pytestmark = pytest.mark.frameworks

@@ -8,10 +8,10 @@ import dataclasses
 
 import pytest
 
-from harness.expected import expected
-from harness.loader import load_cases
-from harness.runner import judge_claims
-from harness.values import materialize
+from harness.verdict.expected import expected
+from harness.case.loader import load_cases
+from harness.session.runner import judge_claims
+from harness.case.values import materialize
 
 ORT = "cases/peers/onnxruntime-convtranspose-2d.yaml"
 

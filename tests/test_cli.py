@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
+from harness.frontends.cli import main
 
 from tests.conftest import FRAMEWORKS, chosen_impl_names
 
@@ -118,7 +118,7 @@ def test_impl_module_file_is_judged_and_a_bad_one_is_a_usage_error(tmp_path, cap
 def test_the_jax_compilation_cache_is_filled_and_can_be_turned_off(tmp_path, monkeypatch):
     monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
     cache = tmp_path / "jax-cache"
-    code = ("import sys; from harness.cli import main; "
+    code = ("import sys; from harness.frontends.cli import main; "
             f"sys.exit(main(['run', 'cases/article', '--impl', 'jax.vjp', '--out', "
             f"{str(tmp_path / 'out')!r}] + sys.argv[1:]))")
     run = lambda *extra: subprocess.run([sys.executable, "-c", code, *extra],   # noqa: E731
@@ -131,8 +131,8 @@ def test_the_jax_compilation_cache_is_filled_and_can_be_turned_off(tmp_path, mon
 
 
 def test_k_is_an_expression_as_pytest_reads_it(capsys, tmp_path):
-    from harness import selection
-    from harness.loader import load_cases
+    from harness.session import selection
+    from harness.case.loader import load_cases
 
     ids = [c.id for c in selection.matching(load_cases(["cases/article"]), "same and not dw")]
     assert ids == ["article/same-dx"]

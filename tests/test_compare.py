@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness import compare, oracle
+from harness.numerics import compare, oracle
 
 NAN, INF = float("nan"), float("inf")
 
@@ -187,7 +187,7 @@ def test_next_to_the_threshold_either_rounding_passes():
 
 
 def test_overflow_threshold_is_where_round_to_nearest_gives_infinity():
-    from harness import dtypes
+    from harness.numerics import dtypes
     t = dtypes.overflow_threshold("float16")
     assert t == 65520.0
     with np.errstate(over="ignore"):
@@ -266,8 +266,8 @@ def test_greatest_differences_are_over_mismatched_elements_only():
 
 
 def test_claim_printed_to_n_decimals_holds_with_decimals_and_fails_without():
-    from harness.case import Claim
-    from harness.expected import claim_tolerance
+    from harness.case.model import Claim
+    from harness.verdict.expected import claim_tolerance
     exact = np.array([0.123456789012, -2.718281828459, 1e-7])
     printed = np.round(exact, 6)                      # as a source prints them
     limit = compare.bound(exact, np.abs(exact), np.full(3, 4.0), "float64")
@@ -281,8 +281,8 @@ def test_claim_printed_to_n_decimals_holds_with_decimals_and_fails_without():
 
 
 def test_claim_rtol_and_atol_are_the_sources_own():
-    from harness.case import Claim
-    from harness.expected import claim_tolerance
+    from harness.case.model import Claim
+    from harness.verdict.expected import claim_tolerance
     exact = np.array([100.0, 1e-9])
     claimed = np.array([100.05, 0.0])
     limit = np.full(2, 1e-12)

@@ -4,11 +4,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness import diagnosis, runner
-from harness.expected import expected_from_canonical
-from harness.loader import load_cases
-from harness.status import Status
-from harness.values import materialize
+from harness.verdict import diagnosis
+from harness.session import runner
+from harness.verdict.expected import expected_from_canonical
+from harness.case.loader import load_cases
+from harness.verdict.status import Status
+from harness.case.values import materialize
 from tests import planted_ports
 
 CASES = load_cases(["cases/conformance"])

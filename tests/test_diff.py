@@ -4,9 +4,10 @@ from __future__ import annotations
 import copy
 import json
 
-from harness import diff
-from harness import record as record_mod
-from harness.cli import main
+from harness.record import diff
+from harness.render import diff_views
+from harness.record import run_record as record_mod
+from harness.frontends.cli import main
 from tests.test_report import build_record
 
 
@@ -51,7 +52,7 @@ def test_better_is_not_worse(tmp_path):
     failing["status"] = "pass"
     result = diff.diff(old, new)
     assert [c.kind for c in result.changes] == ["status"] and result.worse == []
-    json.dumps(diff.markdown(result))
+    json.dumps(diff_views.markdown(result))
 
 
 def test_every_verdicts_values_are_stored_beside_the_record_and_compared(tmp_path, capsys):
@@ -88,8 +89,8 @@ def test_stored_values_belong_to_their_own_entries_and_run(tmp_path):
 
     import numpy as np
 
-    from harness import diff as diff_mod
-    from harness import record as record_mod
+    from harness.record import diff as diff_mod
+    from harness.record import run_record as record_mod
 
     port = tmp_path / "values_port.py"
     port.write_text("from tests.planted_ports import Port\nIMPLS = [Port()]\n")
@@ -117,12 +118,12 @@ def test_stored_values_belong_to_their_own_entries_and_run(tmp_path):
 
 
 def test_the_html_diff_escapes_what_records_carry():
-    from harness import diff as diff_mod
+    from harness.record import diff as diff_mod
 
     d = diff_mod.Diff("<old>", "new", [diff_mod.Change(
         ("c<script>alert(1)</script>", "impl&x", "dw"), "status", "pass", "fail", True,
         "<img src=x>")], compared=1)
-    page = diff_mod.html(d)
+    page = diff_views.html(d)
     assert "<script>" not in page and "<img" not in page
     assert "c&lt;script&gt;" in page and "impl&amp;x" in page and "&lt;old&gt;" in page
     assert 'class="worse"' in page and "1 worse" in page

@@ -7,10 +7,10 @@ import re
 
 import pytest
 
-from harness import known as known_mod
-from harness.adapters import select
-from harness.loader import load_cases
-from harness.runner import probe, run
+from harness.verdict import known as known_mod
+from harness.backend.adapters import select
+from harness.case.loader import load_cases
+from harness.session.runner import probe, run
 
 from tests.conftest import FRAMEWORKS, chosen_impl_names
 
@@ -182,8 +182,8 @@ def test_tensorflow_refuses_what_it_does_not_compute(degenerate):
 def test_tensorflow_in_workers_without_onednn_and_its_crash():
     """The issue's workaround (a setting read at import: a worker), and the backprop-filter
     crash, which a worker turns into an error verdict instead of the end of the run."""
-    from harness import variants
-    from harness.worker import WorkerPool
+    from harness.backend import variants
+    from harness.backend.worker import WorkerPool
 
     computed = [CASES[c] for c in EMPTY_OUTPUT + ["degenerate/batch-0"] if c not in TF_REFUSES]
     pool = WorkerPool(jobs=1, timeout=120)
@@ -238,7 +238,7 @@ def test_the_live_bug_corpus_is_pass_unsupported_or_known_and_no_entry_is_stale(
     Through the CLI's isolated workers: some of these bugs abort the process."""
     import json
 
-    from harness.cli import main
+    from harness.frontends.cli import main
 
     status = main(["run", "cases/upstream", "cases/regressions", "--impl", ",".join(IMPL_NAMES),
                    "--platforms", "all",   # every path this machine can take (issue 18)

@@ -12,8 +12,8 @@ import sys
 
 import pytest
 
-from harness import cli
-from harness.loader import load_cases
+from harness.frontends import cli
+from harness.case.loader import load_cases
 
 pytestmark = [pytest.mark.fuzz, pytest.mark.frameworks]
 

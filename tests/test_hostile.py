@@ -1,7 +1,7 @@
 """The hostile-input corpus (issue 12): what a hostile user, plug-in, worker or disk can hand
 convgrad, each input with the outcome it must have.
 
-Every entry runs ``python -m harness.cli`` in a subprocess bounded in time (``TIMEOUT_S``)
+Every entry runs ``python -m harness.frontends.cli`` in a subprocess bounded in time (``TIMEOUT_S``)
 and in memory (``RLIMIT_AS`` of ``MEMORY``, inherited by its workers) and must end in one
 of two ways, never in a traceback:
 
@@ -36,7 +36,8 @@ from typing import Callable, Optional
 
 import pytest
 
-from harness import procs, record as record_mod
+from harness.backend import procs
+from harness.record import run_record as record_mod
 from tests.hostile import install_plugins
 
 REPO = Path(__file__).resolve().parents[1]
@@ -54,7 +55,7 @@ RUN_ID = re.compile(r'<meta name="convgrad-run-id" content="([^"]+)">')
 # process, threads and all).
 BOUNDED_CLI = ("import resource, runpy, sys; "
                f"resource.setrlimit(resource.RLIMIT_AS, ({MEMORY}, {MEMORY})); "
-               "sys.argv[0] = 'convgrad'; runpy.run_module('harness.cli', run_name='__main__')")
+               "sys.argv[0] = 'convgrad'; runpy.run_module('harness.frontends.cli', run_name='__main__')")
 
 
 @pytest.fixture(scope="module")

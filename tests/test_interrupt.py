@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
+from harness.frontends.cli import main
 from tests.conftest import chosen_impl_names
 
 IMPL = (chosen_impl_names() or ["jax.vjp"])[-1]

@@ -1,16 +1,15 @@
 """Worker processes: a crash, a hang, a leak or an exception costs one verdict, not the run."""
 from __future__ import annotations
 
-import json
 
 import pytest
 
-from harness import record as record_mod
-from harness import report
-from harness.cli import main
-from harness.loader import load_cases
-from harness.runner import InProcess, run
-from harness.worker import WorkerPool
+from harness.record import run_record as record_mod
+from harness.render import report
+from harness.frontends.cli import main
+from harness.case.loader import load_cases
+from harness.session.runner import InProcess, run
+from harness.backend.worker import WorkerPool
 from tests.faults import Faulty, Flaky
 from tests.planted import Planted
 

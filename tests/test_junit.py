@@ -1,4 +1,4 @@
-"""JUnit XML (harness/junit.py): structure, counts, messages, and the common JUnit schema.
+"""JUnit XML (harness/render/junit.py): structure, counts, messages, and the common JUnit schema.
 
 The schema check uses ``xmlschema`` with ``tests/data/junit.xsd`` (ant's
 JUnit.xsd with Jenkins' ``skipped``); without ``xmlschema`` it is skipped and
@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import cli, junit
-from harness import record as record_mod
+from harness.frontends import cli
+from harness.render import junit
+from harness.record import run_record as record_mod
 from tests.test_report import build_record
 
 XSD = Path(__file__).parent / "data" / "junit.xsd"

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import pytest
 
-from harness import known as known_mod
-from harness import runner, variants
-from harness.loader import load_cases
-from harness.worker import WorkerPool
+from harness.verdict import known as known_mod
+from harness.session import runner
+from harness.backend import variants
+from harness.case.loader import load_cases
+from harness.backend.worker import WorkerPool
 from tests.conftest import FRAMEWORKS
 
 pytestmark = [pytest.mark.frameworks,

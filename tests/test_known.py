@@ -1,12 +1,12 @@
-"""Known discrepancies (harness/known.py) and the project's own known-discrepancies.yaml."""
+"""Known discrepancies (harness/verdict/known.py) and the project's own known-discrepancies.yaml."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
 
-from harness.known import KnownDiscrepancy, find, load_known
-from harness.yaml_source import SourceError
+from harness.verdict.known import KnownDiscrepancy, find, load_known
+from harness.safeio.yaml_source import SourceError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -46,8 +46,8 @@ def test_intermittent_is_a_yaml_boolean(tmp_path):
 
 
 def test_a_pass_under_an_intermittent_entry_is_expected_not_stale():
-    from harness.runner import Verdict, apply_known
-    from harness.status import Status
+    from harness.session.runner import Verdict, apply_known
+    from harness.verdict.status import Status
 
     def passed() -> Verdict:
         return Verdict("c/1", "tf.tape", "dw", Status.PASS, message="ok")
@@ -64,7 +64,7 @@ def test_a_pass_under_an_intermittent_entry_is_expected_not_stale():
 ENTRIES = load_known(REPO / "harness" / "data" / "known-discrepancies.yaml")
 
 
-# The path each verdict below took, as its worker's probe reports it (harness.platforms):
+# The path each verdict below took, as its worker's probe reports it (harness.backend.platforms):
 # "tf.*[onednn=off]" stands for TensorFlow with oneDNN off, which is how every
 # AVX2-only CPU runs it by default; the entries match on these facts, not the name.
 ONEDNN = {"onednn": "on", "onednn_dtype": "on"}
@@ -189,7 +189,7 @@ def test_no_bundled_entry_matches_a_variant_spelling():
     ("upstream/tf-onednn-output-width-1", "tf.backprop", "y", ONEDNN, "garbage"),
 ])
 def test_the_platform_entries_follow_the_path(case, impl, grad, facts, reason):
-    from harness.case import Case  # noqa: F401 - the kind fact comes from the case's op
+    from harness.case.model import Case  # noqa: F401 - the kind fact comes from the case's op
 
     kind = "conv_transpose" if "transpose" in case else "conv"
     version = "2.13.0+cpu" if impl.startswith("torch") else "2.21.0"

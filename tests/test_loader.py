@@ -1,4 +1,4 @@
-"""The case loader (harness/loader.py, yaml_source.py) and value generators (values.py).
+"""The case loader (harness/case/loader.py, yaml_source.py) and value generators (values.py).
 
 1. malformed files: every file in tests/bad_cases/ and its exact error message;
 2. what must not happen on hostile input: code execution, huge allocations;
@@ -21,8 +21,8 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from harness import generators, values
-from harness.loader import MAX_ELEMENTS, LoadErrors, load_cases
+from harness.case import generators, values
+from harness.case.loader import MAX_ELEMENTS, LoadErrors, load_cases
 
 REPO = Path(__file__).resolve().parents[1]
 BAD = "tests/bad_cases"
@@ -337,7 +337,7 @@ def test_values_python_cannot_hold_get_a_message(tmp_path, text, message):
 
 
 def test_file_size_limit(tmp_path, monkeypatch):
-    from harness import yaml_source
+    from harness.safeio import yaml_source
     monkeypatch.setattr(yaml_source, "MAX_FILE_BYTES", 100)
     path = write(tmp_path, "id: big\n" + "#" * 200 + "\n")
     assert str(load_errors(path)) == (
@@ -652,8 +652,8 @@ def test_explicit_empty_values_take_the_shape_of_the_case(tmp_path):
 
 
 def test_a_claim_on_an_empty_grad_is_written_as_far_as_lists_go(tmp_path):
-    from harness.expected import expected
-    from harness.runner import judge_claims
+    from harness.verdict.expected import expected
+    from harness.session.runner import judge_claims
     case = load_one(tmp_path, """\
         id: claimed
         op: conv2d

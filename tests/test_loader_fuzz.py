@@ -27,9 +27,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
-from harness import values
-from harness.expected import expected
-from harness.loader import CASE_KEYS, MATRIX_KEYS, MAX_ELEMENTS, LoadErrors, load_cases
+from harness.case import values
+from harness.verdict.expected import expected
+from harness.case.loader import CASE_KEYS, MATRIX_KEYS, MAX_ELEMENTS, LoadErrors, load_cases
 
 FUZZ = settings(max_examples=int(os.environ.get("CONVGRAD_FUZZ_EXAMPLES", "300")),
                 deadline=None, suppress_health_check=[HealthCheck.too_slow])

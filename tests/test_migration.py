@@ -1,4 +1,4 @@
-"""The migration audit end to end: a user's torch port judged through harness.port,
+"""The migration audit end to end: a user's torch port judged through harness.backend.port,
 diagnosed, and fixed by exactly the fix the diagnosis prints."""
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import re
 
 import pytest
 
-from harness import runner
-from harness.loader import load_cases
-from harness.port import module_impls
-from harness.status import Status
+from harness.session import runner
+from harness.case.loader import load_cases
+from harness.backend.port import module_impls
+from harness.verdict.status import Status
 from tests.conftest import FRAMEWORKS
 
 pytestmark = [pytest.mark.frameworks,

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.loader import load_cases
-from harness.runner import InProcess, run
+from harness.case.loader import load_cases
+from harness.session.runner import InProcess, run
 from tests.conftest import chosen_impl_names
 from tests.planted import Planted
 
@@ -32,7 +32,7 @@ def test_the_oracle_has_nan_and_inf_where_the_windows_touch_them():
 
 @pytest.mark.frameworks
 def test_real_frameworks_match_nan_for_nan():
-    from harness.adapters import select
+    from harness.backend.adapters import select
     result = run(CASE, InProcess().probe(select(chosen_impl_names())))[0]
     assert {v.status for v in result.verdicts} == {"pass"}
 

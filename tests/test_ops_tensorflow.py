@@ -13,10 +13,10 @@ from collections import Counter
 
 import pytest
 
-from harness import known as known_mod
-from harness.adapters.tf_adapter import TfBackprop, TfTape
-from harness.loader import load_cases
-from harness.runner import probe, run
+from harness.verdict import known as known_mod
+from harness.backend.adapters.tf_adapter import TfBackprop, TfTape
+from harness.case.loader import load_cases
+from harness.session.runner import probe, run
 
 from tests.conftest import FRAMEWORKS
 
@@ -173,8 +173,8 @@ def test_the_onednn_off_variants_in_workers():
     """TF_ENABLE_ONEDNN_OPTS=0 is read at import: the variants run in worker processes.
     Every 6th new-op case: pass, known or a documented refusal (oneDNN off refuses
     channels-first, grouped gradients and unequal depthwise strides everywhere)."""
-    from harness import variants
-    from harness.worker import WorkerPool
+    from harness.backend import variants
+    from harness.backend.worker import WorkerPool
 
     sample = NEW_OPS[::6]
     pool = WorkerPool(jobs=1, timeout=120)

@@ -8,7 +8,7 @@ torch's float16 accumulation) or a documented ``unsupported``.
 Planted impls subclass the real adapters and make one porting mistake each:
 they must be caught (``fail`` or ``error``, never ``unsupported``) on exactly
 the cases where the mistake changes the maths, which the oracle decides
-(:func:`harness.ops.evaluate` under the mistaken geometry or tensors), and
+(:func:`harness.case.ops.evaluate` under the mistaken geometry or tensors), and
 pass everywhere else.
 """
 from __future__ import annotations
@@ -18,12 +18,14 @@ import dataclasses
 import numpy as np
 import pytest
 
-from harness import known as known_mod
-from harness import layouts, ops, runner
-from harness.adapters.jax_adapter import JaxVjp
-from harness.adapters.torch_adapter import TorchAutograd, TorchNnGrad
-from harness.loader import load_cases
-from harness.values import Inputs, materialize
+from harness.verdict import known as known_mod
+from harness.numerics import layouts
+from harness.case import ops
+from harness.session import runner
+from harness.backend.adapters.jax_adapter import JaxVjp
+from harness.backend.adapters.torch_adapter import TorchAutograd, TorchNnGrad
+from harness.case.loader import load_cases
+from harness.case.values import Inputs, materialize
 from tests.conftest import FRAMEWORKS
 
 pytestmark = [pytest.mark.frameworks,
@@ -103,7 +105,7 @@ def test_torch_transposed_padding_is_native_where_torch_can_say_it(real):
 
 
 def _documented():
-    from harness import limitations
+    from harness.verdict import limitations
     return {entry.id for entry in limitations.default()}
 
 
@@ -370,7 +372,7 @@ EXTRA = """
 def test_negative_pads_filter_orders_and_output_padding_pass_everywhere(tmp_path):
     """Crops (negative pads), every filter letter order and output_padding up to
     max(stride, dilation) - 1, through every impl and torch memory format."""
-    from harness import variants
+    from harness.backend import variants
 
     path = tmp_path / "extra.yaml"
     path.write_text(EXTRA)
@@ -404,7 +406,7 @@ def test_jax_drops_its_compiled_executables_every_so_many_cases(monkeypatch):
     every CLEAR_EVERY cases, and verdicts after a clear are as right as before."""
     import jax
 
-    from harness.adapters import jax_adapter
+    from harness.backend.adapters import jax_adapter
 
     cleared = []
     real_clear = jax.clear_caches

@@ -1,4 +1,4 @@
-"""Independent checks of the float64 NumPy oracle (harness/oracle.py).
+"""Independent checks of the float64 NumPy oracle (harness/numerics/oracle.py).
 
 1. naive loops: a pure-Python reference written straight from the definition
    (one loop per index, no slicing tricks), compared exactly on integer-valued
@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import oracle, padding
-from harness.oracle import conv, conv_dw, conv_dx, conv_forward_output_shape
+from harness.numerics import oracle, padding
+from harness.numerics.oracle import conv, conv_dw, conv_dx, conv_forward_output_shape
 
 VECTORS_PATH = Path(__file__).parent / "data" / "onnx_conv_vectors.json"
 
@@ -451,7 +451,7 @@ def test_the_gemm_path_equals_the_tap_path(block, columns, buffer, monkeypatch):
     """Empty outputs, a batch of 0, groups, crops, strides and dilations included; tiny
     blocks split every tensor into many im2col blocks. Both column builders; a block
     buffer filled with NaN shows any element over padding left unzeroed."""
-    from harness import oracle_gemm
+    from harness.numerics import oracle_gemm
 
     monkeypatch.setattr(oracle_gemm, "BLOCK", block)
     monkeypatch.setattr(oracle_gemm, "CLIP_CHANNELS", 1 if columns == "clipped" else 10**9)
@@ -503,7 +503,7 @@ def _stride_one_geometries(seed: int, count: int):
 def test_dx_as_a_convolution_equals_the_tap_path(block, columns, monkeypatch):
     """Stride 1, one group: dx is dy correlated with the flipped, transposed kernel, with
     pads d * (k - 1) - before / - after (crops where negative)."""
-    from harness import oracle_gemm
+    from harness.numerics import oracle_gemm
 
     monkeypatch.setattr(oracle_gemm, "BLOCK", block)
     monkeypatch.setattr(oracle_gemm, "CLIP_CHANNELS", 1 if columns == "clipped" else 10**9)
@@ -523,7 +523,7 @@ def test_dx_as_a_convolution_equals_the_tap_path(block, columns, monkeypatch):
 def test_dx_is_a_convolution_only_where_that_is_exact(monkeypatch):
     """Stride 1, one group, finite weights: as a convolution, dy's padding meets every
     weight, so an infinite weight would put NaN where the scatter has none."""
-    from harness import oracle_gemm
+    from harness.numerics import oracle_gemm
 
     taken = []
     real = oracle_gemm.conv_dx_as_conv

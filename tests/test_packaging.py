@@ -2,7 +2,7 @@
 
 pyproject.toml lists the packages by hand (the suites install from cases/ as
 harness.suites), so a new subpackage is easy to forget: a wheel without
-``harness.repro`` installed fine and then failed on every command, since the CLI
+``harness.tools.repro`` installed fine and then failed on every command, since the CLI
 imports it to build its parser.
 """
 from __future__ import annotations

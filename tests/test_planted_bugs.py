@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness import layouts
-from harness.loader import load_cases
-from harness.runner import ImplInfo, run
+from harness.numerics import layouts
+from harness.case.loader import load_cases
+from harness.session.runner import ImplInfo, run
 from tests import planted
 
 # The plain (grouped) convolutions: tests/test_planted_ops.py covers the other ops.

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness import runner
-from harness.loader import load_cases
-from harness.status import Status
-from harness.values import materialize
+from harness.session import runner
+from harness.case.loader import load_cases
+from harness.verdict.status import Status
+from harness.case.values import materialize
 from tests import planted_ops as planted
 
 CASES = load_cases(["cases/conformance/grouped.yaml", "cases/conformance/depthwise.yaml",
@@ -38,7 +38,7 @@ def changes_the_maths(bug, case) -> bool:
 
 
 def _exact(impl, case, inputs, grad):
-    from harness import ops
+    from harness.case import ops
 
     try:
         x, dy = (ops.to_canonical(case, n, getattr(inputs, n)) for n in ("x", "dy"))
@@ -74,7 +74,7 @@ def test_records_of_every_op_kind_pass_the_published_schema(tmp_path):
     diagnoses: what a run writes, `convgrad report` reads back."""
     from datetime import datetime, timezone
 
-    from harness import record as record_mod
+    from harness.record import run_record as record_mod
     from tests import planted_ports
 
     cases = (load_cases(["cases/peers", "cases/degenerate"])

@@ -1,12 +1,14 @@
-"""The numerics platform (harness/platforms.py): classes, caps, emulation, the facts a verdict
+"""The numerics platform (harness/backend/platforms.py): classes, caps, emulation, the facts a verdict
 is matched on, and how diff and merge use them. No framework needed: the probes of real
 frameworks are checked in tests/test_platforms_frameworks.py."""
 from __future__ import annotations
 
 import pytest
 
-from harness import diff, merge, platforms, variants
-from harness.platforms import class_of, verdict_facts
+from harness.record import diff, merge
+from harness.render import diff_views
+from harness.backend import platforms, variants
+from harness.backend.platforms import class_of, verdict_facts
 
 ZEN3 = {"avx", "avx2", "fma", "f16c"}
 ICE_LAKE = ZEN3 | {"avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni"}
@@ -126,8 +128,8 @@ def test_diff_names_the_facts_behind_a_changed_verdict():
     assert change.kind == "status" and (change.old, change.new) == ("pass", "known")
     assert change.facts.startswith("onednn on -> off, onednn_bfloat16 on -> off")
     assert "cpu.effective_class avx512_vnni -> avx2" in change.facts
-    assert "where onednn on -> off" in diff.text(d)
-    assert "onednn on -> off" in diff.markdown(d)
+    assert "where onednn on -> off" in diff_views.text(d)
+    assert "onednn on -> off" in diff_views.markdown(d)
     # the same platform on both sides: a change is not explained by facts
     same = diff.diff(_record("avx2", "off", "pass"), _record("avx2", "off", "known"))
     assert same.changes[0].facts == "" and not same.platforms

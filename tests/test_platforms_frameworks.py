@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from harness import platforms
-from harness.cli import main
+from harness.backend import platforms
+from harness.frontends.cli import main
 from tests.conftest import FRAMEWORKS
 
 pytestmark = pytest.mark.frameworks
@@ -84,7 +84,7 @@ def test_the_recorded_facts_are_what_a_bare_probe_says(record, framework):
 def test_the_record_run_and_report_carry_the_platform(record, tmp_path):
     assert record["environment"]["cpu_platform"]["class"] == platforms.cpu_facts()["class"]
     assert all(i.get("platform") for i in record["impls"] if i["available"])
-    from harness import report
+    from harness.render import report
     html = report.output_files(record)["index.html"]
     assert 'id="platforms"' in html
     for impl in record["impls"]:
@@ -99,7 +99,7 @@ def test_a_record_from_a_lower_platform_diffs_by_its_facts(tmp_path, capsys):
     here, there = tmp_path / "here", tmp_path / "there"
     env = {**os.environ, **platforms.emulation_environment("avx2")}
     for out, environ in ((here, os.environ), (there, env)):
-        done = subprocess.run([sys.executable, "-m", "harness.cli", "run", case, "--impl",
+        done = subprocess.run([sys.executable, "-m", "harness.frontends.cli", "run", case, "--impl",
                                "tf.tape", "--out", str(out)], env=environ, capture_output=True,
                               text=True, timeout=600)
         assert done.returncode == 0, done.stdout + done.stderr

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from harness.adapters import all_impls, select
-from harness.loader import load_cases
-from harness.cli import main
-from harness.runner import probe, run
+from harness.backend.adapters import all_impls, select
+from harness.case.loader import load_cases
+from harness.frontends.cli import main
+from harness.session.runner import probe, run
 
 
 def _install_fake_distribution(root, group_line):

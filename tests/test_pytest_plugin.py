@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import record as record_mod
-from harness.loader import load_cases
-from harness.pytest_items import merge_records
-from harness.runner import probe, run as run_cases
+from harness.record import run_record as record_mod
+from harness.case.loader import load_cases
+from harness.frontends.pytest_items import merge_records
+from harness.session.runner import probe, run as run_cases
 from tests.conftest import chosen_impl_names
 from tests.planted import Planted
 
@@ -140,7 +140,7 @@ def test_an_intermittent_known_discrepancy_that_passes_is_an_xpass_not_a_failure
 
 
 REFUSER = """
-    from harness.adapters.base import Outcome
+    from harness.backend.adapters.base import Outcome
 
     class Refuser:
         name, framework = "mylib.refuser", "json"   # any importable module

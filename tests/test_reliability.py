@@ -19,10 +19,15 @@ from pathlib import Path
 
 import pytest
 
-from harness import cli, loader, outputs, printable, procs, record as record_mod, runner
-from harness.loader import LoadErrors, load_cases
-from harness.summary import repro_command
-from harness.worker import Tail
+from harness.frontends import cli
+from harness.case import loader
+from harness.safeio import outputs, printable
+from harness.backend import procs
+from harness.record import run_record as record_mod
+from harness.session import runner
+from harness.case.loader import LoadErrors, load_cases
+from harness.render.terminal import repro_command
+from harness.backend.worker import Tail
 from tests.faults import Flaky
 from tests.hostile import install_plugins
 from tests.planted import KernelNotFlipped, Planted
@@ -128,7 +133,7 @@ def _plugins(tmp_path) -> dict:
 
 def test_twenty_kills_at_random_points_of_a_run_never_mismatch_record_and_report(tmp_path):
     env, out = _plugins(tmp_path), tmp_path / "out"
-    argv = [sys.executable, "-m", "harness.cli", "run", "cases/article", "--impl",
+    argv = [sys.executable, "-m", "harness.frontends.cli", "run", "cases/article", "--impl",
             "planted.correct", "--out", str(out)]
     first = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, timeout=120)
     assert first.returncode == 1, first.stderr
@@ -153,7 +158,7 @@ def test_a_run_killed_outright_takes_its_workers_and_their_children_with_it(tmp_
     """SIGKILL leaves convgrad no chance to clean up: each worker notices its parent is
     gone and ends itself and everything it started."""
     env = {**_plugins(tmp_path), "HOSTILE_PIDS": str(tmp_path / "pids")}
-    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", "cases/article",
+    proc = subprocess.Popen([sys.executable, "-m", "harness.frontends.cli", "run", "cases/article",
                              "--impl", "hostile.forks_then_hangs", "--timeout", "100",
                              "--out", str(tmp_path / "out")], cwd=REPO, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -232,7 +237,7 @@ def test_report_and_merge_never_replace_a_device(tmp_path, capsys):
 def test_list_into_a_closed_pipe_ends_quietly(tmp_path):
     env = _plugins(tmp_path)
     done = subprocess.run(["bash", "-o", "pipefail", "-c",
-                           f"{sys.executable} -m harness.cli list cases/conformance --impl "
+                           f"{sys.executable} -m harness.frontends.cli list cases/conformance --impl "
                            "planted.correct | head -1"],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
@@ -241,7 +246,7 @@ def test_list_into_a_closed_pipe_ends_quietly(tmp_path):
 
 def test_run_into_a_closed_stdout_writes_its_outputs_and_keeps_its_exit_status(tmp_path):
     env = _plugins(tmp_path)
-    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", "cases/article",
+    proc = subprocess.Popen([sys.executable, "-m", "harness.frontends.cli", "run", "cases/article",
                              "--impl", "planted.correct", "--out", str(tmp_path / "out")],
                             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     proc.stdout.close()

@@ -1,4 +1,4 @@
-"""The HTML report (harness/report.py, harness/svg.py): rendered from records, read back as HTML.
+"""The HTML report (harness/render/report.py, harness/render/svg.py): rendered from records, read back as HTML.
 
 Records are built by the real pipeline (loader, oracle, runner, record) with
 small NumPy "impls" standing in for the frameworks, so these tests need no
@@ -22,12 +22,15 @@ from typing import Callable, Optional
 import numpy as np
 import pytest
 
-from harness import cli, limitations, report, runner, svg
-from harness import record as record_mod
-from harness.adapters.base import Outcome
-from harness.expected import expected
-from harness.known import KnownDiscrepancy
-from harness.loader import load_cases
+from harness.frontends import cli
+from harness.verdict import limitations
+from harness.render import report, svg
+from harness.session import runner
+from harness.record import run_record as record_mod
+from harness.backend.adapters.base import Outcome
+from harness.verdict.expected import expected
+from harness.verdict.known import KnownDiscrepancy
+from harness.case.loader import load_cases
 
 # --------------------------------------------------------------------- HTML read back
 
@@ -697,7 +700,7 @@ def test_an_empty_output_is_drawn_without_a_window_and_says_why(empty_page, case
 
 
 def test_summary_and_junit_of_empty_tensors(empty_record):
-    from harness import junit, summary
+    from harness.render import junit, terminal as summary
     table = summary.table(empty_record)
     assert "e/valid-k3" in table and "y:error dx:pass dw:pass" in table
     (problem,) = [p for p in summary.problems(empty_record) if "e/valid-k3" in p]
@@ -833,7 +836,7 @@ def test_cli_report_of_a_large_run_writes_case_pages_and_replaces_them_whole(
 
 
 def test_a_run_output_set_switches_its_case_pages_with_the_rest(tmp_path, record, monkeypatch):
-    from harness import outputs
+    from harness.safeio import outputs
     out = tmp_path / "out"
     monkeypatch.setattr(report, "INLINE_BYTES", 0)
     with outputs.OutputSet(out) as place:

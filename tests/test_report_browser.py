@@ -32,9 +32,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if __name__ == "__main__":
     sys.path.insert(0, str(ROOT))   # run as a script: make ``tests`` importable
 
-from harness import cli, report  # noqa: E402
-from harness import record as record_mod  # noqa: E402
-from harness.report import slug  # noqa: E402
+from harness.frontends import cli  # noqa: E402
+from harness.render import report
+from harness.record import run_record as record_mod  # noqa: E402
+from harness.render.report import slug  # noqa: E402
 from tests.cdp import FLAGS, Browser  # noqa: E402
 from tests.test_report import (CASES, CLAIM, IMPLS, FakeImpl, _spoil_last,  # noqa: E402
                                build_record, pad_cells, padding_rows, parse)

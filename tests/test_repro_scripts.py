@@ -16,12 +16,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import cli, layouts, variants
-from harness.loader import load_cases
-from harness.repro import script, target
-from harness.repro.judge import Judge, default_backend
-from harness.repro.templates import template
-from harness.repro.templates.code import Request
+from harness.frontends import cli
+from harness.numerics import layouts
+from harness.backend import variants
+from harness.case.loader import load_cases
+from harness.tools.repro import script, target
+from harness.tools.repro.judge import Judge, default_backend
+from harness.tools.repro.templates import template
+from harness.tools.repro.templates.code import Request
 from tests.conftest import FRAMEWORKS
 
 pytestmark = pytest.mark.frameworks

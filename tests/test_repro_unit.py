@@ -13,13 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import runner
-from harness.loader import load_cases
-from harness.repro import fuzz, literals, shrink, space
-from harness.repro.signature import Signature, error_kind, masked
-from harness.repro.spec import from_case, only_grad
-from harness.summary import repro_command, run_options, script_command
-from harness.values import materialize
+from harness.session import runner
+from harness.case.loader import load_cases
+from harness.tools.repro import fuzz, literals, shrink, space
+from harness.tools.repro.signature import Signature, error_kind, masked
+from harness.tools.repro.spec import from_case, only_grad
+from harness.render.terminal import repro_command, run_options, script_command
+from harness.case.values import materialize
 from tests import planted
 
 LARGE = """\
@@ -189,7 +189,7 @@ def test_a_planted_bug_shrinks_to_a_few_dozen_elements_failing_the_same_way(tmp_
     (again,) = load_cases([path])
     result = runner.Session([runner.ImplInfo(bug(), True, "planted")], known=()).judge([again])[0]
     v = next(v for v in result.verdicts if v.grad == outcome.signature.grad)
-    from harness.repro.signature import signature
+    from harness.tools.repro.signature import signature
     assert signature(result, v) == outcome.signature
     assert "Shrunk by convgrad shrink" in path.read_text()
 
@@ -282,7 +282,7 @@ def test_fuzz_skips_documented_discrepancies_by_signature(tmp_path):
     known = tmp_path / "known.yaml"
     known.write_text("- case: big/known\n  impl: planted.kernel_not_flipped\n  reason: r\n"
                      "  evidence: e\n")
-    from harness.known import load_known
+    from harness.verdict.known import load_known
     options = fuzz.Options(seconds=120, seed=1, out=tmp_path / "out", max_cases=12,
                            shrink_seconds=30, cases_paths=[str(cases)])
     report = fuzz.fuzz([planted.KernelNotFlipped()], options, backend=runner.InProcess(),
@@ -298,7 +298,7 @@ def test_fuzz_refuses_an_unknown_generator(tmp_path):
 
 
 def test_fuzz_command_usage_errors(capsys):
-    from harness import cli
+    from harness.frontends import cli
     assert cli.main(["fuzz", "--time", "1", "--op", "conv9", "--out", "unused"]) == 2
     assert "unknown generator(s) conv9" in capsys.readouterr().err
     assert cli.main(["fuzz", "--time", "1", "--dtype", "float8", "--out", "unused"]) == 2
@@ -320,9 +320,9 @@ SCRIPT_IMPORTS = {"os", "sys", "re", "platform", "base64", "zlib", "signal", "su
 def test_every_template_renders_a_script_that_needs_no_convgrad(tmp_path, impl, status):
     import ast
 
-    from harness.expected import expected
-    from harness.repro import script
-    from harness.repro.target import split_impl
+    from harness.verdict.expected import expected
+    from harness.tools.repro import script
+    from harness.tools.repro.target import split_impl
     case = load_one(tmp_path, LARGE.format(name="t", strides=2, dilations=1)
                     .replace("SAME", "SAME_LOWER"))
     inputs = materialize(case)

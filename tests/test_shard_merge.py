@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from harness import selection
-from harness.cli import main
-from harness.loader import load_cases
+from harness.session import selection
+from harness.frontends.cli import main
+from harness.case.loader import load_cases
 from tests.conftest import chosen_impl_names
 
 CASES = "cases/conformance/float64.yaml"
@@ -64,7 +64,7 @@ def test_merge_refuses_records_from_different_environments(tmp_path, capsys):
 
 
 def test_records_of_different_frameworks_merge_but_not_different_versions(tmp_path):
-    from harness import merge
+    from harness.record import merge
 
     assert main(["run", CASES, "-k", "VALID-s1x1-NHWC", "--impl", IMPL, "--in-process",
                  "--out", str(tmp_path / "a")]) == 0

@@ -1,6 +1,6 @@
 """The same test ids everywhere: ``convgrad run --junit`` and ``pytest --junitxml`` on the
 same cases name every verdict and claim alike (classname, name), give it the same
-outcome, and select the same ones for a ``-k`` expression (harness.testids).
+outcome, and select the same ones for a ``-k`` expression (harness.verdict.testids).
 
 Both sides run for real on NumPy-only impls written below (no framework), in-process:
 one passes, one fails (and is a known discrepancy on one case), one raises (an error),
@@ -14,13 +14,12 @@ import os
 import shutil
 import subprocess
 import sys
-import textwrap
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
-from harness import testids
+from harness.verdict import testids
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -101,7 +100,7 @@ def cli_junit(root: Path, *args: str) -> dict:
     out = root / "out-cli"
     shutil.rmtree(out, ignore_errors=True)
     proc = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "run", "cases", "--impl-module", "ids_impls",
+        [sys.executable, "-m", "harness.frontends.cli", "run", "cases", "--impl-module", "ids_impls",
          "--impl", NAMES, "--known", "known.yaml", "--in-process", "--no-jax-cache",
          "--out", str(out), "--junit", str(out / "junit.xml"), *args],
         cwd=root, env=_env(root), capture_output=True, text=True, timeout=300)

@@ -13,11 +13,11 @@ import json
 import numpy as np
 import pytest
 
-from harness import runner
-from harness.cli import main
-from harness.expected import expected
-from harness.loader import load_cases
-from harness.values import materialize
+from harness.session import runner
+from harness.frontends.cli import main
+from harness.verdict.expected import expected
+from harness.case.loader import load_cases
+from harness.case.values import materialize
 from tests import planted_frameworks as planted
 from tests.conftest import FRAMEWORKS
 
@@ -111,7 +111,7 @@ def test_torch_f16_channels_last_view_bug_is_an_error_and_fails_the_run(tmp_path
 def test_every_tensorflow_refusal_in_the_suite_is_a_documented_limitation():
     """TF's CPU refusals (channels-first, dilation, strides with dilations) are each
     'unsupported' under a shipped limitation, and nothing else it raises is."""
-    from harness.adapters.tf_adapter import TfBackprop, TfTape
+    from harness.backend.adapters.tf_adapter import TfBackprop, TfTape
 
     groups = ("conv1d-ncw", "conv2d-dilated", "float64", "conv3d-dilated")
     cases = [c for c in load_cases(["cases/conformance"]) if c.id.split("/")[1] in groups]

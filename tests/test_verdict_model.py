@@ -9,11 +9,13 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from harness import limitations, runner, variants
-from harness.adapters.base import Outcome
-from harness.loader import load_cases
-from harness.status import Status
-from harness.worker import WorkerPool
+from harness.verdict import limitations
+from harness.session import runner
+from harness.backend import variants
+from harness.backend.adapters.base import Outcome
+from harness.case.loader import load_cases
+from harness.verdict.status import Status
+from harness.backend.worker import WorkerPool
 from tests.planted import Planted
 
 ARTICLE = load_cases(["cases/article"])
@@ -154,7 +156,7 @@ def test_shipped_limitations_load_and_each_cites_evidence():
      "unknown key 'sevirity'"),
 ])
 def test_a_bad_limitations_file_is_refused_with_file_and_line(tmp_path, text, message, capsys):
-    from harness.cli import main
+    from harness.frontends.cli import main
 
     path = tmp_path / "limits.yaml"
     path.write_text(text)
@@ -168,7 +170,7 @@ def test_a_bad_limitations_file_is_refused_with_file_and_line(tmp_path, text, me
 def test_the_record_groups_unsupported_verdicts_by_limitation():
     from datetime import datetime, timezone
 
-    from harness import record as record_mod
+    from harness.record import run_record as record_mod
 
     session = runner.Session(runner.probe([Refuser()]), limitations=[DOCUMENTED])
     results = session.judge(ARTICLE)

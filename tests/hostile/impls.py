@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 
-from harness.adapters.base import Outcome
+from harness.api import Outcome
 from tests.planted import Planted
 
 HEADER = struct.Struct("!Q")

@@ -5,7 +5,7 @@
 """
 import torch.nn.functional as F
 
-from harness.port import impl
+from harness.api import impl
 
 FIXES: dict = {}   # case id -> the F.pad tuple the diagnosis printed
 

@@ -1,0 +1,186 @@
+"""JAX: ``jax.vjp`` of ``jax.lax.conv_general_dilated`` / ``jax.lax.conv_transpose``.
+
+JAX takes the case's own layouts as dimension numbers (data ``NHWC`` / ``NCHW``,
+filters in any order of ``O``, ``I`` and the spatial letters) and every padding
+mode natively (``'VALID'``, ``'SAME'``, ``'SAME_LOWER'``, explicit pairs), so
+nothing is ever emulated. x64 is switched on at import: without it JAX silently
+computes a float64 case in float32 (a variant without it comes with the worker
+processes).
+
+Ops (:mod:`harness.case.ops`):
+
+* ``conv{1,2,3}d``: ``conv_general_dilated(feature_group_count=G)``.
+* ``depthwise_conv{1,2}d``: the same with ``feature_group_count=C`` and the ``HWCM``
+  filter as the grouped conv's ``(C * M, 1, *k)`` (``OI...``,
+  :func:`harness.case.ops.to_canonical`); ``dw`` goes back to the case's layout.
+* ``conv_transpose{1,2,3}d``: ``conv_transpose(x, w, strides, padding, rhs_dilation,
+  (data, filter, data), transpose_kernel=True)`` with the forward conv's filter
+  spec. ``'SAME'`` / ``'VALID'`` are passed as such where y has the size JAX gives
+  them (``in * s``; ``in * s + max(k_eff - s, 0)``); anything else (SAME_LOWER,
+  explicit pairs, output_padding, a given output_shape) as explicit padding of the
+  stride-dilated input, ``(k_eff - 1 - before, k_eff - 1 - after + extra)`` per
+  axis, where ``extra = size - ((in - 1) * s + k_eff - before - after)``.
+  ``conv_transpose`` has no groups: with ``groups > 1`` it is the standard
+  construction ``conv_general_dilated(x, w', padding as above, lhs_dilation=s,
+  rhs_dilation=d, feature_group_count=G)`` with ``w'`` the filter flipped in
+  space and its channels regrouped to ``(G * I, O / G, *k)``.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from harness.numerics import dtypes, layouts
+from harness.case import ops
+from harness.backend.adapters.base import (COMMON_VARIANTS, Configurable, NoDevice, Outcome,
+                                   each_grad, failed, once)
+from harness.case.model import Case
+from harness.case.values import Inputs
+
+
+def _jax():
+    import jax
+    return jax
+
+
+def transposed_padding(case: Case) -> list[tuple[int, int]]:
+    """conv_transpose's explicit padding of the stride-dilated ``x`` for the case's y:
+    ``(k_eff - 1 - before, k_eff - 1 - after + extra)`` per spatial axis."""
+    out = []
+    for axis, n, size in zip(case.axes, case.canonical_input_shape[2:], case.transposed_sizes):
+        eff = axis.effective_kernel
+        extra = size - ((n - 1) * axis.stride + eff - axis.before - axis.after)
+        out.append((eff - 1 - axis.before, eff - 1 - axis.after + extra))
+    return out
+
+
+def _jax_sizes(case: Case, mode: str) -> tuple[int, ...]:
+    """y's sizes JAX's conv_transpose gives for ``'SAME'`` / ``'VALID'``."""
+    return tuple(n * a.stride + (max(a.effective_kernel - a.stride, 0) if mode == "VALID" else 0)
+                 for n, a in zip(case.canonical_input_shape[2:], case.axes))
+
+
+def recipe(case: Case):
+    """(padding argument, recipe) for the case's op."""
+    if case.kind != "conv_transpose":
+        padding = case.padding if isinstance(case.padding, str) else \
+            [tuple(p) for p in case.padding]
+        return padding, f"padding={padding!r}"
+    if case.groups == 1 and case.padding in ("SAME", "VALID") and \
+            _jax_sizes(case, case.padding) == tuple(case.transposed_sizes):
+        return case.padding, f"conv_transpose(padding={case.padding!r}, transpose_kernel=True)"
+    padding = transposed_padding(case)
+    if case.groups == 1:
+        return padding, (f"conv_transpose(padding={padding!r}, transpose_kernel=True): the "
+                         f"pads {[tuple(p) for p in case.pads]} as (k_eff - 1 - before, "
+                         "k_eff - 1 - after + extra) of the stride-dilated input")
+    return padding, (f"conv_general_dilated(lhs_dilation={case.strides}, padding={padding!r}, "
+                     f"feature_group_count={case.groups}) with the filter flipped and "
+                     f"regrouped to (G * I, O / G, *k): the pads "
+                     f"{[tuple(p) for p in case.pads]} as (k_eff - 1 - before, "
+                     "k_eff - 1 - after + extra)")
+
+
+# JAX keeps every executable it compiles for the life of the process: about 4.5 MiB a
+# new shape (measured: 300 distinct conv shapes, 1.4 GiB; 2.7 GiB for the JAX worker of a
+# bundled run). Dropping them every CLEAR_EVERY cases bounds that; a shape seen again is
+# then found in the persistent compilation cache (--jax-cache) or compiled again.
+CLEAR_EVERY = 100
+_cases_since_clear = 0
+
+
+def _bound_compiled(jax) -> None:
+    global _cases_since_clear
+    _cases_since_clear += 1
+    if _cases_since_clear >= CLEAR_EVERY:
+        _cases_since_clear = 0
+        jax.clear_caches()
+
+
+class JaxVjp(Configurable):
+    ops = frozenset(ops.OPS)   # the ops this adapter calls its framework for (harness.case.ops)
+    name = "jax.vjp"
+    framework = "jax"
+    variants = {"x64": ("on", "off"), **COMMON_VARIANTS}
+
+    def version(self) -> str:
+        return _jax().__version__
+
+    def _configure(self, jax):
+        """x64 (on unless the variant says off), the device, and the conv precision."""
+        jax.config.update("jax_enable_x64", self.settings.get("x64", "on") == "on")
+        device = None
+        if self.settings.get("device", "cpu") == "cuda":
+            try:
+                device = jax.devices("gpu")[0]
+            except RuntimeError:
+                raise NoDevice("JAX sees no GPU here (a CPU-only jaxlib, or no CUDA device)") \
+                    from None
+        tf32 = self.settings.get("tf32")
+        precision = {"off": jax.lax.Precision.HIGHEST, "on": jax.lax.Precision.DEFAULT}.get(tf32)
+        return device, precision
+
+    def compute(self, case: Case, inputs: Inputs, grads: Sequence[str]) -> dict[str, Outcome]:
+        jax = _jax()
+        _bound_compiled(jax)
+        padding, how = recipe(case)
+        try:
+            device, precision = self._configure(jax)
+        except Exception as exc:  # noqa: BLE001 - costs this case's verdicts only
+            return failed(grads, exc, how)
+        dtype = dtypes.numpy_dtype(case.dtype)
+        put = lambda a: jax.device_put(a.astype(dtype), device)  # noqa: E731
+        w, filter_format = inputs.w, case.filter_format
+        if case.kind == "depthwise":   # HWCM -> the grouped conv's (C * M, 1, *k)
+            w, filter_format = ops.to_canonical(case, "w", w), layouts.canonical_filter(case.rank)
+        forward = _forward(jax, case, padding, filter_format, precision)
+
+        @once
+        def vjp():
+            y, pullback = jax.vjp(forward, put(inputs.x), put(w))
+            return (y, *pullback(put(inputs.dy)))
+
+        thunks = {g: (lambda i=i: vjp()[i]) for i, g in enumerate(("y", "dx", "dw"))}
+        finish = (lambda g, v: _finish(g, v, case)) if case.kind == "depthwise" else _finish
+        return each_grad(grads, thunks, finish, how, False)
+
+
+def _forward(jax, case: Case, padding, filter_format: str, precision):
+    """``y = f(x, w)`` for the case's op, ``w`` laid out as ``filter_format``."""
+    lax = jax.lax
+    numbers = (case.data_format, filter_format, case.data_format)
+    if case.kind != "conv_transpose":
+        return lambda x, w: lax.conv_general_dilated(
+            x, w, window_strides=case.strides, padding=padding, rhs_dilation=case.dilations,
+            precision=precision, dimension_numbers=numbers,
+            feature_group_count=case.conv_groups)
+    if case.groups == 1:
+        return lambda x, w: lax.conv_transpose(
+            x, w, strides=case.strides, padding=padding, rhs_dilation=case.dilations,
+            dimension_numbers=numbers, transpose_kernel=True, precision=precision)
+    canonical = layouts.canonical_filter(case.rank)
+    groups = case.groups
+
+    def grouped(x, w):
+        w = jax.numpy.transpose(w, layouts.permutation(filter_format, canonical))
+        o, i, *kernel = w.shape           # o: x's channels (G groups), i: y's per group
+        w = w.reshape(groups, o // groups, i, *kernel).swapaxes(1, 2)
+        w = w.reshape(groups * i, o // groups, *kernel)
+        w = jax.numpy.flip(w, axis=tuple(range(2, 2 + case.rank)))
+        return lax.conv_general_dilated(
+            x, w, window_strides=(1,) * case.rank, padding=padding,
+            lhs_dilation=case.strides, rhs_dilation=case.dilations, precision=precision,
+            dimension_numbers=(case.data_format, canonical, case.data_format),
+            feature_group_count=groups)
+    return grouped
+
+
+def _finish(grad: str, value, case: Case | None = None) -> Outcome:
+    array = np.asarray(value)
+    if case is not None and grad == "dw":   # depthwise: (C * M, 1, *k) back to HWCM
+        array = ops.from_canonical(case, grad, array)
+    return Outcome(values=array, dtype=str(array.dtype))
+
+
+IMPLS = (JaxVjp(),)

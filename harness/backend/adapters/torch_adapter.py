@@ -1,0 +1,285 @@
+"""PyTorch: ``torch.nn.grad.conv{1,2,3}d_input/_weight`` and autograd of ``F.conv*``.
+
+Torch is channels-first only: arrays are transposed to ``NC...`` / ``OI...`` at
+this boundary and back (a depthwise ``HWCM`` filter becomes the grouped conv's
+``(C * M, 1, *kernel)``, :func:`harness.case.ops.to_canonical`). Padding: torch's
+``padding='same'`` exists only for stride 1, and integer padding is symmetric
+and non-negative, so an asymmetric case (SAME with a stride, SAME_LOWER,
+explicit unequal pairs) is emulated with ``F.pad`` and ``padding=0`` (and for
+``torch.nn.grad``, by cropping the padded ``dx``).
+
+Ops (:mod:`harness.case.ops`):
+
+* ``conv{1,2,3}d``: ``F.conv*d(groups=G)``; ``torch.nn.grad.conv*d_input/_weight(groups=G)``.
+* ``depthwise_conv{1,2}d``: the same with ``groups=C`` and the ``(C * M, 1, k)`` filter.
+* ``conv_transpose{1,2,3}d``: autograd of ``F.conv_transpose*d`` (its weight
+  ``(in, out / G, *k)`` is the case's ``OI...`` filter). Native where torch's
+  ``padding=p`` (both sides) and ``output_padding`` give the case's crop: ``p =
+  before >= 0`` and ``output_padding = size - ((in - 1) * s - 2p + (k - 1) * d + 1)``
+  in ``[0, max(s, d))``; otherwise the full output (``padding=0``) is cropped /
+  zero-padded to the case's ``[before, after]`` and size with ``F.pad``, inside the
+  autograd graph. ``torch.nn.grad`` has no transposed functions: a transposed conv
+  is the input gradient of the forward conv over its output, so ``y =
+  conv*d_input(y's shape, w, grad_output=x)``, ``dx = F.conv*d(dy, w)`` and ``dw =
+  conv*d_weight(input=dy, w.shape, grad_output=x)``, with the forward conv's padding.
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Sequence
+
+import numpy as np
+
+from harness.numerics import layouts
+from harness.case import ops
+from harness.numerics import padding as pad
+from harness.backend.adapters.base import (COMMON_VARIANTS, Configurable, NoDevice, Outcome,
+                                   each_grad, failed, once)
+from harness.case.model import Case
+from harness.case.values import Inputs
+
+ALL_OPS = frozenset(ops.OPS)
+
+
+def _torch():
+    import torch
+    return torch
+
+
+def _to_torch(a: np.ndarray, src: str, dst: str, dtype: str, memory: str, device: str):
+    """``a`` (laid out as ``src``) as a torch tensor laid out as ``dst`` (channels-first).
+
+    ``memory`` is how it reaches torch: ``contiguous`` (a C-contiguous copy),
+    ``channels_last`` (torch's channels-last memory format), or ``nhwc_view``
+    (a channels-last NumPy array handed over zero-copy as a permuted view).
+    """
+    torch = _torch()
+    staging = np.float32 if dtype == "bfloat16" else np.dtype(dtype)
+    if memory == "nhwc_view":
+        rank = len(src) - 2
+        last = layouts.data_formats(rank)[0] if "N" in src else layouts.filter_formats(rank)[0]
+        array = np.ascontiguousarray(layouts.convert(a, src, last), dtype=staging)
+        t = torch.from_numpy(array).permute(*layouts.permutation(last, dst))
+    else:
+        array = np.ascontiguousarray(layouts.convert(a, src, dst), dtype=staging)
+        t = torch.from_numpy(array)
+        if memory == "channels_last":
+            if t.dim() not in (4, 5):
+                raise ValueError("torch's channels_last memory format exists for 2-D and 3-D "
+                                 "convolutions only")
+            t = t.contiguous(memory_format=torch.channels_last if t.dim() == 4
+                             else torch.channels_last_3d)
+    return t.to(device=device, dtype=getattr(torch, dtype))  # keeps the strides
+
+
+def _to_numpy(case: Case, grad: str, t) -> Outcome:
+    """A channels-first torch result as NumPy in the case's layout (a depthwise ``dw``
+    reshaped back to ``HWCM``)."""
+    torch = _torch()
+    dtype = str(t.dtype).removeprefix("torch.")
+    t = t.detach()
+    if t.dtype == torch.bfloat16:  # NumPy has no bfloat16; float32 holds it exactly
+        t = t.to(torch.float32)
+    return Outcome(values=ops.from_canonical(case, grad, t.cpu().numpy()), dtype=dtype)
+
+
+def _torch_pad_tuple(pads: Sequence[tuple[int, int]]) -> tuple[int, ...]:
+    """``F.pad`` order: last spatial dim first, (before, after) each."""
+    return tuple(p for pair in reversed(pads) for p in pair)
+
+
+def _negated(pads: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The pads that undo ``pads`` (``F.pad`` crops for negative amounts)."""
+    return [(-before, -after) for before, after in pads]
+
+
+def _native_ints(case: Case):
+    """Torch's symmetric integer padding for the case's pads, or None where it has none."""
+    if pad.is_symmetric(case.axes) and all(b >= 0 for b, _ in case.pads):
+        return tuple(b for b, _ in case.pads)
+    return None
+
+
+def transposed_geometry(case: Case) -> list[dict]:
+    """Per spatial axis of a conv_transpose: ``before`` / ``after`` (the forward conv's pads
+    over y), ``size`` (y's), ``full`` (the uncropped output, ``(in - 1) * s + (k - 1) * d
+    + 1``) and ``output_padding``, what torch's formula needs with ``padding=before``
+    (``size - (full - 2 * before)``). ``y[j] = full_output[j + before]``."""
+    out = []
+    for axis, n, size in zip(case.axes, case.canonical_input_shape[2:], case.transposed_sizes):
+        full = (n - 1) * axis.stride + axis.effective_kernel
+        out.append(dict(before=axis.before, after=axis.after, size=size, full=full,
+                        output_padding=size - (full - 2 * axis.before),
+                        limit=max(axis.stride, axis.dilation)))
+    return out
+
+
+class _TorchImpl(Configurable):
+    ops = ALL_OPS   # the ops this adapter calls its framework for (harness.case.ops)
+    framework = "torch"
+    variants = {"threads": int, "memory": ("contiguous", "channels_last", "nhwc_view"),
+                **COMMON_VARIANTS}
+
+    def version(self) -> str:
+        return _torch().__version__
+
+    def _configure(self, torch) -> str:
+        """Applies thread count and TF32 settings; returns the device to use."""
+        if "threads" in self.settings:
+            torch.set_num_threads(int(self.settings["threads"]))
+        if self.settings.get("device", "cpu") == "cpu":
+            return "cpu"
+        if not torch.cuda.is_available():
+            raise NoDevice("torch sees no CUDA device here (a CPU build, or no GPU)")
+        if "tf32" in self.settings:
+            allow = self.settings["tf32"] == "on"
+            torch.backends.cuda.matmul.allow_tf32 = allow
+            torch.backends.cudnn.allow_tf32 = allow
+        return "cuda"
+
+    def compute(self, case: Case, inputs: Inputs, grads: Sequence[str]) -> dict[str, Outcome]:
+        padding, emulated, recipe = self.padding(case)
+        memory = self.settings.get("memory", "contiguous")
+        try:
+            device = self._configure(_torch())
+        except Exception as exc:  # noqa: BLE001 - costs this case's verdicts only
+            return failed(grads, exc, recipe, emulated)
+
+        def convert(name: str):
+            layout = ops.canonical_layout(case, name)
+            if case.kind == "depthwise" and name == "w":   # (C * M, 1, k): an OI... filter
+                layout = layouts.canonical_filter(case.rank)
+            return _to_torch(ops.to_canonical(case, name, getattr(inputs, name)), layout,
+                             layout, case.dtype, memory, device)
+        tensors = once(lambda: tuple(convert(name) for name in ("x", "w", "dy")))
+        thunks = self.thunks(case, tensors, padding, emulated)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            outcomes = each_grad(grads, thunks, lambda g, t: _to_numpy(case, g, t),
+                                 recipe, emulated)
+        notes = sorted({f"torch warned: {w.message}" for w in caught})
+        for outcome in outcomes.values():
+            outcome.notes = notes
+        return outcomes
+
+
+class TorchAutograd(_TorchImpl):
+    name = "torch.autograd"
+
+    def padding(self, case: Case):
+        """(padding argument, emulated, recipe) for ``F.conv*d`` / ``F.conv_transpose*d``."""
+        if case.kind == "conv_transpose":
+            return self._transposed_padding(case)
+        pads = case.pads
+        if case.padding == "VALID":
+            return "valid", False, "padding='valid'"
+        if case.padding == "SAME" and set(case.strides) == {1}:
+            return "same", False, "padding='same'"
+        native = _native_ints(case)
+        if native is not None:
+            return native, False, f"padding={native}"
+        return pads, True, f"F.pad(x, {_torch_pad_tuple(pads)}) then padding=0"
+
+    @staticmethod
+    def _transposed_padding(case: Case):
+        """Native ``padding=before, output_padding`` where torch's formula gives the case's
+        crop and size; else ``F.pad`` amounts that turn the full output into the case's y."""
+        fn = f"F.conv_transpose{case.rank}d"
+        axes = transposed_geometry(case)
+        if all(a["before"] >= 0 and 0 <= a["output_padding"] < a["limit"] for a in axes):
+            native = tuple(a["before"] for a in axes)
+            extra = tuple(a["output_padding"] for a in axes)
+            return native, False, f"{fn}(padding={native}, output_padding={extra})"
+        crop = [(-a["before"], a["size"] + a["before"] - a["full"]) for a in axes]
+        return crop, True, (f"{fn}(padding=0) gives the full output, then "
+                            f"F.pad(y, {_torch_pad_tuple(crop)}) crops / zero-pads it to the "
+                            f"case's pads {[tuple(p) for p in case.pads]} and size")
+
+    def thunks(self, case, tensors, padding, emulated):
+        torch = _torch()
+        functional = torch.nn.functional
+
+        def call(x, w):
+            if case.kind == "conv_transpose":
+                fn = getattr(functional, f"conv_transpose{case.rank}d")
+                if emulated:
+                    full = fn(x, w, stride=case.strides, padding=0, groups=case.groups,
+                              dilation=case.dilations)
+                    return functional.pad(full, _torch_pad_tuple(padding))
+                extra = tuple(a["output_padding"] for a in transposed_geometry(case))
+                return fn(x, w, stride=case.strides, padding=padding, output_padding=extra,
+                          groups=case.groups, dilation=case.dilations)
+            conv = getattr(functional, f"conv{case.rank}d")
+            xin = functional.pad(x, _torch_pad_tuple(padding)) if emulated else x
+            return conv(xin, w, stride=case.strides, padding=0 if emulated else padding,
+                        dilation=case.dilations, groups=case.conv_groups)
+
+        @once
+        def forward():
+            x, w, dy = (t.clone().requires_grad_(True) for t in tensors())
+            return x, w, dy, call(x, w)
+
+        def grad(of: int):
+            x, w, dy, y = forward()
+            return torch.autograd.grad(y, (x, w)[of], dy.detach(), retain_graph=True)[0]
+        return {"y": lambda: forward()[3], "dx": lambda: grad(0), "dw": lambda: grad(1)}
+
+
+class TorchNnGrad(_TorchImpl):
+    name = "torch.nn_grad"
+
+    def padding(self, case: Case):
+        pads = case.pads
+        native = _native_ints(case)
+        if case.kind == "conv_transpose":
+            identities = (f"forward-conv identities (torch.nn.grad has no transposed conv): "
+                          f"y = conv{case.rank}d_input(y's shape, w, grad_output=x), "
+                          f"dx = F.conv{case.rank}d(dy, w), "
+                          f"dw = conv{case.rank}d_weight(dy, w.shape, grad_output=x); ")
+            if native is not None:
+                return native, False, identities + f"padding={native}"
+            return pads, True, identities + (f"dy padded by F.pad(dy, {_torch_pad_tuple(pads)}),"
+                                             " padding=0, y cropped back")
+        if native is not None:
+            return native, False, f"padding={native}"
+        return pads, True, (f"x padded by F.pad(x, {_torch_pad_tuple(pads)}), "
+                            f"conv{case.rank}d_input/_weight with padding=0, dx cropped back")
+
+    def thunks(self, case, tensors, padding, emulated):
+        """The forward conv's three functions; for a conv_transpose its input is y-space
+        (``x`` plays ``dy``, ``dy`` plays the forward conv's input)."""
+        torch = _torch()
+        grad, functional = torch.nn.grad, torch.nn.functional
+        rank = case.rank
+        args = dict(stride=case.strides, dilation=case.dilations, groups=case.conv_groups,
+                    padding=0 if emulated else padding)
+
+        def padded(t):   # the forward conv's input, padded as the case says
+            return functional.pad(t, _torch_pad_tuple(padding)) if emulated else t
+
+        def input_grad(shape, w, grad_output):
+            """The forward conv's input gradient over ``shape``, cropped back when padded."""
+            if emulated:
+                shape = (*shape[:2], *(n + b + a for n, (b, a) in zip(shape[2:], padding)))
+            result = getattr(grad, f"conv{rank}d_input")(shape, w, grad_output, **args)
+            return functional.pad(result, _torch_pad_tuple(_negated(padding))) if emulated \
+                else result
+
+        def forward(inp, w):
+            return getattr(functional, f"conv{rank}d")(padded(inp), w, **args)
+
+        def weight_grad(inp, w, grad_output):
+            return getattr(grad, f"conv{rank}d_weight")(padded(inp), tuple(w.shape),
+                                                        grad_output, **args)
+
+        if case.kind == "conv_transpose":
+            y_shape = case.canonical_output_shape
+            return {"y": lambda: input_grad(y_shape, tensors()[1], tensors()[0]),
+                    "dx": lambda: forward(tensors()[2], tensors()[1]),
+                    "dw": lambda: weight_grad(tensors()[2], tensors()[1], tensors()[0])}
+        return {"y": lambda: forward(tensors()[0], tensors()[1]),
+                "dx": lambda: input_grad(tuple(tensors()[0].shape), tensors()[1], tensors()[2]),
+                "dw": lambda: weight_grad(tensors()[0], tensors()[1], tensors()[2])}
+
+
+IMPLS = (TorchNnGrad(), TorchAutograd())

@@ -1,0 +1,1 @@
+"""The run record (results.json, values.npz): build, read, merge, diff."""

@@ -1,0 +1,1 @@
+"""Reading what users name (files, YAML with line numbers), printable text, and the atomic output set."""

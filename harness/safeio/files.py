@@ -1,0 +1,71 @@
+"""Files a user names: case files, run records, known-discrepancies and limitations files.
+
+Each is refused by its type and size *before* a byte is read, then read with
+a bound: a FIFO, a device (``/dev/urandom``), a socket or a directory is not
+a file to read, a file larger than the limit is not read at all, and a file
+that claims to be small but keeps going (``/proc`` files report size 0) is
+cut off at the limit and refused. Every refusal is one line.
+"""
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from harness.safeio import printable
+
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+          (stat.S_ISSOCK, "a socket"))
+
+
+class FileRefused(Exception):
+    """A named file that is not read; ``reason`` says why in a few words (no path)."""
+
+    def __init__(self, path: str | Path, reason: str):
+        super().__init__(printable.line(f"{path}: {reason}"))
+        self.path, self.reason = str(path), reason
+
+
+def kind(mode: int) -> str:
+    """What a file of ``mode`` is, in words ("a regular file", "a FIFO (named pipe)", ...)."""
+    return next((name for test, name in _KINDS if test(mode)), "a regular file"
+                if stat.S_ISREG(mode) else "not a regular file")
+
+
+def _check(path: str | Path, st: os.stat_result, limit: int, what: str) -> None:
+    if not stat.S_ISREG(st.st_mode):
+        raise FileRefused(path, f"is {kind(st.st_mode)}, not a {what}")
+    if st.st_size > limit:
+        raise FileRefused(path, f"file is {st.st_size} bytes; {what}s are limited to {limit}")
+
+
+def read_bytes(path: str | Path, limit: int, what: str = "file") -> bytes:
+    """The content of the regular file ``path``, at most ``limit`` bytes, or
+    :class:`FileRefused` (no such file, unreadable, not a regular file, too large)."""
+    try:
+        _check(path, os.stat(path), limit, what)
+        # O_NONBLOCK: should the path have become a FIFO since the stat, opening it
+        # does not wait for a writer; the fstat below refuses it.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise FileRefused(path, "no such file or directory") from None
+    except OSError as exc:
+        raise FileRefused(path, f"cannot read: {exc.strerror or exc}") from None
+    try:
+        _check(path, os.fstat(fd), limit, what)
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(fd, min(limit + 1 - size, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        raise FileRefused(path, f"cannot read: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    if size > limit:
+        raise FileRefused(path, f"file is more than {limit} bytes; {what}s are limited to "
+                                f"{limit}")
+    return b"".join(chunks)

@@ -1,0 +1,1 @@
+"""Built on a session and a record: standalone repro scripts, shrink, fuzz, cases-from."""

@@ -1,0 +1,243 @@
+"""``convgrad repro``, ``convgrad shrink`` and ``convgrad fuzz``: their parsers and handlers.
+
+Registered by :func:`add_parsers` from :mod:`harness.frontends.cli`; problems a user can
+fix raise :class:`harness.session.config.UsageError` (exit 2, one line, no traceback).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+from pathlib import Path
+from typing import Sequence
+
+from harness.safeio.argtypes import positive_float, positive_int
+from harness.session.config import DEFAULT_TIMEOUT_S, UsageError, load_known, load_limitations
+
+
+def _usage(message: str):
+    return UsageError(message)
+
+
+def _is_record(paths: Sequence[str]) -> bool:
+    return len(paths) == 1 and Path(paths[0]).suffix == ".json"
+
+
+def _limitations(args) -> list:
+    return load_limitations(getattr(args, "limitations", None))
+
+
+def _backend(args, jobs: int | None = None):
+    """Worker processes sized as ``convgrad run`` sizes them (``--jobs``, default the
+    cores: one thread pool per worker of cores / jobs threads), so that a verdict that
+    depends on the thread count is judged as the run judged it."""
+    from harness.tools.repro.judge import default_backend
+    return default_backend(jobs=jobs or args.jobs, timeout=args.timeout,
+                           in_process=args.in_process,
+                           max_memory_mib=getattr(args, "max_memory", None))
+
+
+def _command(argv: Sequence[str]) -> str:
+    return shlex.join(argv)
+
+
+# ------------------------------------------------------------------ repro
+
+def cmd_repro(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from harness.tools.repro import script, target as target_mod
+    from harness.render.terminal import script_name
+
+    command = _command(argv)
+    try:
+        if _is_record(args.paths):
+            t = target_mod.from_record(args.paths[0], args.case, args.impl, args.grad,
+                                       command=command)
+        else:
+            _check_variant_isolation(args, args.impl)
+            t, _ = target_mod.from_case_file(args.paths, args.case, args.impl, args.grad,
+                                             repeat=args.repeat, backend=_backend(args),
+                                             limitations=_limitations(args), command=command)
+    except target_mod.ReproError as exc:
+        raise _usage(str(exc)) from None
+    from harness.tools.repro.templates import NoTemplate
+    out = args.output or script_name({"case": t.case.id, "impl": t.impl, "grad": t.grad})
+    try:
+        script.write(t, out)
+    except NoTemplate as exc:
+        raise _usage(str(exc)) from None
+    kind = f" ({t.kind})" if t.kind else ""
+    print(f"{t.case.id} [{t.impl}] {t.grad}: {t.status}{kind}")
+    print(f"wrote {out}: python3 {shlex.quote(out)} exits 1 if the discrepancy reproduces, "
+          "0 if not (needs only NumPy and the framework)")
+    return 0
+
+
+def _check_variant_isolation(args, spec: str) -> None:
+    if not getattr(args, "in_process", False):
+        return
+    from harness.backend import variants
+    needs = [i.name for i in variants.resolve([spec]) if variants.environment(i)]
+    if needs:
+        raise _usage(f"{', '.join(needs)}: settings read at framework import need worker "
+                     "processes; drop --in-process")
+
+
+# ------------------------------------------------------------------ shrink
+
+def cmd_shrink(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from harness.case.loader import load_cases
+    from harness.session import selection
+    from harness.tools.repro import shrink as shrink_mod
+    from harness.tools.repro.target import ReproError, resolve_impl
+
+    cases = selection.matching(load_cases(args.paths), args.k)
+    exact = [c for c in cases if c.id == args.k]
+    cases = exact or cases
+    if len(cases) != 1:
+        ids = ", ".join(c.id for c in cases[:8]) + (" ..." if len(cases) > 8 else "")
+        raise _usage(f"shrink takes one case; {len(cases)} match"
+                     + (f" -k {args.k!r}" if args.k else "") + (f": {ids}" if ids else "")
+                     + " (narrow it with -k ID)")
+    _check_variant_isolation(args, args.impl)
+    try:
+        impl = resolve_impl(args.impl)
+    except ReproError as exc:
+        raise _usage(str(exc)) from None
+    backend = _backend(args)
+    from harness.tools.repro.confirm import confirmer
+    from harness.tools.repro.templates import TEMPLATES
+    from harness.tools.repro.target import worker_threads
+
+    def confirm(result, verdict):   # the worker's thread settings, known once it started
+        env = worker_threads(getattr(backend, "envs", {}).get(impl.name, {}))
+        return confirmer(args.repeat, env)(result, verdict)
+    try:
+        outcome = shrink_mod.shrink(cases[0], impl, args.grad, backend=backend,
+                                    time_budget=args.time, repeat=args.repeat,
+                                    limitations=_limitations(args), log=print,
+                                    new_id=f"{cases[0].id}-shrunk",
+                                    confirm=confirm if impl.name.split("[")[0] in TEMPLATES
+                                    else None)
+    except shrink_mod.ShrinkError as exc:
+        raise _usage(str(exc)) from None
+    shrink_mod.write_outcome(outcome, args.output, args.script, command=_command(argv))
+    print(f"wrote {args.output}" + (f" and {args.script}" if args.script else ""))
+    return 0
+
+
+# ------------------------------------------------------------------ fuzz
+
+def cmd_fuzz(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from harness.backend import variants
+    from harness.tools.repro import fuzz as fuzz_mod
+
+    specs = variants.split_specs(args.impl)
+    try:
+        impls = variants.resolve(specs, paths=variants.parse_paths(args.platforms))
+    except variants.VariantError as exc:
+        raise _usage(str(exc)) from None
+    _check_variant_isolation(args, ",".join(i.name for i in impls))
+    known = []
+    if args.known:
+        from harness.verdict import known as known_mod
+        known = load_known(args.known, args.known != known_mod.DEFAULT_FILE)
+    options = fuzz_mod.Options(
+        seconds=args.time, seed=args.seed, out=Path(args.out),
+        dtypes=tuple(d for spec in (args.dtype or []) for d in spec.split(",") if d) or None,
+        ops=tuple(o for spec in (args.op or []) for o in spec.split(",") if o) or None,
+        shrink_seconds=args.shrink_time, max_cases=args.max_cases, repeat=args.repeat,
+        jobs=args.jobs, command=_command(argv),
+        cases_paths=tuple(args.cases or (["cases/"] if Path("cases").is_dir() else [])))
+    backend = _backend(args)
+    try:
+        report = fuzz_mod.fuzz(impls, options, backend=backend, known=known,
+                               limitations=_limitations(args))
+    except fuzz_mod.FuzzError as exc:
+        raise _usage(str(exc)) from None
+    return 1 if report.findings else 0
+
+
+# ------------------------------------------------------------------ parsers
+
+def _judging(p: argparse.ArgumentParser, jobs: bool = True) -> None:
+    if jobs:
+        p.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1, metavar="N",
+                       help="worker processes, as for convgrad run: each gets cores / N "
+                            "threads (default: the cores)")
+    p.add_argument("--repeat", type=positive_int, default=1, metavar="N",
+                   help="evaluate N times (a nondeterministic verdict needs N >= 2)")
+    p.add_argument("--timeout", type=positive_float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
+                   help="per case and impl, as for convgrad run (default: 300)")
+    p.add_argument("--in-process", action="store_true",
+                   help="compute in this process, no worker (no crash isolation)")
+    p.add_argument("--limitations", action="append", metavar="FILE",
+                   help="more documented limitations, as for convgrad run")
+
+
+def add_parsers(sub) -> None:
+    from harness.verdict import known as known_mod
+
+    rep = sub.add_parser("repro", help="write a standalone script (NumPy and the framework "
+                         "only) that reproduces one verdict")
+    rep.add_argument("paths", nargs="+", metavar="RECORD|CASEFILE",
+                     help="a run record (results.json) holding the verdict, or case files or "
+                          "directories (the case is judged first)")
+    rep.add_argument("--case", required=True, metavar="ID", help="the case id (exact)")
+    rep.add_argument("--impl", required=True, metavar="NAME",
+                     help="one impl, with its variant, e.g. 'tf.backprop[onednn=off]'")
+    rep.add_argument("--grad", choices=("y", "dx", "dw"),
+                     help="which grad (default: the first that did not pass, else the first)")
+    rep.add_argument("-o", "--output", metavar="FILE.py",
+                     help="where the script goes (default: repro-<case>-<impl>-<grad>.py)")
+    _judging(rep)
+    rep.set_defaults(func=cmd_repro)
+
+    shr = sub.add_parser("shrink", help="reduce a failing case while it keeps failing the "
+                         "same way")
+    shr.add_argument("paths", nargs="+", metavar="CASEFILE", help="case files or directories")
+    shr.add_argument("-k", metavar="ID", help="the case (an exact id, or a pattern matching "
+                     "one case)")
+    shr.add_argument("--impl", required=True, metavar="NAME", help="one impl (variant included)")
+    shr.add_argument("--grad", choices=("y", "dx", "dw"),
+                     help="which grad (default: the first that did not pass)")
+    shr.add_argument("-o", "--output", required=True, metavar="FILE.yaml",
+                     help="the shrunk case")
+    shr.add_argument("--script", metavar="FILE.py",
+                     help="also write the standalone script of the shrunk case")
+    shr.add_argument("--time", type=positive_float, default=120.0, metavar="SECONDS",
+                     help="time budget (default: 120); the smallest case so far is kept")
+    _judging(shr)
+    shr.set_defaults(func=cmd_shrink)
+
+    fz = sub.add_parser("fuzz", help="judge random cases, shrink and report every new "
+                        "discrepancy")
+    fz.add_argument("--time", type=positive_float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
+                    help="time budget of the whole run, shrinking included (default: 300)")
+    fz.add_argument("--seed", type=int, default=0, metavar="N",
+                    help="the random seed: the same seed generates the same cases (default: 0)")
+    fz.add_argument("--impl", action="append", metavar="NAMES",
+                    help="impls (names, globs, variants) as for convgrad run (default: all)")
+    fz.add_argument("--platforms", default="native", metavar="native|all|LIST",
+                    help="the numerics paths each impl is fuzzed on, as convgrad run "
+                         "--platforms: native (default), all (every lesser CPU class this machine "
+                         "can take too), or a list such as native,cpu=avx2")
+    fz.add_argument("--dtype", action="append", metavar="DTYPES",
+                    help="comma-separated dtypes to generate (default: all four)")
+    fz.add_argument("--op", action="append", metavar="OPS",
+                    help="comma-separated case generators (default: all; see docs/repro.md)")
+    fz.add_argument("--out", default="fuzz-out", metavar="DIR",
+                    help="where findings go (default: fuzz-out/)")
+    fz.add_argument("--shrink-time", type=positive_float, default=60.0, metavar="SECONDS",
+                    help="time budget of each shrink (default: 60)")
+    fz.add_argument("--max-cases", type=positive_int, default=None, metavar="N",
+                    help="stop after N generated cases (an exactly reproducible run)")
+    fz.add_argument("--known", default=known_mod.DEFAULT_FILE, metavar="FILE",
+                    help="skip discrepancies with the signature of a documented one "
+                         f"(default: {known_mod.DEFAULT_FILE} if present)")
+    fz.add_argument("--no-known", dest="known", action="store_const", const=None,
+                    help="report documented discrepancies too")
+    fz.add_argument("--cases", action="append", default=None, metavar="PATH",
+                    help="where the cases of known discrepancies are (default: cases/)")
+    _judging(fz)
+    fz.set_defaults(func=cmd_fuzz)
+

@@ -1,0 +1,185 @@
+"""Which verdict a script reproduces: from a run record, from a case file, or from a result.
+
+* :func:`from_record`: a ``results.json`` verdict. Its case is loaded again from
+  the file the record names (the record keeps whole tensors only when they are
+  small) and checked against the values the record stored, so a case file
+  edited since the run is refused rather than reproduced wrongly.
+* :func:`from_case_file`: the case is judged now, with that impl, on a worker.
+* :func:`from_result`: a verdict just judged (the shrinker's, the fuzzer's).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from harness.record import run_record as record_mod
+from harness.backend import variants
+from harness.verdict.expected import expected as expected_of
+from harness.case.loader import load_cases
+from harness.tools.repro.script import Target
+from harness.tools.repro.signature import error_kind, signature
+from harness.case.values import materialize
+from harness.backend.worker import THREAD_VARIABLES, thread_environment
+
+PROBLEM_STATUSES = ("fail", "error", "nondeterministic", "known")
+
+
+class ReproError(Exception):
+    """The verdict cannot be reproduced as asked; ``str`` says why (a usage error)."""
+
+
+def split_impl(name: str) -> tuple[str, dict]:
+    base, settings = variants.parse(name)
+    return base, settings
+
+
+def worker_threads(env: dict) -> dict:
+    """The thread settings of a worker's environment (not the variant's own settings)."""
+    return {k: v for k, v in env.items() if k in THREAD_VARIABLES or k == "XLA_FLAGS"}
+
+
+def from_result(result, v, *, runs: int = 1, worker_env: Optional[dict] = None,
+                origin: str = "", command: str = "") -> Target:
+    base, settings = split_impl(v.impl)
+    sig = signature(result, v)
+    exception = ""
+    if (sig.status == "error" and sig.kind.startswith("exception:")) or \
+            sig.status == "unsupported":   # a documented refusal: the framework's exception
+        exception = v.message.strip().split("\n", 1)[0]
+    return Target(case=result.case, inputs=result.inputs, expected=result.expected[v.grad],
+                  impl=v.impl, base=base, settings=settings, grad=v.grad, status=sig.status,
+                  kind=sig.kind, message=v.message, exception=exception, runs=runs,
+                  worker_env=dict(worker_env or {}), origin=origin, command=command)
+
+
+def pick_grad(statuses: Sequence[tuple[str, str]], grad: Optional[str], what: str) -> str:
+    """``grad`` if given (it must be one of the verdicts), else the first grad with a
+    problem, else the first grad."""
+    grads = [g for g, _ in statuses]
+    if grad:
+        if grad not in grads:
+            raise ReproError(f"{what} has no {grad} verdict (grads: {', '.join(grads)})")
+        return grad
+    return next((g for g, s in statuses if s in PROBLEM_STATUSES), grads[0])
+
+
+def find_case(paths: Sequence[str], case_id: str):
+    cases = load_cases(paths)
+    found = [c for c in cases if c.id == case_id]
+    if not found:
+        close = [c.id for c in cases if case_id in c.id][:5]
+        hint = f" (ids containing it: {', '.join(close)})" if close else ""
+        raise ReproError(f"no case with id {case_id!r} in {' '.join(map(str, paths))}{hint}")
+    return found[0]
+
+
+def resolve_impl(spec: str):
+    impls = variants.resolve([spec])
+    if len(impls) != 1:
+        raise ReproError(f"--impl {spec!r} names {len(impls)} impls "
+                         f"({', '.join(i.name for i in impls)}); name exactly one")
+    return impls[0]
+
+
+def from_case_file(paths: Sequence[str], case_id: str, impl_spec: str,
+                   grad: Optional[str] = None, *, repeat: int = 1, backend=None,
+                   limitations=None, command: str = "") -> tuple[Target, object]:
+    """Judge the case now (worker backend unless ``backend`` says otherwise); the target
+    and the verdict."""
+    from harness.tools.repro.judge import Judge, default_backend
+
+    case = find_case(paths, case_id)
+    impl = resolve_impl(impl_spec)
+    backend = backend or default_backend()
+    with Judge([impl], backend=backend, repeat=repeat, limitations=limitations) as judge:
+        info = judge.info(impl.name)
+        if not info.available:
+            raise ReproError(f"{impl.name} is not available here: {info.version}")
+        result = judge.one(case, impl.name)
+        env = getattr(backend, "envs", {}).get(impl.name, {})
+    verdicts = {v.grad: v for v in result.verdicts}
+    chosen = pick_grad([(g, str(v.status)) for g, v in verdicts.items()], grad,
+                       f"case {case_id}")
+    v = verdicts[chosen]
+    origin = f"judged by convgrad repro from {case.file}"
+    return from_result(result, v, runs=repeat, worker_env=worker_threads(env), origin=origin,
+                       command=command), v
+
+
+def _record_case_file(entry: dict, record_path: Path) -> str:
+    name = entry.get("file") or ""
+    for candidate in (Path(name), record_path.parent / name, record_path.parent.parent / name):
+        if name and candidate.is_file():
+            return str(candidate)
+    raise ReproError(f"case {entry['id']}: its file {name!r} (named in the record) is not "
+                     "here; run convgrad repro from the directory the run was made in, or "
+                     "give the case file instead of the record")
+
+
+def _stored_arrays_agree(view: dict, values: np.ndarray) -> bool:
+    """Whether a record's stored array (whole, or one plane) equals ``values``."""
+    if list(values.shape) != list(view.get("shape", [])):
+        return False
+    if "plane" in view:
+        values = values[tuple(slice(None) if a is None else a for a in view["at"])]
+    stored = np.asarray(view.get("data"), dtype=object).astype(np.float64)  # "nan" -> nan
+    if stored.shape != values.shape:
+        return False
+    return bool(np.array_equal(stored, values, equal_nan=True))
+
+
+def verdict_status(v: dict) -> tuple[str, str]:
+    """(status, exception) of a recorded verdict; ``known`` resolved to the status it had
+    before the known discrepancy matched (from what the record kept)."""
+    status, stats = v.get("status", ""), v.get("stats") or {}
+    message = (v.get("message") or "").strip()
+    if status == "known":
+        if "distinct" in stats:
+            status = "nondeterministic"
+        elif stats.get("mismatched"):
+            status = "fail"
+        else:
+            status = "error"
+    exception = ""
+    if (status == "error" and error_kind(message).startswith("exception:")) or \
+            status == "unsupported":
+        exception = message.split("\n", 1)[0]
+    return status, exception
+
+
+def from_record(path: str, case_id: str, impl: str, grad: Optional[str] = None,
+                command: str = "") -> Target:
+    record_path = Path(path)
+    record = record_mod.read(record_path)
+    entry = next((c for c in record["cases"] if c["id"] == case_id), None)
+    if entry is None:
+        raise ReproError(f"{path}: no case {case_id!r} in this record")
+    mine = [v for v in record["verdicts"] if v["case"] == case_id and v["impl"] == impl]
+    if not mine:
+        impls = sorted({v["impl"] for v in record["verdicts"] if v["case"] == case_id})
+        raise ReproError(f"{path}: case {case_id} has no verdict of {impl!r} (impls: "
+                         f"{', '.join(impls) or 'none'})")
+    chosen = pick_grad([(v["grad"], v["status"]) for v in mine], grad, f"{impl} on {case_id}")
+    v = next(v for v in mine if v["grad"] == chosen)
+    case = find_case([_record_case_file(entry, record_path)], case_id)
+    inputs = materialize(case)
+    for name, view in (entry.get("inputs") or {}).items():
+        if not _stored_arrays_agree(view, getattr(inputs, name)):
+            raise ReproError(f"case {case_id} in {case.file} no longer has the {name} the "
+                             f"record {path} was judged with (edited since?); run it again "
+                             "or give the case file")
+    if chosen not in case.grads:
+        raise ReproError(f"case {case_id} in {case.file} no longer computes {chosen}")
+    status, exception = verdict_status(v)
+    kind = error_kind(v.get("message") or "") if status == "error" else ""
+    base, settings = split_impl(impl)
+    run = (record.get("environment") or {}).get("run") or {}
+    env = (thread_environment(run["threads_per_worker"])
+           if run.get("isolation") == "workers" and run.get("threads_per_worker") else {})
+    return Target(case=case, inputs=inputs, expected=expected_of(case, inputs)[chosen],
+                  impl=impl, base=base, settings=settings, grad=chosen, status=status,
+                  kind=kind, message=v.get("message") or "", exception=exception,
+                  runs=int(run.get("repeat") or 1), worker_env=env,
+                  origin=f"recorded in {path} ({record.get('started', '')})", command=command)

@@ -1,0 +1,1 @@
+"""Judging one (case, impl, grad): status, test ids, the expected values, known discrepancies, limitations, diagnosis, the facts they match on."""
