@@ -31,7 +31,7 @@ from harness.safeio.argtypes import positive_float, positive_int
 from harness.backend.adapters import UnknownImpl, all_impls, is_installed, select
 from harness.case.loader import LoadErrors, load_cases
 from harness.session.config import (DEFAULT_TIMEOUT_S, UsageError, load_known,  # noqa: F401
-                                 load_limitations)
+                                    load_limitations, make_backend)
 from harness.render.terminal import print_summary
 from harness.backend.variants import VariantError
 from harness.safeio.yaml_source import SourceError
@@ -146,18 +146,8 @@ def resolve_impls(args: argparse.Namespace) -> list:
 
 
 def _backend(args: argparse.Namespace, impls: list):
-    from harness.session import runner
-    from harness.backend import variants
-    from harness.backend.worker import WorkerPool
-
-    if args.in_process:
-        needs_env = [i.name for i in impls if variants.environment(i)]
-        if needs_env:
-            raise UsageError(f"{', '.join(needs_env)}: settings read at framework import need "
-                             "worker processes; drop --in-process")
-        return runner.InProcess()
-    max_rss = args.max_memory << 20 if args.max_memory else None
-    return WorkerPool(jobs=args.jobs, timeout=args.timeout, max_rss=max_rss)
+    return make_backend(in_process=args.in_process, jobs=args.jobs, timeout=args.timeout,
+                        max_memory_mib=args.max_memory, impls=impls)
 
 
 def _judge(session, cases, infos, chosen) -> tuple[list, bool]:

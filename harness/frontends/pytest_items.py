@@ -26,7 +26,7 @@ from harness.backend import variants
 from harness.backend.adapters import UnknownImpl, all_impls
 from harness.case.model import Case, Claim
 from harness.case.loader import CaseError, LoadErrors, load_cases
-from harness.session.config import UsageError, load_limitations
+from harness.session.config import UsageError, load_limitations, make_backend
 from harness.frontends.pytest_shared import MARKERS, STATE
 from harness.verdict.status import Status
 from harness.render.terminal import repro_command, script_command
@@ -184,12 +184,9 @@ class RunState:
 
     def backend(self):
         if self._backend is None:
-            if self.config.getoption("convgrad_in_process"):
-                self._backend = runner.InProcess()
-            else:
-                from harness.backend.worker import WorkerPool
-                self._backend = WorkerPool(jobs=1,
-                                           timeout=self.config.getoption("convgrad_timeout"))
+            self._backend = make_backend(
+                in_process=self.config.getoption("convgrad_in_process"), jobs=1,
+                timeout=self.config.getoption("convgrad_timeout"))
         return self._backend
 
     def infos_for(self, names: set) -> list[runner.ImplInfo]:

@@ -1,11 +1,14 @@
 """What every front end (``convgrad run``, the repro tools, the pytest plugin) builds a run
 from, in one place: the error for a bad option, the known-discrepancy and limitation
-files, and the defaults they share. Below the front ends, so that none imports another."""
+files, the backend, and the defaults they share. Below the front ends and the tools, so
+that none of them imports another."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
+from harness.backend import variants
+from harness.session import runner
 from harness.verdict import known as known_mod
 from harness.verdict import limitations as limitations_mod
 
@@ -36,3 +39,19 @@ def load_limitations(extra: Sequence[str] | None) -> list:
             raise UsageError(f"{path}: no such limitations file")
         entries += limitations_mod.load_limitations(path)
     return entries
+
+
+def make_backend(*, in_process: bool = False, jobs: int = 1,
+                 timeout: float = DEFAULT_TIMEOUT_S, max_memory_mib: Optional[int] = None,
+                 impls: Sequence = ()):
+    """Where the impls compute: worker processes (crash, hang and memory isolation), or this
+    process (``in_process``), which cannot take settings read at a framework's import."""
+    if in_process:
+        needs_env = [i.name for i in impls if variants.environment(i)]
+        if needs_env:
+            raise UsageError(f"{', '.join(needs_env)}: settings read at framework import need "
+                             "worker processes; drop --in-process")
+        return runner.InProcess()
+    from harness.backend.worker import WorkerPool   # subprocess machinery: only when used
+    return WorkerPool(jobs=jobs, timeout=timeout,
+                      max_rss=max_memory_mib << 20 if max_memory_mib else None)

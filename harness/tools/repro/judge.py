@@ -13,17 +13,16 @@ import os
 from typing import Iterable, Optional, Sequence
 
 from harness.session import runner
+from harness.session.config import make_backend
 from harness.case.model import Case
 
 
 def default_backend(jobs: int = 1, timeout: float = 120.0, in_process: bool = False,
                     max_memory_mib: Optional[int] = None):
-    """Worker processes (crash isolation), or the in-process backend."""
-    if in_process:
-        return runner.InProcess()
-    from harness.backend.worker import WorkerPool
-    return WorkerPool(jobs=jobs, timeout=timeout,
-                      max_rss=max_memory_mib << 20 if max_memory_mib else None)
+    """Worker processes (crash isolation), or the in-process backend: the tools' defaults
+    for :func:`harness.session.config.make_backend`."""
+    return make_backend(in_process=in_process, jobs=jobs, timeout=timeout,
+                        max_memory_mib=max_memory_mib)
 
 
 class Judge:
