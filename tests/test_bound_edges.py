@@ -28,7 +28,7 @@ from harness.verdict.expected import expected
 from harness.case.loader import load_cases
 from harness.session.runner import InProcess, run
 from harness.case.values import materialize
-from tests import planted
+from tests import paths, planted
 from tests.conftest import chosen_impl_names
 
 EDGES = "cases/edges/float16-edges.yaml"
@@ -138,11 +138,21 @@ def test_bfloat16_accumulation_fails_and_the_message_names_it(bf16_verdicts):
 
 
 @pytest.mark.frameworks
-def test_real_frameworks_pass_long_bfloat16_sums():
+def test_real_frameworks_pass_long_bfloat16_sums_where_they_sum_in_float32():
+    """Where oneDNN takes bfloat16 (or with JAX) long bfloat16 sums pass; where a framework
+    runs them on its own kernels (an AVX2 CPU, oneDNN off) dx and dw are accumulated in
+    bfloat16: known, and the verdict says the error fits that; y passes everywhere."""
     cases = [c for c in load_cases([LONG]) if c.dtype == "bfloat16"]
-    verdicts = _verdicts(cases, select(chosen_impl_names()))
-    assert {k: (v.status, v.stats.get("error_ratio")) for k, v in verdicts.items()
-            if v.status != "pass"} == {}
+    known = known_mod.load_known(known_mod.DEFAULT_FILE)
+    verdicts = _verdicts(cases, select(chosen_impl_names()), known)
+    for (case, impl, grad), v in verdicts.items():
+        framework = {"tf": "tensorflow", "torch": "torch"}.get(impl.split(".")[0], "jax")
+        if grad != "y" and paths.sums_in_16_bits(framework, "bfloat16"):
+            assert v.status == "known", (case, impl, grad, v.status, v.message)
+            assert "the error fits accumulation in bfloat16" in v.message
+        else:
+            assert v.status == "pass", (case, impl, grad, v.status, v.stats.get("error_ratio"))
+            assert "out of date" not in v.message, (case, impl, grad, v.message)
 
 
 @pytest.mark.frameworks

@@ -169,8 +169,12 @@ def _refusal(case: Case, info: "ImplInfo", grad: str, outcome: Outcome,
                 padding=outcome.padding, dtype=outcome.dtype, notes=list(outcome.notes))
     found = None
     if text:
-        found = limitations_mod.find(limitations, impl.framework, text,
-                                     verdict_facts(case, info, grad, outcome.emulated))
+        facts = verdict_facts(case, info, grad, outcome.emulated)
+        # an impl that computes through another framework (Keras on its TensorFlow backend)
+        # meets that framework's documented limitations: its platform names the backend
+        for framework in dict.fromkeys((impl.framework, info.platform.get("backend"))):
+            found = found or (framework and limitations_mod.find(limitations, framework, text,
+                                                                 facts))
     if found:
         v.status, v.message, v.limitation = Status.UNSUPPORTED, text, found.to_dict()
     elif outcome.unsupported:
