@@ -112,3 +112,20 @@ def test_a_record_from_a_lower_platform_diffs_by_its_facts(tmp_path, capsys):
         assert "status  regressions/tf-conv3d-same-stride-larger-than-kernel [tf.tape] y: " \
                "pass -> known" in text
         assert "where onednn on -> off" in text
+
+
+@pytest.mark.skipif("tensorflow" not in FRAMEWORKS, reason="TensorFlow is not under test")
+def test_tensorflows_conv3d_without_groups_is_a_documented_limitation_on_every_path(tmp_path):
+    """Found by convgrad fuzz on every tf.* path: TF's Conv3D ops take no groups (oneDNN and
+    its own kernels refuse in different words); both are the documented limitation."""
+    case = tmp_path / "g3.yaml"
+    case.write_text("id: g/conv3d-groups\nop: conv3d\ngrads: [y, dx, dw]\n"
+                    "groups: 2\ninput_shape: [1, 1, 1, 1, 2]\nfilter_shape: [1, 1, 1, 1, 2]\n"
+                    "x: {constant: 1}\nw: {constant: 1}\ndy: {constant: 1}\n")
+    out = tmp_path / "out"
+    assert main(["run", str(case), "--impl", "tf.*", "--platforms", "all",
+                 "--out", str(out)]) == 0
+    record = json.loads((out / "results.json").read_text())
+    assert {(v["status"], (v["limitation"] or {}).get("id")) for v in record["verdicts"]} \
+        == {("unsupported", "tf-conv3d-no-groups")}
+    assert len(record["verdicts"]) == 3 * 2 * (1 + len(platforms.emulations_here()))
