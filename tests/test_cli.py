@@ -111,6 +111,15 @@ def test_impl_module_file_is_judged_and_a_bad_one_is_a_usage_error(tmp_path, cap
     assert main(["run", "cases/article", "--impl-module", str(tmp_path / "broken_port.py"),
                  "--out", str(tmp_path / "out3")]) == 2
     assert "ImportError: no torch here" in capsys.readouterr().err
+    # an empty IMPLS must not fall back to the built-in impls: a green gate that never
+    # judged the port (issue 20)
+    (tmp_path / "empty_port.py").write_text("IMPLS = []\n")
+    assert main(["run", "cases/article", "--impl-module", str(tmp_path / "empty_port.py"),
+                 "--out", str(tmp_path / "out4")]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == (f"error: --impl-module {tmp_path / 'empty_port.py'}: IMPLS is "
+                           "empty: no impl to judge")
+    assert not (tmp_path / "out4" / "results.json").exists()
 
 
 @pytest.mark.frameworks

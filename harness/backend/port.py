@@ -172,6 +172,9 @@ def module_impls(spec: str) -> list:
     except Exception as exc:  # noqa: BLE001 - the user's module: any failure is its message
         raise ImplModuleError(f"--impl-module {spec}: {type(exc).__name__}: {exc}") from None
     found = list(found) if isinstance(found, (list, tuple)) else [found]
+    if not found:   # else the run would fall back to the built-in impls: a green gate
+        raise ImplModuleError(f"--impl-module {spec}: {attr or 'IMPLS'} is empty: no impl "
+                              "to judge")   # that never judged the port
     try:
         return as_impls([i() if isinstance(i, type) else i for i in found],
                         f"--impl-module {spec}")
