@@ -127,3 +127,25 @@ def test_the_html_diff_escapes_what_records_carry():
     assert "<script>" not in page and "<img" not in page
     assert "c&lt;script&gt;" in page and "impl&amp;x" in page and "&lt;old&gt;" in page
     assert 'class="worse"' in page and "1 worse" in page
+
+
+def test_claims_are_counted_apart_from_verdicts_and_a_value_drift_names_its_status(tmp_path):
+    """Issue 20: the count read 'verdicts' for verdicts and claims together (84 where merge
+    said 80), and a value drift printed '— -> —'."""
+    import numpy as np
+
+    old = build_record(tmp_path)
+    assert old["claims"], "the sample record needs claims"
+    result = diff.diff(old, copy.deepcopy(old))
+    assert (result.compared, result.claims_compared) == (len(old["verdicts"]),
+                                                          len(old["claims"]))
+    assert f"{len(old['verdicts'])} verdicts and {len(old['claims'])} claims in both" \
+        in diff_views.text(result)
+    new = copy.deepcopy(old)
+    drifted = next(v for v in new["verdicts"] if (v.get("arrays") or {}).get("actual")
+                   and "plane" not in v["arrays"]["actual"] and v["arrays"]["actual"]["data"])
+    data = np.asarray(drifted["arrays"]["actual"]["data"], dtype=float) + 1e-3
+    drifted["arrays"]["actual"]["data"] = data.tolist()
+    change = next(c for c in diff.diff(old, new).changes if c.kind == "values")
+    assert (change.old, change.new) == (drifted["status"], drifted["status"])
+    assert "— -> —" not in diff_views.text(diff.diff(old, new))

@@ -45,7 +45,8 @@ class Diff:
     old: str
     new: str
     changes: list[Change] = field(default_factory=list)
-    compared: int = 0
+    compared: int = 0          # verdicts both records hold
+    claims_compared: int = 0   # source claims both records hold
     platforms: dict[str, str] = field(default_factory=dict)   # impl -> its facts that differ
 
     @property
@@ -128,7 +129,8 @@ def diff(old: dict, new: dict, *, factor: float = DEFAULT_FACTOR, old_name: str 
          new_values: Optional[dict] = None) -> Diff:
     out = Diff(old_name, new_name)
     out.platforms = _platform_changes(old, new)
-    out.changes, out.compared = _changes(old, new, factor, old_values, new_values)
+    out.changes, out.compared, out.claims_compared = _changes(old, new, factor, old_values,
+                                                              new_values)
     for c in out.changes:   # each change of an impl's verdict, explained by its path's facts
         facts = out.platforms.get(c.key[1], "")
         if facts and c.kind != "added" and c.kind != "removed":
@@ -143,10 +145,10 @@ def _platform_changes(old: dict, new: dict) -> dict[str, str]:
 
 
 def _changes(old: dict, new: dict, factor: float, old_values: Optional[dict],
-             new_values: Optional[dict]) -> tuple[list[Change], int]:
-    """(the changes, how many verdicts both records hold)."""
+             new_values: Optional[dict]) -> tuple[list[Change], int, int]:
+    """(the changes, how many verdicts and how many claims both records hold)."""
     changes: list[Change] = []
-    compared = 0
+    compared = claims = 0
     before, after = _entries(old), _entries(new)
     for key in sorted(before.keys() - after.keys()):
         changes.append(Change(key, "removed", before[key]["status"], None,
@@ -157,7 +159,10 @@ def _changes(old: dict, new: dict, factor: float, old_values: Optional[dict],
                                   detail="only in the new record"))
     for key in sorted(before.keys() & after.keys()):
         a, b = before[key], after[key]
-        compared += 1
+        if key[1].startswith("claim: "):
+            claims += 1
+        else:
+            compared += 1
         if a["status"] != b["status"]:
             worse = RANK.get(b["status"], 5) > RANK.get(a["status"], 5)
             changes.append(Change(key, "status", a["status"], b["status"], worse=worse))
@@ -174,7 +179,7 @@ def _changes(old: dict, new: dict, factor: float, old_values: Optional[dict],
             if differ.any():
                 with np.errstate(invalid="ignore"):
                     largest = float(np.nanmax(np.abs(va - vb)[differ])) if differ.any() else 0.0
-                changes.append(Change(key, "values", None, None, detail=(
+                changes.append(Change(key, "values", a["status"], b["status"], detail=(
                     f"{int(differ.sum())} of {va.size} elements differ, largest by "
                     f"{largest:.3g}")))
-    return changes, compared
+    return changes, compared, claims

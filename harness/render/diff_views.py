@@ -15,7 +15,8 @@ def _fmt(value) -> str:
 
 
 def text(d: Diff) -> str:
-    lines = [f"convgrad diff {d.old} -> {d.new}: {d.compared} verdicts in both, "
+    lines = [f"convgrad diff {d.old} -> {d.new}: {d.compared} verdicts and "
+             f"{d.claims_compared} claims in both, "
              f"{len(d.changes)} changes, {len(d.worse)} worse"]
     for name, facts in d.platforms.items():
         lines.append(f"  platform of {name} differs: {facts}")
@@ -29,7 +30,8 @@ def text(d: Diff) -> str:
 
 
 def markdown(d: Diff) -> str:
-    head = (f"### convgrad diff\n\n`{d.old}` → `{d.new}`: {d.compared} verdicts in both, "
+    head = (f"### convgrad diff\n\n`{d.old}` → `{d.new}`: {d.compared} verdicts and "
+            f"{d.claims_compared} claims in both, "
             f"**{len(d.changes)} changes, {len(d.worse)} worse**\n")
     if not d.changes:
         return head + "\nNo verdict changed.\n"
