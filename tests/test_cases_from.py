@@ -60,3 +60,22 @@ def test_a_model_that_is_not_there_is_a_usage_error(tmp_path, capsys):
     assert "AttributeError" in capsys.readouterr().err
     assert main(["cases-from", str(tmp_path / "m.keras"), "-o", str(tmp_path)]) == 2
     assert "no such model file" in capsys.readouterr().err
+
+
+@pytest.mark.skipif("torch" not in FRAMEWORKS, reason="torch not under test")
+def test_a_module_in_the_current_folder_is_found_as_python_m_finds_it(tmp_path):
+    """Issue 20: `cases-from mymodel:build` failed unless the module was importable some
+    other way: the console script's sys.path has its bin folder, not the cwd."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "mymodel_cwd.py").write_text(
+        "import torch\n\ndef build():\n    return torch.nn.Conv2d(3, 4, 3, stride=2)\n")
+    convgrad = os.path.join(os.path.dirname(sys.executable), "convgrad")
+    done = subprocess.run([convgrad, "cases-from", "mymodel_cwd:build", "-o", "out",
+                           "--input-shape", "1,3,9,9"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    (case,) = load_cases([str(tmp_path / "out")])
+    assert case.input_shape == (1, 3, 9, 9) and case.strides == (2, 2)

@@ -18,6 +18,7 @@ the cases use seeded random values of the layer's shapes.
 from __future__ import annotations
 
 import importlib
+import os
 import re
 import sys
 from pathlib import Path
@@ -73,6 +74,10 @@ def _load(spec: str):
         if module.endswith(".py"):
             sys.path.insert(0, str(Path(module).resolve().parent))
             module = Path(module).stem
+        elif os.getcwd() not in sys.path:
+            # as `python -m` finds it: a module in the folder the user runs convgrad from
+            # (the console script's sys.path holds its own bin folder, not the cwd)
+            sys.path.append(os.getcwd())
         obj = getattr(importlib.import_module(module), attr)
         if callable(obj) and not _is_model(obj):
             obj = obj()
