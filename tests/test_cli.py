@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -103,6 +104,12 @@ def test_impl_module_file_is_judged_and_a_bad_one_is_a_usage_error(tmp_path, cap
     out = capsys.readouterr().out
     assert status == 1 and "port.symmetric_padding" in out
     assert "diagnosis: symmetric-padding explains these values" in out
+    # the reproduce line names the module its impl exists in, and runs as printed (issue 20)
+    line = next(l.strip() for l in out.splitlines() if l.strip().startswith("reproduce: "))
+    words = shlex.split(line.removeprefix("reproduce: "))
+    assert words[words.index("--impl-module") + 1] == str(port)
+    assert main(words[1:] + ["--out", str(tmp_path / "again")]) == 1
+    assert "port.symmetric_padding" in capsys.readouterr().out
     assert main(["run", "cases/article", "--impl-module", str(tmp_path / "nope.py"),
                  "--out", str(tmp_path / "out2")]) == 2
     err = capsys.readouterr().err

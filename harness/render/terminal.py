@@ -133,7 +133,7 @@ def run_options(record: dict) -> dict:
     argv = env.get("command") or []
     argv = argv if isinstance(argv, list) else shlex.split(str(argv))
     known: Optional[str] = DEFAULT_KNOWN
-    limitations, max_memory = [], None
+    limitations, max_memory, modules = [], None, []
     for i, word in enumerate(argv):
         key, eq, value = word.partition("=")
         value = value if eq else (argv[i + 1] if i + 1 < len(argv) else "")
@@ -145,9 +145,12 @@ def run_options(record: dict) -> dict:
             limitations.append(value)
         elif key == "--max-memory":
             max_memory = value
+        elif key == "--impl-module":
+            modules.append(value)
     return {"repeat": int(run.get("repeat") or 1), "known": known, "limitations": limitations,
             "timeout": run.get("timeout_s"), "max_memory": max_memory,
-            "in_process": run.get("isolation") == "in-process", "jobs": run.get("jobs")}
+            "in_process": run.get("isolation") == "in-process", "jobs": run.get("jobs"),
+            "impl_modules": modules}
 
 
 def _default_known(path: Optional[str]) -> bool:
@@ -184,9 +187,11 @@ def _judging_words(options: Optional[dict], *, known: bool) -> list[str]:
 
 def repro_command(v: dict, case_file: str, options: Optional[dict] = None) -> str:
     """One shell-quoted command that re-runs just this case with just this impl, with the
-    options the verdict depended on (:func:`run_options`)."""
+    options the verdict depended on (:func:`run_options`), and the ``--impl-module`` the
+    impls of the run came from (a port's impl exists only with its module)."""
+    modules = [w for m in (options or {}).get("impl_modules") or () for w in ("--impl-module", m)]
     return shlex.join(["convgrad", "run", case_file, "-k", v["case"], "--impl", v["impl"],
-                       *_judging_words(options, known=True)])
+                       *modules, *_judging_words(options, known=True)])
 
 
 def script_name(v: dict) -> str:
