@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from harness.backend import frameworks
 from harness.record import diff, merge
 from harness.render import diff_views
 from harness.backend import platforms, variants
@@ -76,8 +77,8 @@ def test_an_emulation_sets_what_each_framework_reads_and_keeps_the_users_xla_fla
     assert env["TF_ENABLE_ONEDNN_OPTS"] == "0" and env["ONEDNN_MAX_CPU_ISA"] == "AVX2"
     assert env["ATEN_CPU_CAPABILITY"] == "avx2"
     assert env["XLA_FLAGS"] == "--xla_dump_to=/tmp/x --xla_cpu_max_isa=AVX2"
-    for readers in platforms.READERS.values():
-        assert set(readers) <= set(env)
+    for framework in frameworks.FRAMEWORKS:
+        assert set(framework.path_variables) <= set(env)
 
 
 @pytest.mark.parametrize("platform, dtype, settings, expected", [

@@ -77,10 +77,6 @@ EMULATIONS = {
                "ATEN_CPU_CAPABILITY": "avx512", "MKL_ENABLE_INSTRUCTIONS": "AVX512",
                "XLA_FLAGS": "--xla_cpu_max_isa=AVX512"},
 }
-# Which of those each framework reads (a standalone script sets only its framework's).
-READERS = {"tensorflow": ("TF_ENABLE_ONEDNN_OPTS", "ONEDNN_MAX_CPU_ISA"),
-           "torch": ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS"),
-           "jax": ("XLA_FLAGS",)}
 # Variables that lower a path (recorded with every probe, so a record says what was capped).
 PATH_VARIABLES = ("TF_ENABLE_ONEDNN_OPTS", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA",
                   "ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS", "XLA_FLAGS",

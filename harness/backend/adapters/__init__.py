@@ -19,11 +19,10 @@ import warnings
 from importlib.metadata import entry_points
 from typing import Iterable, Sequence
 
+from harness.backend import frameworks
 from harness.safeio import printable
 from harness.backend.adapters.base import Impl, Outcome, is_installed  # noqa: F401 (re-export)
 
-BUILTIN_MODULES = ("harness.backend.adapters.tf_adapter", "harness.backend.adapters.torch_adapter",
-                   "harness.backend.adapters.jax_adapter", "harness.backend.adapters.keras_adapter")
 ENTRY_POINT_GROUP = "convgrad.impls"
 
 
@@ -75,7 +74,7 @@ def _plugins() -> list[Impl]:
 
 def all_impls() -> list[Impl]:
     """Built-in impls, then plug-ins, in a stable order; names are unique."""
-    impls = [i for m in BUILTIN_MODULES for i in importlib.import_module(m).IMPLS]
+    impls = [i for m in frameworks.adapter_modules() for i in importlib.import_module(m).IMPLS]
     impls += _plugins()
     names = [i.name for i in impls]
     duplicates = {n for n in names if names.count(n) > 1}

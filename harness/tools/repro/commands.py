@@ -105,7 +105,7 @@ def cmd_shrink(args: argparse.Namespace, argv: Sequence[str]) -> int:
         raise _usage(str(exc)) from None
     backend = _backend(args)
     from harness.tools.repro.confirm import confirmer
-    from harness.tools.repro.templates import TEMPLATES
+    from harness.tools.repro.templates import templates
     from harness.tools.repro.target import worker_threads
 
     def confirm(result, verdict):   # the worker's thread settings, known once it started
@@ -116,7 +116,7 @@ def cmd_shrink(args: argparse.Namespace, argv: Sequence[str]) -> int:
                                     time_budget=args.time, repeat=args.repeat,
                                     limitations=_limitations(args), log=print,
                                     new_id=f"{cases[0].id}-shrunk",
-                                    confirm=confirm if impl.name.split("[")[0] in TEMPLATES
+                                    confirm=confirm if impl.name.split("[")[0] in templates()
                                     else None)
     except shrink_mod.ShrinkError as exc:
         raise _usage(str(exc)) from None

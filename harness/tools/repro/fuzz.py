@@ -217,8 +217,8 @@ def _new_finding(judge, result, v, sig, report, options, progress, deadline,
     from harness.tools.repro.target import worker_threads
     env = worker_threads(getattr(judge.session.backend, "envs", {}).get(v.impl, {}))
     from harness.tools.repro.confirm import confirmer
-    from harness.tools.repro.templates import TEMPLATES
-    confirm = confirmer(options.repeat, env) if v.impl.split("[")[0] in TEMPLATES else None
+    from harness.tools.repro.templates import templates
+    confirm = confirmer(options.repeat, env) if v.impl.split("[")[0] in templates() else None
     try:
         outcome = shrink_mod.shrink(result.case, impl, v.grad, judge=judge,
                                     time_budget=budget, repeat=options.repeat,

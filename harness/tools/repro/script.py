@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from harness import __version__
 from harness.numerics import layouts
-from harness.backend import platforms
+from harness.backend import frameworks, platforms
 from harness.case.model import Case
 from harness.verdict.expected import Expected
 from harness.record.run_record import NUMERICS_VARIABLES
@@ -97,7 +97,7 @@ def _environment(t: Target, code: Code) -> str:
         env = [(k, v, f"variant cpu={t.settings['cpu']}: the paths of an "
                       f"{t.settings['cpu']} CPU (docs/platforms.md)")
                for k, v in platforms.EMULATIONS[t.settings["cpu"]].items()
-               if k not in taken and k in platforms.READERS.get(code.framework, ())] + env
+               if k not in taken and k in frameworks.path_variables(code.framework)] + env
     forced = [(k, v, why) for k, v, why in env if k != "TF_CPP_MIN_LOG_LEVEL"]
     if forced:
         lines.append("# Settings the framework reads once, at import: set before importing it.")

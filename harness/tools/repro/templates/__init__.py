@@ -1,4 +1,5 @@
-"""One script template per built-in impl: the framework calls its adapter makes.
+"""One script template per built-in impl: the framework calls its adapter makes (each
+framework's template module, named in :mod:`harness.backend.frameworks`).
 
 :func:`template` finds the template of an impl's base name; each returns a
 :class:`~harness.tools.repro.templates.code.Code` that :mod:`harness.tools.repro.script`
@@ -7,18 +8,19 @@ cannot know its calls): ``convgrad repro`` says so.
 """
 from __future__ import annotations
 
+import importlib
 from typing import Callable
 
-from harness.tools.repro.templates import jax_template, tf_template, torch_template
+from harness.backend import frameworks
 from harness.tools.repro.templates.code import Code, Request
 
-TEMPLATES: dict[str, Callable[[Request], Code]] = {
-    "tf.backprop": tf_template.backprop,
-    "tf.tape": tf_template.tape,
-    "torch.nn_grad": torch_template.nn_grad,
-    "torch.autograd": torch_template.autograd,
-    "jax.vjp": jax_template.vjp,
-}
+
+def templates() -> dict[str, Callable[[Request], Code]]:
+    """impl name -> its script template, from each framework's template module."""
+    found: dict[str, Callable[[Request], Code]] = {}
+    for module in frameworks.template_modules():
+        found.update(importlib.import_module(module).TEMPLATES)
+    return found
 
 
 class NoTemplate(LookupError):
@@ -26,8 +28,9 @@ class NoTemplate(LookupError):
 
 
 def template(base: str) -> Callable[[Request], Code]:
+    known = templates()
     try:
-        return TEMPLATES[base]
+        return known[base]
     except KeyError:
         raise NoTemplate(f"no script template for impl {base!r}: standalone scripts exist for "
-                         f"the built-in impls ({', '.join(TEMPLATES)})") from None
+                         f"the built-in impls ({', '.join(known)})") from None

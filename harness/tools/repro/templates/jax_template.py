@@ -53,3 +53,7 @@ def vjp(req: Request) -> Code:
                 setup=f'jax.config.update("jax_enable_x64", {x64})'
                       f"   # convgrad: x64 {'on' if x64 else 'off (variant)'}\n",
                 arrays=arrays)
+
+
+# The impls this module writes scripts for (harness.backend.frameworks names it).
+TEMPLATES = {"jax.vjp": vjp}

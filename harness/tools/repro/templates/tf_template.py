@@ -169,3 +169,6 @@ def tape(req: Request) -> Code:
              f"return {result}.numpy()"]
     return _code(req, f"tf.GradientTape around {forward.split('(')[0]} ({recipe})", lines)
 
+
+# The impls this module writes scripts for (harness.backend.frameworks names it).
+TEMPLATES = {"tf.backprop": backprop, "tf.tape": tape}

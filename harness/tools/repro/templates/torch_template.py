@@ -174,3 +174,7 @@ def _canonical(grad: str, rank: int) -> str:
 
 def _env(req: Request) -> list:
     return []
+
+
+# The impls this module writes scripts for (harness.backend.frameworks names it).
+TEMPLATES = {"torch.nn_grad": nn_grad, "torch.autograd": autograd}

@@ -1,0 +1,48 @@
+"""One description per framework: the module to import, what to pip install, where its
+adapter and its script template live, and the variables that lower its numerics path.
+
+Adding a framework is its adapter (a module whose ``IMPLS`` are its impls), its template
+(a module whose ``TEMPLATES`` map those impls' names to script templates, for
+``convgrad repro``; optional) and one line in :data:`FRAMEWORKS`. The registry of impls
+(:func:`harness.backend.adapters.all_impls`), the script templates
+(:func:`harness.tools.repro.templates.template`) and the platform emulation read it; a
+plug-in framework outside convgrad uses the ``convgrad.impls`` entry point instead.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Framework:
+    module: str                        # the importable module, e.g. "tensorflow"
+    pip: str                           # what a user installs, e.g. "tensorflow-cpu"
+    adapter: str                       # module whose IMPLS are the built-in impls
+    template: str = ""                 # module whose TEMPLATES write standalone scripts
+    path_variables: tuple[str, ...] = ()   # what lowers its path (harness.backend.platforms)
+
+
+FRAMEWORKS: list[Framework] = [
+    Framework("tensorflow", "tensorflow-cpu", "harness.backend.adapters.tf_adapter",
+              "harness.tools.repro.templates.tf_template",
+              ("TF_ENABLE_ONEDNN_OPTS", "ONEDNN_MAX_CPU_ISA")),
+    Framework("torch", "torch", "harness.backend.adapters.torch_adapter",
+              "harness.tools.repro.templates.torch_template",
+              ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS")),
+    Framework("jax", "jax", "harness.backend.adapters.jax_adapter",
+              "harness.tools.repro.templates.jax_template", ("XLA_FLAGS",)),
+    Framework("keras", "keras", "harness.backend.adapters.keras_adapter"),
+]
+
+
+def adapter_modules() -> tuple[str, ...]:
+    return tuple(f.adapter for f in FRAMEWORKS)
+
+
+def template_modules() -> tuple[str, ...]:
+    return tuple(f.template for f in FRAMEWORKS if f.template)
+
+
+def path_variables(module: str) -> tuple[str, ...]:
+    """The variables a framework reads that lower its numerics path (none if unknown)."""
+    return next((f.path_variables for f in FRAMEWORKS if f.module == module), ())
