@@ -4,6 +4,7 @@ level imports count too: they hide an edge, they do not remove it."""
 from __future__ import annotations
 
 import ast
+import tomllib
 from pathlib import Path
 
 HARNESS = Path(__file__).resolve().parents[1] / "harness"
@@ -91,11 +92,13 @@ def test_the_graph_sees_function_level_and_relative_imports():
     assert "harness.backend.platforms" in graph["harness.session.runner"]
 
 
-# The house, top to bottom (harness/__init__.py): a module imports only from its own
+# The house, top to bottom: the layers of import-linter's contract in pyproject.toml (one
+# list, checked here without import-linter too). A module imports only from its own
 # subpackage or those below it. harness.api and the old plug-in paths kept for
 # compatibility (harness.adapters, harness.port) stand above them all.
-LAYERS = ("frontends", "tools", "render", "record", "session", "verdict", "backend", "case",
-          "numerics", "safeio")
+LAYERS = tuple(name.removeprefix("harness.") for name in tomllib.loads(
+    (HARNESS.parent / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"][0]
+    ["layers"])
 FACES = {"harness", "harness.api", "harness.adapters", "harness.adapters.base", "harness.port"}
 
 

@@ -280,10 +280,7 @@ def probe_impl(impl) -> dict:
         facts["framework"], facts["backend"] = "keras", backend
         return facts
     import sys
-    module = {"tensorflow": "tensorflow", "torch": "torch", "jax": "jax"}.get(framework)
-    if module is None or module not in sys.modules:
-        return probe("")
-    return probe(framework)
+    return probe(framework if framework in _PROBES and framework in sys.modules else "")
 
 
 # ------------------------------------------------------------------ facts a verdict is matched on

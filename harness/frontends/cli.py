@@ -375,9 +375,8 @@ def cmd_platform(args: argparse.Namespace, argv: Sequence[str]) -> int:
     cpu = platforms.cpu_facts()
     out: dict = {"cpu": cpu, "can_emulate": platforms.emulations_here()}
     if args.probe:
-        from harness.backend.worker import WorkerPool
         from harness.backend import variants
-        pool = WorkerPool(jobs=1, timeout=args.timeout)
+        pool = make_backend(jobs=1, timeout=args.timeout)
         try:
             impls = [i for i in variants.resolve(None, paths=variants.parse_paths(args.platforms))
                      if is_installed(i.framework)]

@@ -53,17 +53,8 @@ class RecordError(Exception):
     """A file that is not a run record this version of convgrad can read."""
 
 
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def environment(impls: Sequence[ImplInfo], argv: Sequence[str]) -> dict:
+    cpu = platforms.cpu_facts()
     frameworks = {i.impl.framework: (i.version if i.available else None) for i in impls}
     from harness import __version__
     return {
@@ -72,9 +63,9 @@ def environment(impls: Sequence[ImplInfo], argv: Sequence[str]) -> dict:
         "numpy": np.__version__,
         "frameworks": frameworks,
         "platform": platform.platform(),
-        "cpu": _cpu(),
+        "cpu": cpu["model"],
         "cpu_count": os.cpu_count(),
-        "cpu_platform": platforms.cpu_facts(),
+        "cpu_platform": cpu,
         "numerics": {k: os.environ.get(k) for k in NUMERICS_VARIABLES},
         "command": list(argv),
     }

@@ -160,7 +160,7 @@ def verdict_facts(case: Case, info: "ImplInfo", grad: str, emulated: bool = Fals
 
 
 def _refusal(case: Case, info: "ImplInfo", grad: str, outcome: Outcome,
-             limitations: Sequence[limitations_mod.Limitation]) -> Verdict:
+             limitations: Sequence[limitations_mod.Limitation], facts: dict) -> Verdict:
     """An exception (or a refusal the impl reported): ``unsupported`` when a documented
     limitation of the impl's framework covers it, else ``error``."""
     impl = info.impl
@@ -169,7 +169,6 @@ def _refusal(case: Case, info: "ImplInfo", grad: str, outcome: Outcome,
                 padding=outcome.padding, dtype=outcome.dtype, notes=list(outcome.notes))
     found = None
     if text:
-        facts = verdict_facts(case, info, grad, outcome.emulated)
         # an impl that computes through another framework (Keras on its TensorFlow backend)
         # meets that framework's documented limitations: its platform names the backend
         for framework in dict.fromkeys((impl.framework, info.platform.get("backend"))):
@@ -210,8 +209,9 @@ def judge_outcome(case: Case, info: "ImplInfo", grad: str, outcome: Outcome, exp
     if outcome.skipped:
         return Verdict(case.id, name, grad, Status.SKIPPED, emulated=outcome.emulated,
                        padding=outcome.padding, message=outcome.skipped, seconds=seconds)
+    facts = verdict_facts(case, info, grad, outcome.emulated)
     if outcome.unsupported or outcome.error:
-        v = _refusal(case, info, grad, outcome, limitations)
+        v = _refusal(case, info, grad, outcome, limitations, facts)
     else:
         v = Verdict(case.id, name, grad, Status.PASS, emulated=outcome.emulated,
                     padding=outcome.padding, dtype=outcome.dtype, notes=list(outcome.notes))
@@ -225,8 +225,7 @@ def judge_outcome(case: Case, info: "ImplInfo", grad: str, outcome: Outcome, exp
         return v
     diagnose(v, case, inputs, info.impl.framework)
     return apply_known(v, known_mod.find(list(known), case.id, grad, impl=name,
-                                         version=info.version,
-                                         facts=verdict_facts(case, info, grad, outcome.emulated)))
+                                         version=info.version, facts=facts))
 
 
 def _spread(values: list[np.ndarray]) -> float:
