@@ -207,8 +207,8 @@ def test_a_run_whose_outputs_cannot_be_written_prints_its_summary_then_fails_cle
         raise outputs.OutputError("could not write the outputs to X: No space left on device; "
                                   "they are kept in /tmp/r/ (results.json, index.html)")
     monkeypatch.setattr(outputs.OutputSet, "write", full)
-    monkeypatch.setattr(cli, "resolve_impls", lambda args: [Planted()])
     assert cli.main(["run", "cases/article/1-valid-dx.yaml", "--in-process",
+                     "--impl-module", "tests.planted:Planted", "--impl", "planted.correct",
                      "--out", str(tmp_path / "out")]) == 2
     out, err = capsys.readouterr()
     assert "article/valid-dx  pass" in out and "record:" not in out

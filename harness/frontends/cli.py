@@ -30,9 +30,9 @@ from harness.session import selection
 from harness.safeio.argtypes import positive_float, positive_int
 from harness.backend.adapters import UnknownImpl, all_impls, is_installed, select
 from harness.case.loader import LoadErrors, load_cases
-from harness.session.config import (DEFAULT_TIMEOUT_S, UsageError, load_known,  # noqa: F401
-                                    load_limitations, make_backend)
+from harness.session.config import DEFAULT_TIMEOUT_S, RunOptions, UsageError, make_backend
 from harness.render.terminal import print_summary
+from harness.session.runner import Session, probe
 from harness.backend.variants import VariantError
 from harness.safeio.yaml_source import SourceError
 
@@ -79,75 +79,6 @@ class Progress:
     def done(self) -> None:
         if self.tty:
             self._write("\r\033[K")
-
-
-def case_paths(args: argparse.Namespace) -> list[str]:
-    """The paths to judge: the files and folders named, plus each ``--suite``; with
-    neither, every bundled suite."""
-    from harness.case import suites as bundled
-
-    paths = list(getattr(args, "paths", None) or [])
-    suites = getattr(args, "suite", None) or []
-    if not paths and not suites:
-        suites = bundled.names()
-    for name in suites:
-        try:
-            paths.append(str(bundled.path(name)))
-        except KeyError as exc:
-            raise UsageError(exc.args[0]) from None
-    return paths
-
-
-def select_cases(args: argparse.Namespace, impls: Sequence = ()) -> tuple:
-    """The cases of ``paths`` kept by ``--shard`` and ``-k``, and the test names ``-k``
-    chose in each (``None``: all). ``-k`` matches the verdicts of ``impls`` and the claims
-    by their keywords (test name, file, folders, markers), as ``pytest -k`` does."""
-    cases = load_cases(case_paths(args))
-    if getattr(args, "shard", None):
-        try:
-            k, n = selection.parse_shard(args.shard)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
-        cases = selection.shard(cases, k, n)
-    try:
-        chosen = selection.choose_tests(cases, impls, args.k)
-    except selection.ExpressionError as exc:
-        raise UsageError(str(exc)) from None
-    if chosen is not None:
-        cases = [c for c in cases if c.id in chosen]
-    return cases, chosen
-
-
-def resolve_impls(args: argparse.Namespace) -> list:
-    """The impls of ``--impl`` (globs and variants) with ``--device`` / ``--tf32`` applied."""
-    from harness.backend import variants
-
-    from harness.backend.adapters import all_impls
-    from harness.backend.port import ImplModuleError, all_module_impls
-
-    run_wide = {k: v for k, v in (("device", args.device), ("tf32", args.tf32))
-                if v and not (k == "device" and v == "cpu")}
-    try:
-        extra = all_module_impls(getattr(args, "impl_module", None) or [])
-    except ImplModuleError as exc:
-        raise UsageError(str(exc)) from None
-    registry = all_impls() + extra
-    names = [i.name for i in registry]
-    twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:
-        raise UsageError(f"impl names registered twice: {', '.join(twice)}")
-    # an impl module's impls run by default when --impl does not choose
-    specs = args.impl or ([i.name for i in extra] if extra else None)
-    try:
-        paths = variants.parse_paths(getattr(args, "platforms", None))
-    except variants.VariantError as exc:
-        raise UsageError(str(exc)) from None
-    return variants.resolve(specs, registry, run_wide=run_wide, paths=paths)
-
-
-def _backend(args: argparse.Namespace, impls: list):
-    return make_backend(in_process=args.in_process, jobs=args.jobs, timeout=args.timeout,
-                        max_memory_mib=args.max_memory, impls=impls)
 
 
 def _judge(session, cases, infos, chosen) -> tuple[list, bool]:
@@ -202,26 +133,25 @@ def _raise_interrupt(signum, frame):
 
 def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     started = datetime.now(timezone.utc)
-    impls = resolve_impls(args)
-    cases, chosen = select_cases(args, impls)
+    options = RunOptions.from_args(args)
+    impls = options.resolved_impls
+    cases, chosen = options.select_cases(impls)
     if not cases:
         if args.shard:
             say(f"shard {args.shard} holds none of these cases", sys.stderr)
             return EXIT_OK
         raise UsageError(f"no verdict or claim matches -k {args.k!r}" if args.k else
-                         f"no cases found in {' '.join(case_paths(args))}")
+                         f"no cases found in {' '.join(options.case_paths())}")
     if chosen is not None:   # only impls with a chosen verdict are probed (imported)
         needed = set().union(*(selection.impls_chosen(c, impls, chosen) for c in cases))
         impls = [i for i in impls if i.name in needed]
-    from harness.session.runner import Session
-
     use_jax_cache(None if args.no_jax_cache else args.jax_cache)
-    known = load_known(args.known, args.known != known_mod.DEFAULT_FILE)
-    limitations = load_limitations(args.limitations)
-    backend = _backend(args, impls)
+    known = options.known_entries()
+    limitations = options.limitation_entries()
+    backend = options.backend(impls)
     # The output place is checked and locked before anything is judged.
     with outputs.OutputSet(args.out, args.junit) as place:
-        session = Session(known=known, backend=backend, repeat=args.repeat,
+        session = Session(known=known, backend=backend, repeat=options.repeat,
                           limitations=limitations)
         previous = signal.signal(signal.SIGTERM, _raise_interrupt)
         try:
@@ -232,17 +162,13 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         finally:
             session.close()
             signal.signal(signal.SIGTERM, previous)
-        return _deliver(args, argv, place, started, cases, results, infos, incomplete)
+        return _deliver(args, argv, place, started, cases, results, infos, incomplete,
+                        options.record_options())
 
 
 def _deliver(args, argv, place: outputs.OutputSet, started, cases, results, infos,
-             incomplete: bool) -> int:
+             incomplete: bool, options: dict) -> int:
     """Write the run's outputs (as one set), then print its summary."""
-    options = {"isolation": "in-process" if args.in_process else "workers",
-               "jobs": 1 if args.in_process else args.jobs,
-               "threads_per_worker": None if args.in_process else
-               max(1, (os.cpu_count() or 1) // args.jobs), "timeout_s": args.timeout,
-               "repeat": args.repeat, "device": args.device, "tf32": args.tf32 or "default"}
     record = record_mod.build(results, infos, argv, started, incomplete=incomplete,
                               options=options)
     out = Path(args.out)
@@ -331,8 +257,6 @@ def cmd_merge(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def cmd_list(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from harness.session.runner import probe
-
     if args.suites:
         from harness.case import suites as bundled
         for name in bundled.names():
@@ -342,7 +266,8 @@ def cmd_list(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from harness.backend import variants
 
     impls = select(variants.split_specs(args.impl)) if args.impl else all_impls()
-    cases = select_cases(args, impls)[0] if (args.paths or args.suite) else []
+    options = RunOptions.from_args(args)
+    cases = options.select_cases(impls)[0] if (args.paths or args.suite) else []
     for case in cases:
         pads = "VALID" if case.padding == "VALID" else case.pads
         say(f"{case.id}  {case.op} {case.dtype} {case.data_format} padding={case.padding_name}"

@@ -22,11 +22,9 @@ import pytest
 from harness.verdict import known as known_mod
 from harness.session import runner, selection
 from harness.verdict import testids
-from harness.backend import variants
-from harness.backend.adapters import UnknownImpl, all_impls
 from harness.case.model import Case, Claim
 from harness.case.loader import CaseError, LoadErrors, load_cases
-from harness.session.config import UsageError, load_limitations, make_backend
+from harness.session.config import RunOptions, UsageError
 from harness.frontends.pytest_shared import MARKERS, STATE
 from harness.verdict.status import Status
 from harness.render.terminal import repro_command, script_command
@@ -72,32 +70,13 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def resolve(specs: Optional[list[str]], registry: list) -> list:
-    """``--impl`` as ``convgrad run`` reads it (names, globs, variants), over ``registry``."""
-    names = [i.name for i in registry]
-    twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:
-        raise OptionError(f"impl names registered twice: {', '.join(twice)}")
-    return variants.resolve(specs, registry)
-
-
-def module_impls(spec: str) -> list:
-    """The impls ``--convgrad-impl-module FILE.py|MODULE[:ATTR]`` names (as ``convgrad run
-    --impl-module``; ATTR defaults to IMPLS)."""
-    from harness.backend.port import ImplModuleError, module_impls as load
-
-    try:
-        return load(spec)
-    except ImplModuleError as exc:
-        raise OptionError(str(exc).replace("--impl-module", "--convgrad-impl-module")) from None
-
-
 class RunState:
     """One pytest process's convgrad run: options, impls, probe, judged cases, record."""
 
     def __init__(self, config: pytest.Config):
         self.config, self.here = config, config.invocation_params.dir
         self.started = datetime.now(timezone.utc)
+        self._options: Optional[RunOptions] = None
         self._impls: Optional[list] = None
         self._known: Optional[list] = None
         self.known_path: Optional[str] = None
@@ -112,14 +91,26 @@ class RunState:
         self.written = ""
 
     # -------------------------------------------------------------- options
+    def options(self) -> RunOptions:
+        """The run's :class:`harness.session.config.RunOptions`, read from pytest's options
+        (files relative to the directory pytest was started in)."""
+        if self._options is None:
+            get = self.config.getoption
+            given = get("convgrad_known")
+            path = (self.here / given) if given else Path(known_mod.DEFAULT_FILE)
+            self.known_path = _shown(path) if path.exists() else None
+            self._options = RunOptions(
+                impls=tuple(get("convgrad_impl") or ()),
+                impl_modules=tuple(get("convgrad_impl_module") or ()),
+                known=str(path), limitations=tuple(str(self.here / p) for p in
+                                                   get("convgrad_limitations") or ()),
+                in_process=bool(get("convgrad_in_process")), jobs=1,
+                timeout=get("convgrad_timeout"), flag_prefix="convgrad-")
+        return self._options
+
     def prepare(self) -> None:
         """Resolve impls and load known discrepancies; :class:`OptionError` if unusable."""
-        impls, _, _ = self.impls(), self.known_entries(), self.session()
-        if self.config.getoption("convgrad_in_process"):
-            needs_env = [i.name for i in impls if variants.environment(i)]
-            if needs_env:
-                raise OptionError(f"{', '.join(needs_env)}: settings read at framework import "
-                                  "need worker processes; drop --convgrad-in-process")
+        self.impls(), self.known_entries(), self.session()
 
     def prepare_or_usage_error(self) -> None:
         try:
@@ -130,28 +121,21 @@ class RunState:
     def impls(self) -> list:
         if self._impls is None:
             try:
-                registry = all_impls() + [i for spec in
-                                          self.config.getoption("convgrad_impl_module")
-                                          for i in module_impls(spec)]
-                self._impls = resolve(self.config.getoption("convgrad_impl"), registry)
-            except (UnknownImpl, variants.VariantError, TypeError) as exc:
+                self.options().registry     # its own errors name --convgrad-impl-module
+            except UsageError as exc:
+                raise OptionError(str(exc)) from None
+            try:
+                self._impls = self.options().resolved_impls
+            except UsageError as exc:
                 raise OptionError(f"--convgrad-impl: {exc}") from None
         return self._impls
 
     def known_entries(self) -> list:
         if self._known is None:
-            given = self.config.getoption("convgrad_known")
-            path = (self.here / given) if given else Path(known_mod.DEFAULT_FILE)
-            if not path.exists():
-                if given:
-                    raise OptionError(f"--convgrad-known {given}: no such file")
-                self._known = []
-                return self._known
-            self.known_path = _shown(path)
             try:
-                self._known = known_mod.load_known(self.known_path)
-            except SourceError as exc:
-                raise OptionError(str(exc)) from None
+                self._known = self.options().known_entries(default_path=known_mod.DEFAULT_FILE)
+            except (UsageError, SourceError) as exc:
+                raise OptionError(f"--convgrad-known: {exc}") from None
         return self._known
 
     def known_entry(self, case: Case, grad: str, impl=None,
@@ -173,9 +157,8 @@ class RunState:
     def session(self) -> runner.Session:
         """The run's :class:`harness.session.runner.Session` (the one ``convgrad run`` uses)."""
         if self._session is None:
-            extra = self.config.getoption("convgrad_limitations") or []
             try:
-                entries = load_limitations([str(self.here / p) for p in extra])
+                entries = self.options().limitation_entries()
             except (UsageError, SourceError) as exc:
                 raise OptionError(f"--convgrad-limitations: {exc}") from None
             self._session = runner.Session(known=self.known_entries(), backend=self.backend(),
@@ -184,9 +167,10 @@ class RunState:
 
     def backend(self):
         if self._backend is None:
-            self._backend = make_backend(
-                in_process=self.config.getoption("convgrad_in_process"), jobs=1,
-                timeout=self.config.getoption("convgrad_timeout"))
+            try:
+                self._backend = self.options().backend(self.impls())
+            except UsageError as exc:
+                raise OptionError(str(exc)) from None
         return self._backend
 
     def infos_for(self, names: set) -> list[runner.ImplInfo]:
@@ -261,10 +245,7 @@ class RunState:
     def record(self, interrupted: bool = False) -> dict:
         from harness.record import run_record as record_mod
 
-        in_process = self.config.getoption("convgrad_in_process")
-        options = {"isolation": "in-process" if in_process else "workers", "jobs": 1,
-                   "timeout_s": self.config.getoption("convgrad_timeout"), "repeat": 1,
-                   "device": "cpu", "tf32": "default"}
+        options = self.options().record_options()
         order = {impl.name: n for n, impl in enumerate(self._impls or [])}
         infos = sorted(self.infos.values(), key=lambda i: order.get(i.impl.name, 0))
         return record_mod.build(list(self.results.values()), infos,

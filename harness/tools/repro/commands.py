@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Sequence
 
 from harness.safeio.argtypes import positive_float, positive_int
-from harness.session.config import DEFAULT_TIMEOUT_S, UsageError, load_known, load_limitations
+from harness.session.config import DEFAULT_TIMEOUT_S, RunOptions, UsageError
 
 
 def _usage(message: str):
@@ -23,18 +23,12 @@ def _is_record(paths: Sequence[str]) -> bool:
     return len(paths) == 1 and Path(paths[0]).suffix == ".json"
 
 
-def _limitations(args) -> list:
-    return load_limitations(getattr(args, "limitations", None))
-
-
-def _backend(args, jobs: int | None = None):
-    """Worker processes sized as ``convgrad run`` sizes them (``--jobs``, default the
-    cores: one thread pool per worker of cores / jobs threads), so that a verdict that
-    depends on the thread count is judged as the run judged it."""
-    from harness.tools.repro.judge import default_backend
-    return default_backend(jobs=jobs or args.jobs, timeout=args.timeout,
-                           in_process=args.in_process,
-                           max_memory_mib=getattr(args, "max_memory", None))
+def _options(args) -> RunOptions:
+    """The tool's run options, read as ``convgrad run`` reads them. Its worker processes are
+    sized as the run sizes them (``--jobs``, default the cores: one thread pool per worker
+    of cores / jobs threads), so a verdict that depends on the thread count is judged as
+    the run judged it. Paths name case files, not cases to select."""
+    return RunOptions.from_args(args, paths=())
 
 
 def _command(argv: Sequence[str]) -> str:
@@ -48,15 +42,17 @@ def cmd_repro(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from harness.render.terminal import script_name
 
     command = _command(argv)
+    options = _options(args)
+    impl = options.one_impl()
     try:
         if _is_record(args.paths):
-            t = target_mod.from_record(args.paths[0], args.case, args.impl, args.grad,
+            t = target_mod.from_record(args.paths[0], args.case, impl, args.grad,
                                        command=command)
         else:
-            _check_variant_isolation(args, args.impl)
-            t, _ = target_mod.from_case_file(args.paths, args.case, args.impl, args.grad,
-                                             repeat=args.repeat, backend=_backend(args),
-                                             limitations=_limitations(args), command=command)
+            t, _ = target_mod.from_case_file(args.paths, args.case, impl, args.grad,
+                                             repeat=args.repeat, backend=options.backend([impl]),
+                                             limitations=options.limitation_entries(),
+                                             command=command)
     except target_mod.ReproError as exc:
         raise _usage(str(exc)) from None
     from harness.tools.repro.templates import NoTemplate
@@ -72,23 +68,12 @@ def cmd_repro(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
-def _check_variant_isolation(args, spec: str) -> None:
-    if not getattr(args, "in_process", False):
-        return
-    from harness.backend import variants
-    needs = [i.name for i in variants.resolve([spec]) if variants.environment(i)]
-    if needs:
-        raise _usage(f"{', '.join(needs)}: settings read at framework import need worker "
-                     "processes; drop --in-process")
-
-
 # ------------------------------------------------------------------ shrink
 
 def cmd_shrink(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from harness.case.loader import load_cases
     from harness.session import selection
     from harness.tools.repro import shrink as shrink_mod
-    from harness.tools.repro.target import ReproError, resolve_impl
 
     cases = selection.matching(load_cases(args.paths), args.k)
     exact = [c for c in cases if c.id == args.k]
@@ -98,12 +83,9 @@ def cmd_shrink(args: argparse.Namespace, argv: Sequence[str]) -> int:
         raise _usage(f"shrink takes one case; {len(cases)} match"
                      + (f" -k {args.k!r}" if args.k else "") + (f": {ids}" if ids else "")
                      + " (narrow it with -k ID)")
-    _check_variant_isolation(args, args.impl)
-    try:
-        impl = resolve_impl(args.impl)
-    except ReproError as exc:
-        raise _usage(str(exc)) from None
-    backend = _backend(args)
+    options = _options(args)
+    impl = options.one_impl()
+    backend = options.backend([impl])
     from harness.tools.repro.confirm import confirmer
     from harness.tools.repro.templates import templates
     from harness.tools.repro.target import worker_threads
@@ -114,7 +96,7 @@ def cmd_shrink(args: argparse.Namespace, argv: Sequence[str]) -> int:
     try:
         outcome = shrink_mod.shrink(cases[0], impl, args.grad, backend=backend,
                                     time_budget=args.time, repeat=args.repeat,
-                                    limitations=_limitations(args), log=print,
+                                    limitations=options.limitation_entries(), log=print,
                                     new_id=f"{cases[0].id}-shrunk",
                                     confirm=confirm if impl.name.split("[")[0] in templates()
                                     else None)
@@ -128,19 +110,12 @@ def cmd_shrink(args: argparse.Namespace, argv: Sequence[str]) -> int:
 # ------------------------------------------------------------------ fuzz
 
 def cmd_fuzz(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from harness.backend import variants
     from harness.tools.repro import fuzz as fuzz_mod
 
-    specs = variants.split_specs(args.impl)
-    try:
-        impls = variants.resolve(specs, paths=variants.parse_paths(args.platforms))
-    except variants.VariantError as exc:
-        raise _usage(str(exc)) from None
-    _check_variant_isolation(args, ",".join(i.name for i in impls))
-    known = []
-    if args.known:
-        from harness.verdict import known as known_mod
-        known = load_known(args.known, args.known != known_mod.DEFAULT_FILE)
+    run_options = _options(args)
+    impls = run_options.resolved_impls
+    backend = run_options.backend(impls)
+    known = run_options.known_entries() if args.known else []
     options = fuzz_mod.Options(
         seconds=args.time, seed=args.seed, out=Path(args.out),
         dtypes=tuple(d for spec in (args.dtype or []) for d in spec.split(",") if d) or None,
@@ -148,10 +123,9 @@ def cmd_fuzz(args: argparse.Namespace, argv: Sequence[str]) -> int:
         shrink_seconds=args.shrink_time, max_cases=args.max_cases, repeat=args.repeat,
         jobs=args.jobs, command=_command(argv),
         cases_paths=tuple(args.cases or (["cases/"] if Path("cases").is_dir() else [])))
-    backend = _backend(args)
     try:
         report = fuzz_mod.fuzz(impls, options, backend=backend, known=known,
-                               limitations=_limitations(args))
+                               limitations=run_options.limitation_entries())
     except fuzz_mod.FuzzError as exc:
         raise _usage(str(exc)) from None
     return 1 if report.findings else 0
@@ -172,6 +146,9 @@ def _judging(p: argparse.ArgumentParser, jobs: bool = True) -> None:
                    help="compute in this process, no worker (no crash isolation)")
     p.add_argument("--limitations", action="append", metavar="FILE",
                    help="more documented limitations, as for convgrad run")
+    p.add_argument("--impl-module", action="append", metavar="FILE.py|MODULE[:ATTR]",
+                   help="the impls of a Python file or module, as for convgrad run (your "
+                        "port's impls: --impl names one of them)")
 
 
 def add_parsers(sub) -> None:

@@ -75,15 +75,7 @@ def find_case(paths: Sequence[str], case_id: str):
     return found[0]
 
 
-def resolve_impl(spec: str):
-    impls = variants.resolve([spec])
-    if len(impls) != 1:
-        raise ReproError(f"--impl {spec!r} names {len(impls)} impls "
-                         f"({', '.join(i.name for i in impls)}); name exactly one")
-    return impls[0]
-
-
-def from_case_file(paths: Sequence[str], case_id: str, impl_spec: str,
+def from_case_file(paths: Sequence[str], case_id: str, impl,
                    grad: Optional[str] = None, *, repeat: int = 1, backend=None,
                    limitations=None, command: str = "") -> tuple[Target, object]:
     """Judge the case now (worker backend unless ``backend`` says otherwise); the target
@@ -91,7 +83,6 @@ def from_case_file(paths: Sequence[str], case_id: str, impl_spec: str,
     from harness.tools.repro.judge import Judge, default_backend
 
     case = find_case(paths, case_id)
-    impl = resolve_impl(impl_spec)
     backend = backend or default_backend()
     with Judge([impl], backend=backend, repeat=repeat, limitations=limitations) as judge:
         info = judge.info(impl.name)
@@ -149,8 +140,11 @@ def verdict_status(v: dict) -> tuple[str, str]:
     return status, exception
 
 
-def from_record(path: str, case_id: str, impl: str, grad: Optional[str] = None,
+def from_record(path: str, case_id: str, impl, grad: Optional[str] = None,
                 command: str = "") -> Target:
+    """The target of a recorded verdict of ``impl`` (an impl resolved from the registry,
+    so its variant settings are ones it declares: they become code in the script)."""
+    impl = impl.name
     record_path = Path(path)
     record = record_mod.read(record_path)
     entry = next((c for c in record["cases"] if c["id"] == case_id), None)

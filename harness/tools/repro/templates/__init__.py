@@ -33,4 +33,6 @@ def template(base: str) -> Callable[[Request], Code]:
         return known[base]
     except KeyError:
         raise NoTemplate(f"no script template for impl {base!r}: standalone scripts exist for "
-                         f"the built-in impls ({', '.join(known)})") from None
+                         f"the built-in impls ({', '.join(known)}); for your own impl, "
+                         "'convgrad shrink --impl-module ...' finds the smallest failing case "
+                         "and 'convgrad run --impl-module ... -k ID' judges it again") from None
