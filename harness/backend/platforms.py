@@ -31,6 +31,7 @@ from __future__ import annotations
 import os
 import platform as _platform
 import re
+import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping, Optional
@@ -173,8 +174,8 @@ def _on(flag: Optional[bool]) -> Optional[str]:
 
 
 def _tensorflow(cpu: dict) -> dict:
-    import sys
     tf = sys.modules["tensorflow"]
+    # TF's own module: loaded by the impl already, never by this module's import
     from tensorflow.python.util import _pywrap_util_port as port   # noqa: PLC0415
     onednn = bool(port.IsMklEnabled())
     flags = set(cpu["flags"])
@@ -199,7 +200,6 @@ def _tensorflow(cpu: dict) -> dict:
 
 
 def _torch(cpu: dict) -> dict:
-    import sys
     torch = sys.modules["torch"]
     onednn = bool(torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled)
     try:
@@ -223,7 +223,6 @@ def _torch(cpu: dict) -> dict:
 
 
 def _jax(cpu: dict) -> dict:
-    import sys
     jax = sys.modules["jax"]
     devices = jax.devices()
     out = {"version": jax.__version__, "platform": jax.default_backend(),
@@ -279,7 +278,6 @@ def probe_impl(impl) -> dict:
         facts = probe(backend)
         facts["framework"], facts["backend"] = "keras", backend
         return facts
-    import sys
     return probe(framework if framework in _PROBES and framework in sys.modules else "")
 
 

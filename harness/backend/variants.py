@@ -13,6 +13,7 @@ import re
 from typing import Sequence
 
 from harness.backend import platforms
+from harness.backend.adapters import all_impls, select
 from harness.backend.adapters.base import Impl
 
 SPEC = re.compile(r"^(?P<name>[^\[\]]+)(\[(?P<settings>[^\[\]]*)\])?$")
@@ -164,11 +165,8 @@ def resolve(specs: Sequence[str] | None, registry: Sequence[Impl] | None = None,
     (``--device``, ``--tf32``) under its own, once per path of ``paths``
     (:func:`parse_paths`; an impl that cannot take ``cpu=`` runs natively only, and a spec
     that names its own ``cpu=`` keeps it)."""
-    from harness.backend.adapters import select
-
     chosen: list[Impl] = []
     if not split_specs(specs):   # no --impl: every impl that is judged by default
-        from harness.backend.adapters import all_impls
         registry = [i for i in (all_impls() if registry is None else registry)
                     if getattr(i, "default", True)]
     for spec in split_specs(specs) or ["*"]:

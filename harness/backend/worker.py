@@ -40,7 +40,8 @@ import numpy as np
 
 from harness.backend import platforms, procs
 from harness.safeio import printable
-from harness.backend.adapters import ImplInfo
+from harness.backend.adapters import ImplInfo, availability
+from harness.backend.variants import environment
 from harness.backend.adapters.base import (Impl, Outcome, checked_outcomes, compute_guarded, failed,
                                    is_installed)
 
@@ -225,7 +226,6 @@ def serve() -> None:
 
 
 def _version(impl: Impl) -> tuple[bool, str]:
-    from harness.backend.adapters import availability
     return availability(impl)
 
 
@@ -537,9 +537,6 @@ class WorkerPool:
     def probe(self, impls: Sequence[Impl]) -> list:
         """Start a worker per group of installed impls (in parallel); availability and
         versions come from inside it."""
-        from harness.backend.adapters import availability
-        from harness.backend.variants import environment
-
         self.probes += 1
         infos: dict[str, ImplInfo] = {}
         for impl in impls:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import ml_dtypes
 import numpy as np
 
 NAMES = ("float64", "float32", "float16", "bfloat16")
@@ -40,7 +41,6 @@ ACCUMULATOR = {
 def numpy_dtype(name: str) -> np.dtype:
     """The NumPy dtype of a case dtype name (bfloat16 through ml_dtypes)."""
     if name == "bfloat16":
-        import ml_dtypes  # only cases in bfloat16 need it
         return np.dtype(ml_dtypes.bfloat16)
     return np.dtype(name)
 
@@ -56,7 +56,6 @@ def round_to(values: np.ndarray, name: str) -> np.ndarray:
 
 def largest_finite(name: str) -> float:
     if name == "bfloat16":
-        import ml_dtypes
         return float(ml_dtypes.finfo(ml_dtypes.bfloat16).max)
     return float(np.finfo(name).max)
 

@@ -6,6 +6,7 @@ helpers move arrays between the two without any framework.
 """
 from __future__ import annotations
 
+import itertools
 from typing import Sequence
 
 import numpy as np
@@ -38,8 +39,6 @@ def depthwise_canonical(rank: int) -> str:
 def filter_layouts(rank: int, letters: str = "OI") -> tuple[str, ...]:
     """Every filter layout of a rank: any order of the two channel letters and the
     spatial letters kept in D, H, W order (HWIO, OIHW, OHWI, IOHW, HWOI, ...)."""
-    import itertools
-
     spatial = SPATIAL_LETTERS[rank]
     out = []
     for a, b in (letters, letters[::-1]):

@@ -15,6 +15,7 @@ those strings too, so a record read can always be written again.
 """
 from __future__ import annotations
 
+import io
 import itertools
 import json
 import math
@@ -22,6 +23,8 @@ import os
 import platform
 import re
 import secrets
+import zipfile
+import zlib
 from datetime import datetime, timezone
 from functools import lru_cache
 from importlib import resources
@@ -30,6 +33,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from harness import __version__
 from harness.safeio import files, outputs, printable
 from harness.numerics import layouts
 from harness.backend import platforms
@@ -56,7 +60,6 @@ class RecordError(Exception):
 def environment(impls: Sequence[ImplInfo], argv: Sequence[str]) -> dict:
     cpu = platforms.cpu_facts()
     frameworks = {i.impl.framework: (i.version if i.available else None) for i in impls}
-    from harness import __version__
     return {
         "convgrad": __version__,
         "python": platform.python_version(),
@@ -193,9 +196,6 @@ def values_npz(results: Sequence[CaseResult], record: dict) -> bytes:
     float32, float16 and bfloat16 value exactly. An ``.npz`` (a zip of ``.npy`` files)
     that :func:`numpy.load` reads: an entry is deflated where that pays
     (:func:`_deflates`), else stored as is."""
-    import io
-    import zipfile
-
     arrays = {"run_id": np.array(record["run_id"])}   # which record these values belong to
     entries = record["verdicts"] + record["claims"]
     for (r, v), entry in zip(_judged(results), entries, strict=True):
@@ -230,8 +230,6 @@ def _deflates(data) -> bool:
     shrinks by a fifth. Random float32 values shrink by 7 % at 1 MB/s: writing a
     ResNet layer's 60 MB of them took 3 s of an 11 s run, for 4 MB saved; integers
     and repeated values still shrink to a quarter."""
-    import zlib
-
     if len(data) <= DEFLATE_SAMPLE:
         return True
     return len(zlib.compress(data[:DEFLATE_SAMPLE], 1)) < 0.8 * DEFLATE_SAMPLE
@@ -380,7 +378,7 @@ def schema() -> dict:
 
 @lru_cache(maxsize=1)
 def _validator():
-    import jsonschema
+    import jsonschema  # ~50 ms at import: only where a record is checked
 
     cls = jsonschema.validators.validator_for(schema())
     return cls(schema())
@@ -388,7 +386,7 @@ def _validator():
 
 def schema_problem(record: object) -> str:
     """Where and how ``record`` breaks the schema, in one line ("" if it does not)."""
-    from jsonschema.exceptions import best_match
+    from jsonschema.exceptions import best_match  # ~50 ms at import, as in _validator
 
     error = best_match(itertools.islice(_validator().iter_errors(record), 50))
     if error is None:

@@ -13,6 +13,7 @@ import shlex
 from collections import defaultdict
 from typing import Optional, TextIO
 
+from harness.verdict import known as known_mod
 from harness.verdict import status
 from harness.safeio.printable import block, line
 
@@ -155,8 +156,6 @@ def run_options(record: dict) -> dict:
 
 def _default_known(path: Optional[str]) -> bool:
     """Whether ``path`` is the known-discrepancies file convgrad uses anyway."""
-    from harness.verdict import known as known_mod
-
     if path == DEFAULT_KNOWN:
         return True
     try:

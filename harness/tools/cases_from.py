@@ -24,7 +24,10 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
+import numpy as np
 import yaml
+
+from harness.backend.adapters.tf_adapter import quiet_tensorflow_import
 
 SPATIAL = {1: "W", 2: "HW", 3: "DHW"}
 VALUES = {"x": {"random": "normal"}, "w": {"random": "normal"}, "dy": {"random": "normal"}}
@@ -55,8 +58,6 @@ def _dtype(name: str) -> str:
 def load(spec: str):
     """The object MODEL names: a ``.keras`` file, or ``module:attr`` (called if callable
     and not itself a model). TensorFlow's import chatter is kept off the terminal."""
-    from harness.backend.adapters.tf_adapter import quiet_tensorflow_import
-
     with quiet_tensorflow_import():
         return _load(spec)
 
@@ -65,7 +66,7 @@ def _load(spec: str):
     if spec.endswith(".keras") or spec.endswith(".h5"):
         if not Path(spec).is_file():
             raise ModelError(f"{spec}: no such model file")
-        import keras
+        import keras  # loads TensorFlow (seconds): only for a .keras file
         return keras.models.load_model(spec, compile=False)
     module, sep, attr = spec.partition(":")
     if not sep:
@@ -106,8 +107,6 @@ def _keras_layers(model):
 
 
 def keras_cases(model, prefix: str, input_shape: Optional[Sequence[int]]) -> tuple[list, list]:
-    import numpy as np
-
     if input_shape is not None:
         model(np.zeros(input_shape, dtype="float32"))
     cases, notes = [], []
@@ -179,7 +178,7 @@ def _keras_layer(layer, kind: str, shape, prefix: str, notes: list) -> list:
 # --------------------------------------------------------------- torch
 
 def torch_cases(module, prefix: str, input_shape: Optional[Sequence[int]]) -> tuple[list, list]:
-    import torch
+    import torch  # ~2 s at import: only for a torch MODEL, which loaded it already
 
     if input_shape is None:
         raise ModelError("a torch module needs --input-shape (N,C,H,W...) to trace")

@@ -40,7 +40,7 @@ from harness.case.values import Inputs
 
 
 def _jax():
-    import jax
+    import jax  # jax costs seconds at import: only in a worker that runs a jax impl
     return jax
 
 

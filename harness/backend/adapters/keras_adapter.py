@@ -18,6 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from harness.numerics import dtypes, layouts
+from harness.backend.adapters.tf_adapter import quiet_tensorflow_import
 from harness.backend.adapters.base import (COMMON_VARIANTS, Configurable, Outcome, each_grad, failed,
                                    framework_outcome, once)
 from harness.case.model import Case
@@ -29,11 +30,10 @@ BACKENDS = ("tensorflow", "jax", "torch")
 def _keras(backend: str):
     os.environ.setdefault("KERAS_BACKEND", backend)
     if backend == "tensorflow":
-        from harness.backend.adapters.tf_adapter import quiet_tensorflow_import
         with quiet_tensorflow_import():
-            import keras
+            import keras  # loads TF (seconds), reads KERAS_BACKEND: only in a keras worker
     else:
-        import keras
+        import keras  # loads jax or torch (seconds), reads KERAS_BACKEND: only in a keras worker
     if keras.config.backend() != backend:
         raise RuntimeError(f"Keras runs on {keras.config.backend()} in this process, not "
                            f"{backend} (KERAS_BACKEND is read at import: a worker per backend)")
@@ -151,7 +151,7 @@ def _keras_size(case: Case) -> tuple[int, ...]:
 def _autodiff(backend: str, keras, case: Case, forward, x, w, dy) -> dict:
     dtype = dtypes.numpy_dtype(case.dtype)
     if backend == "jax":
-        import jax
+        import jax  # the backend's, loaded by Keras already: not in other workers
         jax.config.update("jax_enable_x64", True)
 
         @once
@@ -160,7 +160,7 @@ def _autodiff(backend: str, keras, case: Case, forward, x, w, dy) -> dict:
             return (y, *pullback(dy.astype(dtype)))
         return {g: (lambda i=i: vjp()[i]) for i, g in enumerate(("y", "dx", "dw"))}
     if backend == "torch":
-        import torch
+        import torch  # the backend's, loaded by Keras already: not in other workers
 
         def tensor(a):
             staging = np.float32 if case.dtype == "bfloat16" else None
@@ -175,7 +175,7 @@ def _autodiff(backend: str, keras, case: Case, forward, x, w, dy) -> dict:
             xt, wt, y = forward_t()
             return torch.autograd.grad(y, (xt, wt)[i], tensor(dy), retain_graph=True)[0]
         return {"y": lambda: forward_t()[2], "dx": lambda: grad(0), "dw": lambda: grad(1)}
-    import tensorflow as tf
+    import tensorflow as tf  # the backend's, loaded by Keras already: not in other workers
 
     def constant(a):
         return tf.cast(tf.constant(a), case.dtype)

@@ -82,6 +82,7 @@ def _tf():
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"]
     with quiet_tensorflow_import():
+        # TensorFlow costs seconds at import: only in a worker that runs a TF impl
         import tensorflow as tf
     return tf
 

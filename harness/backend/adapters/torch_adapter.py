@@ -42,7 +42,7 @@ ALL_OPS = frozenset(ops.OPS)
 
 
 def _torch():
-    import torch
+    import torch  # torch costs ~2 s at import: only in a worker that runs a torch impl
     return torch
 
 
