@@ -34,6 +34,7 @@ from typing import Callable, Iterable, Optional, Sequence
 import numpy as np
 
 from harness.numerics import dtypes, layouts
+from harness.backend.adapters import as_impls
 from harness.backend.adapters.base import LEGACY_OPS, each_grad, framework_outcome, once
 
 LAYOUTS = {"torch": "channels_first", "tensorflow": "channels_last", "jax": "channels_last"}
@@ -78,7 +79,7 @@ class FunctionImpl:
         return self.fn(x, w, case) if self.takes_case else self.fn(x, w)
 
     def _torch(self, case, a):
-        import torch
+        import torch   # a port converts with its own framework, imported only when used
 
         dtype = getattr(torch, case.dtype)
         staging = np.float32 if case.dtype == "bfloat16" else None
@@ -98,7 +99,7 @@ class FunctionImpl:
         return {"y": lambda: forward()[2], "dx": lambda: grad(0), "dw": lambda: grad(1)}
 
     def _tensorflow(self, case, a):
-        import tensorflow as tf
+        import tensorflow as tf   # as above: only a TF port pays for TensorFlow
 
         def tensor(name):
             return tf.cast(tf.constant(a[name]), case.dtype)
@@ -117,7 +118,7 @@ class FunctionImpl:
         return {"y": lambda: forward()[3], "dx": lambda: grad(0), "dw": lambda: grad(1)}
 
     def _jax(self, case, a):
-        import jax
+        import jax   # as above: only a JAX port pays for JAX
 
         jax.config.update("jax_enable_x64", True)
         dtype = dtypes.numpy_dtype(case.dtype)
@@ -145,7 +146,6 @@ class ImplModuleError(ValueError):
 def module_impls(spec: str) -> list:
     """The impls that ``--impl-module`` names: ``FILE.py[:ATTR]`` or ``MODULE[:ATTR]``
     (ATTR defaults to ``IMPLS``): an impl, an impl class, or a list of either."""
-    from harness.backend.adapters import as_impls
 
     target, _, attr = spec.partition(":") if not spec.endswith(".py") else (spec, "", "")
     if ":" in spec and spec.rsplit(":", 1)[0].endswith(".py"):

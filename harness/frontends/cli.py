@@ -11,6 +11,9 @@ status is what it would have been.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import itertools
+import json
 import os
 import shlex
 import shutil
@@ -22,7 +25,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
+from harness import __version__
+from harness.backend import platforms, variants
+from harness.case import suites as bundled
+from harness.record import diff, merge
+from harness.render import diff_views, github, junit as junit_mod, report
+from harness.tools import cases_from
+from harness.tools.repro.commands import add_parsers
 from harness.verdict import known as known_mod
+from harness.verdict.status import FAILING
 from harness.safeio import outputs
 from harness.safeio import printable
 from harness.record import run_record as record_mod
@@ -98,9 +109,6 @@ def _judge(session, cases, infos, chosen) -> tuple[list, bool]:
 def _judge_chosen(session, cases, infos, chosen):
     """Each case judged by the impls with a test ``-k`` chose in it, keeping only the
     chosen verdicts and claims (all of them without ``-k``)."""
-    import dataclasses
-    import itertools
-
     if chosen is None:
         yield from session.judge_iter(cases, infos)
         return
@@ -117,8 +125,6 @@ def _judge_chosen(session, cases, infos, chosen):
 def print_platforms(infos, stream) -> None:
     """The run's first lines: the numerics path each framework's process probed (impls
     with the same path on one line)."""
-    from harness.backend import platforms
-
     lines: dict[str, list[str]] = {}
     for info in infos:
         if info.available and (info.platform or {}).get("framework"):
@@ -185,7 +191,6 @@ def _deliver(args, argv, place: outputs.OutputSet, started, cases, results, info
     status = EXIT_FAILED if failing(record) else EXIT_OK
     try:
         print_summary(record, sys.stdout, color=use_color(sys.stdout))
-        from harness.render import github
         if github.enabled(args.github):
             github.publish(record, sys.stdout)
         if failure is None:
@@ -201,8 +206,6 @@ def _deliver(args, argv, place: outputs.OutputSet, started, cases, results, info
 
 def rendered(record: dict, junit: bool, results=None) -> dict[str, str | bytes]:
     """The texts of a run's output set: record, report and (if asked for) JUnit XML."""
-    from harness.render import junit as junit_mod, report
-
     texts = {outputs.RECORD: record_mod.dumps(record), **report.output_files(record)}
     if results is not None:
         texts[outputs.VALUES] = record_mod.values_npz(results, record)
@@ -213,8 +216,6 @@ def rendered(record: dict, junit: bool, results=None) -> dict[str, str | bytes]:
 
 def failing(record: dict) -> bool:
     """Whether a record has a verdict or claim whose status fails a run."""
-    from harness.verdict.status import FAILING
-
     return any(e["status"] in FAILING for e in record["verdicts"] + record["claims"])
 
 
@@ -226,8 +227,6 @@ def _write_file(path: Path, text: str) -> None:
 
 
 def cmd_report(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from harness.render import junit, report
-
     html = outputs.check_file(args.output, "-o")
     junit_path = outputs.check_file(args.junit, "--junit") if args.junit else None
     record = report.load(args.paths)
@@ -238,14 +237,12 @@ def cmd_report(args: argparse.Namespace, argv: Sequence[str]) -> int:
     except OSError as exc:
         raise outputs.OutputError(f"{html}: could not write: {exc.strerror or exc}") from None
     if junit_path:
-        _write_file(junit_path, junit.to_string(record))
+        _write_file(junit_path, junit_mod.to_string(record))
     say(f"report: {args.output}" + (f"\njunit: {args.junit}" if args.junit else ""))
     return EXIT_OK
 
 
 def cmd_merge(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from harness.record import merge
-
     output = outputs.check_file(args.output, "-o")
     merged = merge.load(args.paths, allow_mismatch=args.allow_mismatch,
                         by_platform=args.by_platform)
@@ -258,13 +255,10 @@ def cmd_merge(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 def cmd_list(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if args.suites:
-        from harness.case import suites as bundled
         for name in bundled.names():
             count = len(load_cases([str(bundled.path(name))]))
             say(f"{name:12} {count:5} cases  {bundled.DESCRIPTIONS.get(name, '')}")
         return EXIT_OK
-    from harness.backend import variants
-
     impls = select(variants.split_specs(args.impl)) if args.impl else all_impls()
     options = RunOptions.from_args(args)
     cases = options.select_cases(impls)[0] if (args.paths or args.suite) else []
@@ -285,10 +279,6 @@ def cmd_platform(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """This machine's numerics platform: its CPU class, the lesser classes it can take, and
     (with --probe) each installed framework's path, probed in a worker process as a run
     does; ``--env CLASS`` prints the shell assignments that take that class's paths."""
-    import json
-
-    from harness.backend import platforms
-
     if args.env:
         try:
             env = platforms.emulation_environment(args.env)
@@ -300,7 +290,6 @@ def cmd_platform(args: argparse.Namespace, argv: Sequence[str]) -> int:
     cpu = platforms.cpu_facts()
     out: dict = {"cpu": cpu, "can_emulate": platforms.emulations_here()}
     if args.probe:
-        from harness.backend import variants
         pool = make_backend(jobs=1, timeout=args.timeout)
         try:
             impls = [i for i in variants.resolve(None, paths=variants.parse_paths(args.platforms))
@@ -326,9 +315,6 @@ def cmd_platform(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def cmd_diff(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from harness.record import diff
-    from harness.render import diff_views
-
     old, new = record_mod.read(args.old), record_mod.read(args.new)
     result = diff.diff(old, new, factor=args.factor, old_name=args.old, new_name=args.new,
                        old_values=record_mod.read_values(args.old),
@@ -342,8 +328,6 @@ def cmd_diff(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def cmd_cases_from(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from harness.tools import cases_from
-
     shape = None
     if args.input_shape:
         try:
@@ -380,7 +364,6 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="convgrad", description=(
         "Cross-validate convolution gradients (y, dx, dw) of TensorFlow, PyTorch and JAX "
         "against a float64 NumPy oracle."))
-    from harness import __version__
     p.add_argument("--version", action="version", version=f"convgrad {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="judge cases with impls; write the run record")
@@ -502,8 +485,7 @@ def parser() -> argparse.ArgumentParser:
     lst.add_argument("-k", metavar="EXPRESSION", help="only cases with a verdict (of the "
                      "impls listed) or claim whose test name matches, as for run")
     lst.set_defaults(func=cmd_list)
-    from harness.tools.repro.commands import add_parsers   # repro, shrink, fuzz
-    add_parsers(sub)
+    add_parsers(sub)   # repro, shrink, fuzz
     return p
 
 

@@ -17,8 +17,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator, Optional
 
+from importlib.metadata import packages_distributions, version
+
 import pytest
 
+from harness.record import merge
+from harness.record import run_record as record_mod
+from harness.record.run_record import NUMERICS_VARIABLES
+from harness.render import report
+from harness.safeio import outputs
 from harness.verdict import known as known_mod
 from harness.session import runner, selection
 from harness.verdict import testids
@@ -215,10 +222,6 @@ class RunState:
 
     # -------------------------------------------------------------- reporting
     def header_lines(self) -> list[str]:
-        from importlib.metadata import packages_distributions, version
-
-        from harness.record.run_record import NUMERICS_VARIABLES
-
         try:
             impls, known = self.impls(), self.known_entries()
         except OptionError as exc:
@@ -243,8 +246,6 @@ class RunState:
             f"({i.version})" for i in self.infos_for(names))]
 
     def record(self, interrupted: bool = False) -> dict:
-        from harness.record import run_record as record_mod
-
         options = self.options().record_options()
         order = {impl.name: n for n, impl in enumerate(self._impls or [])}
         infos = sorted(self.infos.values(), key=lambda i: order.get(i.impl.name, 0))
@@ -255,10 +256,6 @@ class RunState:
     def write_outputs(self, records: list[tuple[str, dict]], interrupted: bool) -> None:
         """``results.json`` and ``index.html`` as one set (:mod:`harness.safeio.outputs`), or
         ``results.incomplete.json`` if interrupted."""
-        from harness.safeio import outputs
-        from harness.record import run_record as record_mod
-        from harness.render import report
-
         out = self.here / self.config.getoption("convgrad_out")
         records = sorted(records) if records else [("pytest", self.record(interrupted))]
         record = records[0][1] if len(records) == 1 else merge_records(records)
@@ -279,8 +276,6 @@ class RunState:
 
 def merge_records(records: list[tuple[str, dict]]) -> dict:
     """xdist workers' records as one; a case two workers both judged is kept once."""
-    from harness.record import merge
-
     seen, parts = set(), []
     for name, rec in records:
         fresh = {c["id"] for c in rec["cases"]} - seen

@@ -106,6 +106,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector):
     if file_path.suffix in YAML_SUFFIXES and parent.config.stash[SCOPE].covers(file_path):
+        # the items module loads the harness (NumPy, the loader): only for a YAML file in
+        # scope, never in a pytest run that has no convgrad cases
         from harness.frontends.pytest_items import CaseFile, looks_like_case_file
 
         if looks_like_case_file(file_path):
