@@ -3,11 +3,15 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
+
+import numpy as np
 
 from harness.record import diff
 from harness.render import diff_views
 from harness.record import run_record as record_mod
 from harness.frontends.cli import main
+from harness.verdict.known import KnownDiscrepancy
 from tests.test_report import build_record
 
 
@@ -56,8 +60,6 @@ def test_better_is_not_worse(tmp_path):
 
 
 def test_every_verdicts_values_are_stored_beside_the_record_and_compared(tmp_path, capsys):
-    import numpy as np
-
     port = tmp_path / "diff_port.py"
     port.write_text("from tests.planted_ports import Port\nIMPLS = [Port()]\n")
     for name in ("old", "new"):
@@ -85,13 +87,6 @@ def test_stored_values_belong_to_their_own_entries_and_run(tmp_path):
     """Several cases with claims: each values_key must hold that entry's values (the
     record's own small arrays say what they are), and values.npz beside a record of
     another run is not used."""
-    import shutil
-
-    import numpy as np
-
-    from harness.record import diff as diff_mod
-    from harness.record import run_record as record_mod
-
     port = tmp_path / "values_port.py"
     port.write_text("from tests.planted_ports import Port\nIMPLS = [Port()]\n")
     for name in ("a", "b"):
@@ -103,7 +98,7 @@ def test_stored_values_belong_to_their_own_entries_and_run(tmp_path):
     assert record["claims"] and len(record["cases"]) > 1
     checked = 0
     for entry in entries:
-        inline = diff_mod._values(entry)
+        inline = diff._values(entry)
         if inline is not None:
             assert entry["values_key"] in stored, entry
             np.testing.assert_array_equal(stored[entry["values_key"]], inline, err_msg=str(
@@ -118,9 +113,7 @@ def test_stored_values_belong_to_their_own_entries_and_run(tmp_path):
 
 
 def test_the_html_diff_escapes_what_records_carry():
-    from harness.record import diff as diff_mod
-
-    d = diff_mod.Diff("<old>", "new", [diff_mod.Change(
+    d = diff.Diff("<old>", "new", [diff.Change(
         ("c<script>alert(1)</script>", "impl&x", "dw"), "status", "pass", "fail", True,
         "<img src=x>")], compared=1)
     page = diff_views.html(d)
@@ -132,8 +125,6 @@ def test_the_html_diff_escapes_what_records_carry():
 def test_claims_are_counted_apart_from_verdicts_and_a_value_drift_names_its_status(tmp_path):
     """Issue 20: the count read 'verdicts' for verdicts and claims together (84 where merge
     said 80), and a value drift printed '— -> —'."""
-    import numpy as np
-
     old = build_record(tmp_path)
     assert old["claims"], "the sample record needs claims"
     result = diff.diff(old, copy.deepcopy(old))
@@ -149,3 +140,56 @@ def test_claims_are_counted_apart_from_verdicts_and_a_value_drift_names_its_stat
     change = next(c for c in diff.diff(old, new).changes if c.kind == "values")
     assert (change.old, change.new) == (drifted["status"], drifted["status"])
     assert "— -> —" not in diff_views.text(diff.diff(old, new))
+
+
+def _known_verdict(record: dict, case: str, impl: str) -> dict:
+    return next(v for v in record["verdicts"] if v["case"] == case and v["impl"] == impl)
+
+
+def test_a_changed_known_entry_is_reported_with_the_old_and_the_new_entry(tmp_path):
+    """Only the known entry of a verdict changed (status `known` in both): the diff names
+    both entries, and a verdict newly matched (or no longer matched) by an entry with the
+    same status is reported too; neither is worse."""
+    old = build_record(tmp_path)
+    renamed = [KnownDiscrepancy(case="t/known-1d", impl="fake.*", reason="another tracked bug",
+                                evidence="y", versions=">=1")]
+    new = build_record(tmp_path, known=renamed)
+    before, after = (_known_verdict(r, "t/known-1d", "fake.wrong") for r in (old, new))
+    assert before["status"] == after["status"] == "known"
+    result = diff.diff(old, new)
+    change = next(c for c in result.changes if c.key == ("t/known-1d", "fake.wrong", "dx"))
+    assert change.kind == "known" and not change.worse
+    assert "a tracked bug" in change.old and "t/known*" in change.old
+    assert "another tracked bug" in change.new and "versions >=1" in change.new
+    assert "known in both" in change.detail
+    text = diff_views.text(result)
+    assert "known   t/known-1d [fake.wrong] dx: fake.wrong on t/known*" in text
+    assert "-> fake.* on t/known-1d" in text and "another tracked bug" in text
+    # fake.native passes t/known-1d in both runs: only the new entry matches it (flagged)
+    passing = next(c for c in result.changes if c.key == ("t/known-1d", "fake.native", "dx"))
+    assert (passing.kind, passing.old, passing.worse) == ("known", "no known entry", False)
+    assert "pass in both" in passing.detail and "now matched" in passing.detail
+    back = next(c for c in diff.diff(new, old).changes
+                if c.key == ("t/known-1d", "fake.native", "dx"))
+    assert back.new == "no known entry" and "no longer matched" in back.detail
+    assert result.worse == [] and "another tracked bug" in diff_views.markdown(result)
+    assert "another tracked bug" in diff_views.html(result)
+
+
+def test_a_value_drift_says_how_far_the_error_ratio_moved(tmp_path):
+    """A value drift within the factor has no ratio row: its own detail says what drifted."""
+    old = build_record(tmp_path)
+    new = copy.deepcopy(old)
+    key = next(_key for _key, v in enumerate(new["verdicts"])
+               if v["status"] == "pass" and (v.get("arrays") or {}).get("actual")
+               and "plane" not in v["arrays"]["actual"])
+    for record, ratio, shift in ((old, 0.02, 0.0), (new, 0.03, 1e-3)):
+        v = record["verdicts"][key]
+        v["stats"]["error_ratio"] = ratio
+        v["arrays"]["actual"]["data"] = (np.asarray(v["arrays"]["actual"]["data"], dtype=float)
+                                         + shift).tolist()
+    changes = diff.diff(old, new).changes
+    assert [c.kind for c in changes] == ["values"]
+    assert "greatest |err| / bound 0.02 -> 0.03" in changes[0].detail
+    line = next(l for l in diff_views.text(diff.diff(old, new)).splitlines() if "values" in l)
+    assert "pass -> pass" in line and "0.02 -> 0.03" in line and "— -> —" not in line

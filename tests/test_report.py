@@ -990,3 +990,16 @@ def test_a_transposed_conv_draws_its_padding_over_y_with_the_extra_side_visible(
     assert cropped and {r for r, _ in cropped} | {c for _, c in cropped} >= {9, 7}
     crop_section = page.find("section", id=f"case-{report.slug('t/transpose-crop')}")
     assert "H: 0 pad before + 10 data + 1 cropped after" in crop_section.text()
+
+
+def test_one_runs_header_names_its_shard_and_platform(record):
+    """The run line of a one-run report: the command as typed again (shell-quoted), the
+    shard from --shard=K/N and where it was judged."""
+    one = copy.deepcopy(record)
+    one["environment"]["command"] = ["convgrad", "run", "cases", "-k", "a and b",
+                                     "--shard=2/3"]
+    one["environment"]["cpu_platform"] = {"class": "avx2", "effective_class": "avx2"}
+    one["environment"]["run"] = {"device": "cuda"}
+    line = parse(report.render(one)).find("p", cls="run-line")
+    assert line.find("code").text() == "convgrad run cases -k 'a and b' --shard=2/3"
+    assert "shard 2/3" in line.text() and "platform avx2+cuda" in line.text()

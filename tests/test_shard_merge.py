@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import json
+import shlex
 
 import pytest
 
 from harness.session import selection
 from harness.frontends.cli import main
 from harness.case.loader import load_cases
+from harness.record import merge as merge_mod
 from tests.conftest import chosen_impl_names
+from tests.test_report import parse
 
 CASES = "cases/conformance/float64.yaml"
 IMPL = (chosen_impl_names() or ["jax.vjp"])[-1]
@@ -64,8 +67,6 @@ def test_merge_refuses_records_from_different_environments(tmp_path, capsys):
 
 
 def test_records_of_different_frameworks_merge_but_not_different_versions(tmp_path):
-    from harness.record import merge
-
     assert main(["run", CASES, "-k", "VALID-s1x1-NHWC", "--impl", IMPL, "--in-process",
                  "--out", str(tmp_path / "a")]) == 0
     record = json.loads((tmp_path / "a/results.json").read_text())
@@ -73,11 +74,45 @@ def test_records_of_different_frameworks_merge_but_not_different_versions(tmp_pa
     other["environment"]["frameworks"] = {"somefw": "1.0"}
     other["impls"] = [{**i, "name": "somefw.impl"} for i in other["impls"]]
     other["verdicts"] = [{**v, "impl": "somefw.impl"} for v in other["verdicts"]]
-    merged = merge.merge([("a", record), ("b", other)], allow_mismatch=False)
+    merged = merge_mod.merge([("a", record), ("b", other)], allow_mismatch=False)
     assert len(merged["verdicts"]) == 2 * len(record["verdicts"])
     clash = json.loads(json.dumps(other))
     clash["environment"]["frameworks"] = {**record["environment"]["frameworks"]}
     name = next(iter(clash["environment"]["frameworks"]))
     clash["environment"]["frameworks"][name] = "0.0.0"
-    with pytest.raises(merge.MergeError, match="frameworks is"):
-        merge.merge([("a", record), ("b", clash)], allow_mismatch=False)
+    with pytest.raises(merge_mod.MergeError, match="frameworks is"):
+        merge_mod.merge([("a", record), ("b", clash)], allow_mismatch=False)
+
+
+def test_a_merged_record_reports_every_runs_command_shard_and_platform(tmp_path):
+    """`convgrad merge` then `convgrad report m.json`: the header named one run's command
+    (reading m.json alone replaced its sources with one, the first run's environment).
+    Every run's command, shard and platform is in the header, and merging a merged record
+    again keeps its runs."""
+    port = tmp_path / "merge_port.py"
+    port.write_text("from tests.planted_ports import Port\nIMPLS = [Port()]\n")
+    common = ["cases/article", "--impl-module", str(port), "--in-process"]
+    for k in (1, 2):
+        assert main(["run", *common, "--shard", f"{k}/2", "--out", str(tmp_path / f"s{k}")]) \
+            in (0, 1)   # article ex. 3's claim is wrong
+    assert main(["run", "cases/conformance/conv2d.yaml", "-k", "SAME-k3x3-s2x2",
+                 "--impl-module", str(port), "--in-process", "--out", str(tmp_path / "c")]) == 0
+    merged, again = tmp_path / "m.json", tmp_path / "m2.json"
+    assert main(["merge", str(tmp_path / "s1/results.json"), str(tmp_path / "s2/results.json"),
+                 "-o", str(merged)]) == 0
+    assert main(["merge", str(merged), str(tmp_path / "c/results.json"), "-o", str(again)]) == 0
+    label = merge_mod.platform_label(json.loads(merged.read_text()))
+    for path, runs in ((merged, 2), (again, 3)):
+        record = json.loads(path.read_text())
+        commands = [s["environment"]["command"] for s in record["sources"]]
+        assert len(commands) == runs
+        assert [c[c.index("--shard") + 1] for c in commands[:2]] == ["1/2", "2/2"]
+        assert main(["report", str(path), "-o", str(tmp_path / "r.html")]) == 0
+        header = parse((tmp_path / "r.html").read_text()).find("header")
+        items = header.find("ol", id="runs").find_all("li")
+        assert len(items) == runs == len(header.find_all("section", cls="run"))
+        for item, command in zip(items, commands):
+            assert item.find("code").text() == shlex.join(command)
+            assert f"platform {label}" in item.text()
+        assert "shard 1/2" in items[0].text() and "shard 2/2" in items[1].text()
+        assert "shard" not in "".join(i.text() for i in items[2:]).replace("--shard", "")

@@ -6,10 +6,13 @@
 * verdicts whose status changed (``pass -> fail``: worse; ``fail -> pass``: better);
 * error ratios (``max |err| / bound``) that moved by more than ``factor`` either
   way, although the status held;
+* verdicts whose known-discrepancy entry changed although the status held (another
+  entry matches, or one matches now or no longer), with the old and the new entry;
 * cases, impls and verdicts present in only one record;
 * element by element, where both runs stored a verdict's values (``values.npz``
   beside ``results.json`` holds every verdict's; a record alone holds small tensors
-  and every verdict that did not pass), how many elements differ and by how much.
+  and every verdict that did not pass), how many elements differ, by how much, and how
+  the error ratio moved.
 
 It exits 1 when anything got worse: a status that became failing, a ratio that
 grew past the factor, or a verdict that disappeared. ``--markdown FILE`` writes
@@ -22,6 +25,7 @@ from typing import Optional
 
 import numpy as np
 
+from harness.safeio import printable
 from harness.verdict.status import FAILING
 
 DEFAULT_FACTOR = 4.0
@@ -32,7 +36,7 @@ RANK = {"pass": 0, "holds": 0, "unsupported": 1, "skipped": 1, "known": 2,
 @dataclass
 class Change:
     key: tuple            # (case, subject, grad)
-    kind: str             # status | ratio | added | removed | values
+    kind: str             # status | ratio | known | added | removed | values
     old: object = None
     new: object = None
     worse: bool = False
@@ -67,6 +71,68 @@ def _ratio(entry: dict) -> Optional[float]:
     if isinstance(value, str):
         value = float(value)
     return value if isinstance(value, (int, float)) else None
+
+
+NO_KNOWN = "no known entry"
+
+
+def known_label(entry: object) -> str:
+    """A known-discrepancies entry as a record keeps it, in one line: what it matches and
+    why (``tf.* on conformance/* dx versions >=2.16 when onednn=on: reason``)."""
+    if not isinstance(entry, dict) or not entry:
+        return NO_KNOWN
+    who = entry.get("impl") or (f"claim {entry['claim']}" if entry.get("claim") else "?")
+    words = [f"{who} on {entry.get('case', '*')}"]
+    if entry.get("except_impl"):
+        words.append(f"except {entry['except_impl']}")
+    if entry.get("grad"):
+        words.append(str(entry["grad"]))
+    if entry.get("versions"):
+        words.append(f"versions {entry['versions']}")
+    when = entry.get("when")
+    if isinstance(when, dict) and when:
+        words.append("when " + " ".join(
+            f"{k}={'|'.join(map(str, v)) if isinstance(v, list) else v}"
+            for k, v in when.items()))
+    if entry.get("intermittent"):
+        words.append("(intermittent)")
+    reason = entry.get("reason")
+    return printable.excerpt(" ".join(words) + (f": {reason}" if reason else ""), 160)
+
+
+def _known_change(key: tuple, a: dict, b: dict) -> Optional[Change]:
+    """A verdict of one status in both records whose known entry is not the same."""
+    ka, kb = a.get("known") or None, b.get("known") or None
+    if ka == kb:
+        return None
+    status = a["status"]
+    what = ("now matched by a known entry" if ka is None else
+            "no longer matched by a known entry" if kb is None else "another known entry")
+    return Change(key, "known", known_label(ka), known_label(kb),
+                  detail=f"{status} in both; {what}")
+
+
+def _entry_change(ka: Optional[dict], kb: Optional[dict]) -> str:
+    """A status change's detail: the known entry that matches now, or no longer."""
+    if ka == kb:
+        return ""
+    if ka is None:
+        return f"matched by the known entry {known_label(kb)}"
+    if kb is None:
+        return f"no longer matched by the known entry {known_label(ka)}"
+    return f"known entry {known_label(ka)} -> {known_label(kb)}"
+
+
+def _ratio_text(ra: Optional[float], rb: Optional[float]) -> str:
+    """How the error ratio of a verdict whose values drifted moved (it may not have
+    moved past the factor: then this is the only place that says it)."""
+    if ra is None and rb is None:
+        return ""
+    return f"; greatest |err| / bound {_number(ra)} -> {_number(rb)}"
+
+
+def _number(value: Optional[float]) -> str:
+    return "none" if value is None else f"{value:.3g}"
 
 
 def _values(entry: dict, stored: Optional[dict] = None) -> Optional[np.ndarray]:
@@ -165,8 +231,13 @@ def _changes(old: dict, new: dict, factor: float, old_values: Optional[dict],
             compared += 1
         if a["status"] != b["status"]:
             worse = RANK.get(b["status"], 5) > RANK.get(a["status"], 5)
-            changes.append(Change(key, "status", a["status"], b["status"], worse=worse))
+            ka, kb = a.get("known") or None, b.get("known") or None
+            changes.append(Change(key, "status", a["status"], b["status"], worse=worse,
+                                  detail=_entry_change(ka, kb)))
             continue
+        known = _known_change(key, a, b)
+        if known:
+            changes.append(known)
         ra, rb = _ratio(a), _ratio(b)
         if ra is not None and rb is not None and (ra > 0 or rb > 0):
             moved = (rb + 1e-300) / (ra + 1e-300)
@@ -181,5 +252,5 @@ def _changes(old: dict, new: dict, factor: float, old_values: Optional[dict],
                     largest = float(np.nanmax(np.abs(va - vb)[differ])) if differ.any() else 0.0
                 changes.append(Change(key, "values", a["status"], b["status"], detail=(
                     f"{int(differ.sum())} of {va.size} elements differ, largest by "
-                    f"{largest:.3g}")))
+                    f"{largest:.3g}" + _ratio_text(ra, rb))))
     return changes, compared, claims

@@ -4,7 +4,9 @@ Records merge only when they describe the same environment (framework
 versions, NumPy, Python, numerics flags, device and TF32 setting): verdicts
 from different versions side by side would look like one run and mislead. The
 check can be waived (``allow_mismatch``) to put two runs next to each other on
-purpose; the merged record then lists every source's environment.
+purpose. A merged record lists every run it holds in ``sources`` (each run's path,
+times and environment, its command among them); a merged record merged again, or read
+alone (``convgrad report m.json``), keeps the runs it lists.
 """
 from __future__ import annotations
 
@@ -101,13 +103,13 @@ def merge(records: Sequence[tuple[str, dict]], allow_mismatch: bool = True,
         check_environments(records, ignore=("numerics",) if by_platform else ())
     if len(records) == 1:
         path, record = records[0]
-        return {**record, "sources": [source(path, record)]}
+        return {**record, "sources": sources(path, record)}
     owner: dict[str, tuple[str, dict]] = {}
     judged: dict[tuple, str] = {}
     claimed: set[tuple] = set()
     merged = {**records[0][1], "cases": [], "verdicts": [], "claims": [], "impls": [],
               "run_id": record_mod.new_run_id(datetime.now(timezone.utc)),
-              "sources": [source(p, r) for p, r in records]}
+              "sources": [s for p, r in records for s in sources(p, r)]}
     for path, record in records:
         # One case may come from several records (one CI job per framework, say): then
         # each verdict must come from one of them, and the case must be the same case.
@@ -155,6 +157,12 @@ def source(path: str, record: dict) -> dict:
     return {"path": str(path), "run_id": record.get("run_id"), "started": record.get("started"),
             "finished": record.get("finished"), "duration_s": record.get("duration_s"),
             "incomplete": record.get("incomplete"), "environment": record["environment"]}
+
+
+def sources(path: str, record: dict) -> list[dict]:
+    """The runs a record holds: those a merged record lists (it has no command of its
+    own: its ``environment`` is its first run's), else the record itself."""
+    return list(record.get("sources") or ()) or [source(path, record)]
 
 
 def load(paths: Sequence[str | Path], allow_mismatch: bool = True,

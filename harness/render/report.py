@@ -19,6 +19,7 @@ a single statistics line. That keeps the 612-case suite's report under 20 MB.
 from __future__ import annotations
 
 import re
+import shlex
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -294,8 +295,37 @@ def numerics(env: dict) -> tuple[list[tuple[str, str]], list[str]]:
 
 
 def _command(env: dict) -> str:
+    """The run's command line, shell-quoted as it would be typed again."""
     cmd = env.get("command")
-    return " ".join(cmd) if isinstance(cmd, list) else str(cmd or "")
+    return shlex.join(map(str, cmd)) if isinstance(cmd, list) else str(cmd or "")
+
+
+def _shard(env: dict) -> str:
+    """``K/N`` when the run was ``--shard K/N`` (its command line says it), else ""."""
+    cmd = env.get("command")
+    words = [str(w) for w in cmd] if isinstance(cmd, list) else []
+    for i, word in enumerate(words):
+        if word == "--shard" and i + 1 < len(words):
+            return words[i + 1]
+        if word.startswith("--shard="):
+            return word.partition("=")[2]
+    return ""
+
+
+def _platform(env: dict) -> str:
+    """Where the run was judged (the CPU class oneDNN dispatched for, and the device if
+    not the CPU: :func:`harness.record.merge.platform_label`); "" when not recorded."""
+    if not (env.get("cpu_platform") or (env.get("run") or {}).get("device")):
+        return ""
+    return merge_mod.platform_label({"environment": env})
+
+
+def source_view(s: dict) -> dict:
+    """One run of a (possibly merged) record, for the header: its command, shard and
+    platform, and its environment table."""
+    env = s.get("environment") or {}
+    return {**s, "command": _command(env), "shard": _shard(env), "platform": _platform(env),
+            "env": environment_rows(env), "numerics": numerics(env)}
 
 
 INLINE_BYTES = 2_000_000   # case sections up to this size stay in the one page
@@ -338,9 +368,7 @@ def context(record: dict, pages_dir: Optional[str] = None) -> dict:
     return {
         "run_id": record.get("run_id"), "impls": record["impls"], "summary": summary,
         "statuses": statuses, "claim_statuses": CLAIM_STATUSES, "href": _href(pages_dir),
-        "sources": [{**s, "command": _command(s["environment"]),
-                     "env": environment_rows(s["environment"]),
-                     "numerics": numerics(s["environment"])} for s in sources],
+        "sources": [source_view(s) for s in sources],
         "rendered": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "wrong_claims": [{"c": c, "slug": claim_slug(c, i, slugs.get(c["case"], "")),
                           "case_slug": slugs.get(c["case"], ""),
