@@ -119,5 +119,46 @@ class OutputPaddingMisplaced(Port):
                                 zip(case.pads, case.output_padding or (0,) * case.rank)])
 
 
+class PadAxesReversed(Port):
+    mistake, name = "pad-axes-reversed", "port.pad_axes_reversed"
+
+    def geometry(self, case):   # F.pad(x, (top, bottom, left, right)): W gets H's pads
+        return _explicit(case, list(reversed(case.pads)))
+
+
+class PadIgnoresStride(Port):
+    mistake, name = "pad-ignores-stride", "port.pad_ignores_stride"
+
+    def geometry(self, case):   # SAME's total as if the stride were 1: d * (k - 1)
+        if case.padding not in ("SAME", "SAME_LOWER"):
+            return case
+        totals = [(k - 1) * d for k, d in zip(case.canonical_filter_shape[2:], case.dilations)]
+        halves = [(t // 2, t - t // 2) for t in totals]
+        return _explicit(case, halves if case.padding == "SAME" else
+                         [(a, b) for b, a in halves])
+
+
+class NoPadding(Port):
+    mistake, name = "no-padding", "port.no_padding"
+
+    def geometry(self, case):
+        return case if case.kind == "conv_transpose" else _explicit(case, [(0, 0)] * case.rank)
+
+
+class StrideOneAxis(Port):
+    mistake, name = "stride-one-axis", "port.stride_one_axis"
+
+    def geometry(self, case):   # stride=case.strides[0] passed as an int
+        return dataclasses.replace(case, strides=(case.strides[0],) * case.rank)
+
+
+class DilationSwapped(Port):
+    mistake, name = "dilation-swapped", "port.dilation_swapped"
+
+    def geometry(self, case):
+        return dataclasses.replace(case, dilations=tuple(reversed(case.dilations)))
+
+
 PORTS = (SymmetricPadding, PadSideSwapped, KernelFlipped, StridesSwapped, DilationIgnored,
-         LayoutReshaped, FilterMisread, OutputPaddingMisplaced)
+         LayoutReshaped, FilterMisread, OutputPaddingMisplaced, PadAxesReversed,
+         PadIgnoresStride, NoPadding, StrideOneAxis, DilationSwapped)

@@ -29,7 +29,8 @@ def test_each_planted_mistake_is_diagnosed_as_itself(port):
     applicable = [c for c in CASES if (c.kind == "conv_transpose") == transposed
                   and _mistake(port.mistake).attempts(c, materialize(c))][::3]
     session = runner.Session(runner.probe([port()]))
-    fails = [v for r in session.judge(applicable) for v in r.verdicts
+    results = session.judge(applicable)
+    fails = [v for r in results for v in r.verdicts
              if v.status in (Status.FAIL, Status.ERROR) and v.actual is not None]
     assert len(fails) >= 5, f"{port.mistake}: too few failing verdicts to judge the diagnosis"
     wrong = []
@@ -41,6 +42,12 @@ def test_each_planted_mistake_is_diagnosed_as_itself(port):
             wrong.append((v.case, v.grad, sorted(explaining)))
     assert wrong == []
     assert all(f"diagnosis: {port.mistake} explains these values" in v.message for v in fails)
+    # the impl's diagnosis, said once: the mistake explains every diagnosed failure, and
+    # its rule is written for the framework (torch here: the wording of its adapter)
+    found = diagnosis.summarize([(r.case, v) for r in results for v in r.verdicts], "torch")
+    assert found["explains"] == found["of"] == len(fails)
+    assert port.mistake in [found["mistake"], *found["also"]], found
+    assert found["rule"] and found["example"]["fix"]
 
 
 def _mistake(mistake_id):
@@ -66,3 +73,14 @@ def _same_maths(case_id, grad, a, b) -> bool:
         values.append(got)
     return any(x.shape == y.shape and np.allclose(x, y, rtol=0, atol=1e-9)
                for x in values[0] for y in values[1])
+
+
+def test_the_rule_of_a_padding_mistake_is_code_of_the_impls_framework():
+    case = next(c for c in CASES if c.padding == "SAME" and c.strides == (2, 2)
+                and c.kind == "conv")
+    rule = {f: _mistake("symmetric-padding").rule(diagnosis.for_framework(f), case)
+            for f in ("torch", "jax", "tensorflow", "numpy")}
+    assert "def same_pads(n, k, s, d)" in rule["torch"] and "F.pad(x, [p for pair in " \
+        "reversed(pads)" in rule["torch"]
+    assert "padding='SAME'" in rule["jax"] and "padding='SAME'" in rule["tensorflow"]
+    assert "odd element AFTER the data" in rule["numpy"]      # the neutral wording

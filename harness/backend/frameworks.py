@@ -10,6 +10,7 @@ plug-in framework outside convgrad uses the ``convgrad.impls`` entry point inste
 """
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 
 
@@ -33,6 +34,22 @@ FRAMEWORKS: list[Framework] = [
               "harness.tools.repro.templates.jax_template", ("XLA_FLAGS",)),
     Framework("keras", "keras", "harness.backend.adapters.keras_adapter"),
 ]
+
+
+def modules() -> tuple[str, ...]:
+    """The built-in frameworks' module names (``tensorflow``, ``torch``, ...)."""
+    return tuple(f.module for f in FRAMEWORKS)
+
+
+def adapter(module: str):
+    """The adapter module of a framework (by module name), or None for one convgrad does
+    not know. Adapters import their framework only when they compute, so this is cheap.
+    Besides ``IMPLS``, an adapter may hold ``PORT`` (how a user's conv function in this
+    framework is differentiated: :mod:`harness.backend.port`) and ``IDIOMS`` (how a fix is
+    written in it: :class:`harness.backend.adapters.base.Idioms`)."""
+    found = next((f for f in FRAMEWORKS if f.module == module), None)
+    # by name: the adapters stand above this registry (their package imports it)
+    return importlib.import_module(found.adapter) if found else None
 
 
 def adapter_modules() -> tuple[str, ...]:

@@ -33,22 +33,24 @@ from typing import Callable, Iterable, Optional, Sequence
 
 import numpy as np
 
-from harness.numerics import dtypes, layouts
+from harness.backend import frameworks
 from harness.backend.adapters import as_impls
-from harness.backend.adapters.base import LEGACY_OPS, each_grad, framework_outcome, once
-
-LAYOUTS = {"torch": "channels_first", "tensorflow": "channels_last", "jax": "channels_last"}
-
+from harness.backend.adapters.base import (LEGACY_OPS, Explained, Outcome, each_grad,
+                                           framework_values)
+from harness.case import ops
+from harness.numerics import layouts
 
 class FunctionImpl:
     """An impl made of a user's forward function (see the module docstring)."""
 
     def __init__(self, fn: Callable, framework: str, name: str, layout: Optional[str] = None,
                  ops: Iterable[str] = LEGACY_OPS):
-        if framework not in LAYOUTS:
-            raise ValueError(f"framework must be one of {', '.join(LAYOUTS)}, got {framework!r}")
+        hooks = port_hooks(framework)
+        if hooks is None:
+            raise ValueError(f"framework must be one of {', '.join(port_frameworks())}, "
+                             f"got {framework!r}")
         self.fn, self.framework, self.name = fn, framework, name
-        self.layout = layout or LAYOUTS[framework]
+        self.layout = layout or hooks.layout
         if self.layout not in ("channels_first", "channels_last"):
             raise ValueError("layout must be 'channels_first' or 'channels_last'")
         self.ops = frozenset(ops)
@@ -57,78 +59,89 @@ class FunctionImpl:
     def version(self) -> str:
         return importlib.import_module(self.framework).__version__
 
-    def _layouts(self, case) -> tuple[str, str]:
-        first = self.layout == "channels_first"
-        data = layouts.data_formats(case.rank)[1 if first else 0]
-        filt = layouts.filter_formats(case.rank)[1 if first else 0]
-        return data, filt
-
     def compute(self, case, inputs, grads):
-        data, filt = self._layouts(case)
-        to = {"x": (case.data_format, data), "w": (case.filter_format, filt),
-              "dy": (case.data_format, data)}
-        arrays = {n: np.ascontiguousarray(layouts.convert(getattr(inputs, n), *to[n]))
+        native = native_layouts(case, self.layout)
+        arrays = {n: np.ascontiguousarray(to_native(case, n, getattr(inputs, n), native))
                   for n in ("x", "w", "dy")}
-        thunks = getattr(self, f"_{self.framework}")(case, arrays)
-        back = {"y": (data, case.data_format), "dx": (data, case.data_format),
-                "dw": (filt, case.filter_format)}
-        return each_grad(grads, thunks, lambda g, v: framework_outcome(v, *back[g]),
-                         f"{self.name}: the user's function", False)
+        thunks = port_hooks(self.framework).thunks(self._call, case, arrays)
+        expected = {"y": arrays["dy"].shape, "dx": arrays["x"].shape, "dw": arrays["w"].shape}
+
+        def finish(grad, value):
+            values, dtype = framework_values(value)
+            if grad != "y" and tuple(values.shape) != expected[grad]:
+                raise PortShapeError(f"{self.name}: the gradient {grad} has shape "
+                                     f"{tuple(values.shape)}, not the {expected[grad]} of "
+                                     f"its input (layout {self.layout})")
+            return Outcome(values=from_native(case, grad, values, native), dtype=dtype)
+        guarded = {g: self._guard(thunks, g, expected["y"]) for g in grads}
+        return each_grad(grads, guarded, finish, f"{self.name}: the user's function", False)
+
+    def _guard(self, thunks, grad: str, y_shape) -> Callable[[], object]:
+        """dx and dw need the function's y to have this case's shape (dy's): say so in
+        one line, not as the framework's shape error from deep in its autodiff."""
+        if grad == "y":
+            return thunks["y"]
+
+        def checked():
+            shape = tuple(framework_values(thunks["y"]())[0].shape)
+            if shape != tuple(y_shape):
+                raise PortShapeError(
+                    f"{self.name}: your function returned y of shape {shape}; this case's "
+                    f"y (and dy) is {tuple(y_shape)} ({self.layout}), so there is no {grad} "
+                    "to judge: the y verdict shows what went wrong (padding, strides or "
+                    "dilation, usually)")
+            return thunks[grad]()
+        return checked
 
     def _call(self, x, w, case):
         return self.fn(x, w, case) if self.takes_case else self.fn(x, w)
 
-    def _torch(self, case, a):
-        import torch   # a port converts with its own framework, imported only when used
 
-        dtype = getattr(torch, case.dtype)
-        staging = np.float32 if case.dtype == "bfloat16" else None
+class PortShapeError(Explained, ValueError):
+    """A port's result or gradient of the wrong shape: its message is the whole story."""
 
-        def tensor(name):
-            array = a[name] if staging is None else a[name].astype(staging)
-            return torch.from_numpy(array).to(dtype)
 
-        @once
-        def forward():
-            x, w = tensor("x").requires_grad_(True), tensor("w").requires_grad_(True)
-            return x, w, self._call(x, w, case)
+def port_hooks(framework: str):
+    """How a port in ``framework`` is run and differentiated: its adapter's ``PORT`` (an
+    object with ``layout``, the layout a port receives by default, and ``thunks(call,
+    case, arrays)``, the y, dx and dw of ``call`` by the framework's autodiff)."""
+    adapter = frameworks.adapter(framework)
+    return getattr(adapter, "PORT", None)
 
-        def grad(i):
-            x, w, y = forward()
-            return torch.autograd.grad(y, (x, w)[i], tensor("dy"), retain_graph=True)[0]
-        return {"y": lambda: forward()[2], "dx": lambda: grad(0), "dw": lambda: grad(1)}
 
-    def _tensorflow(self, case, a):
-        import tensorflow as tf   # as above: only a TF port pays for TensorFlow
+def port_frameworks() -> list[str]:
+    return [m for m in frameworks.modules() if port_hooks(m) is not None]
 
-        def tensor(name):
-            return tf.cast(tf.constant(a[name]), case.dtype)
 
-        @once
-        def forward():
-            x, w = tensor("x"), tensor("w")
-            with tf.GradientTape(persistent=True) as tape:
-                tape.watch([x, w])
-                y = self._call(x, w, case)
-            return tape, x, w, y
+def native_layouts(case, layout: str) -> dict[str, str]:
+    """The layouts a port's function receives for ``case``: channels-first (torch's,
+    ``NCHW`` and the forward conv's ``OIHW``; a depthwise filter as the grouped conv's
+    ``(C * M, 1, *kernel)``, a transposed conv's as torch's ``(in, out, *kernel)``), or
+    channels-last (TF's and JAX's ``NHWC`` with ``HWIO``, depthwise ``HWCM``, a transposed
+    conv's ``HWIO`` of its forward conv, TF's ``conv2d_transpose`` filter)."""
+    first = layout == "channels_first"
+    data = layouts.data_formats(case.rank)[1 if first else 0]
+    if first:
+        return {"data": data, "filter": "canonical"}
+    filt = (layouts.depthwise_formats(case.rank) if case.kind == "depthwise"
+            else layouts.filter_formats(case.rank))[0]
+    return {"data": data, "filter": filt}
 
-        def grad(i):
-            tape, x, w, y = forward()
-            return tape.gradient(y, (x, w)[i], output_gradients=tensor("dy"))
-        return {"y": lambda: forward()[3], "dx": lambda: grad(0), "dw": lambda: grad(1)}
 
-    def _jax(self, case, a):
-        import jax   # as above: only a JAX port pays for JAX
+def to_native(case, name: str, a: np.ndarray, native: dict) -> np.ndarray:
+    if name != "w":
+        return layouts.convert(a, case.data_format, native["data"])
+    if native["filter"] == "canonical":
+        return ops.to_canonical(case, "w", a)
+    return layouts.convert(a, case.filter_format, native["filter"])
 
-        jax.config.update("jax_enable_x64", True)
-        dtype = dtypes.numpy_dtype(case.dtype)
 
-        @once
-        def vjp():
-            y, pullback = jax.vjp(lambda x, w: self._call(x, w, case),
-                                  a["x"].astype(dtype), a["w"].astype(dtype))
-            return (y, *pullback(a["dy"].astype(dtype)))
-        return {g: (lambda i=i: vjp()[i]) for i, g in enumerate(("y", "dx", "dw"))}
+def from_native(case, grad: str, a: np.ndarray, native: dict) -> np.ndarray:
+    if grad != "dw":
+        return layouts.convert(a, native["data"], case.data_format)
+    if native["filter"] == "canonical":
+        return ops.from_canonical(case, "dw", a)
+    return layouts.convert(a, native["filter"], case.filter_format)
 
 
 def impl(fn: Callable, *, framework: str, name: str, layout: Optional[str] = None,

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from harness.backend import frameworks
+
 STATE = pytest.StashKey["object"]()   # a harness.frontends.pytest_items.RunState, made on first use
 
 MARKERS = {
@@ -13,6 +15,6 @@ MARKERS = {
        for p in ("valid", "same", "same_lower", "explicit")},
     **{f"dtype_{d}": f"a {d} case" for d in ("float64", "float32", "float16", "bfloat16")},
     **{f"grad_{g}": f"the {g} verdict of a case" for g in ("y", "dx", "dw")},
-    **{f"impl_{f}": f"a verdict of a {f} impl" for f in ("tensorflow", "torch", "jax")},
+    **{f"impl_{f}": f"a verdict of a {f} impl" for f in frameworks.modules()},
     "claim": "a value a source claims (the case's claims: list)",
 }

@@ -38,6 +38,7 @@ from harness.safeio import files, outputs, printable
 from harness.numerics import layouts
 from harness.backend import platforms
 from harness.case.model import Case
+from harness.verdict import diagnosis
 from harness.session.runner import (CLAIM_STATUSES, FULL_ARRAY_LIMIT, STATUSES, CaseResult, ImplInfo,
                             stores_arrays)
 
@@ -273,13 +274,23 @@ def build(results: Sequence[CaseResult], impls: Sequence[ImplInfo], argv: Sequen
         "impls": [{"name": i.impl.name, "framework": i.impl.framework,
                    "available": i.available,
                    **({"version": i.version} if i.available else {"reason": i.version}),
-                   **({"platform": _clean(i.platform)} if i.platform else {})}
+                   **({"platform": _clean(i.platform)} if i.platform else {}),
+                   **_impl_diagnosis(results, i.impl)}
                   for i in impls],
         "summary": summarize(verdicts, claims),
         "cases": [case_entry(r) for r in results],
         "verdicts": verdicts,
         "claims": claims,
     }
+
+
+def _impl_diagnosis(results: Sequence[CaseResult], impl) -> dict:
+    """``{"diagnosis": ...}``: the porting mistake that explains the impl's failing verdicts
+    and the rule that fixes it (:func:`harness.verdict.diagnosis.summarize`), if any was
+    diagnosed."""
+    found = diagnosis.summarize([(r.case, v) for r in results for v in r.verdicts
+                                 if v.impl == impl.name], impl.framework)
+    return {"diagnosis": found} if found else {}
 
 
 # Kept under its old name: a single file written atomically (harness.safeio.outputs.write_file).

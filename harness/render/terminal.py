@@ -226,9 +226,39 @@ def exit_line(record: dict) -> str:
     return f"exit 1: {what}"
 
 
+def diagnoses(record: dict) -> list[str]:
+    """Per impl whose failing verdicts a porting mistake explains: the mistake, how many of
+    them it explains, and the rule that fixes it, in the impl's framework; said once."""
+    out = []
+    for impl in record.get("impls", []):
+        d = impl.get("diagnosis") or {}
+        if not d.get("mistake"):
+            continue
+        share = ("all" if d["explains"] == d["of"] else f"{d['explains']} of")
+        lines = [f"DIAGNOSIS {impl['name']} ({impl.get('framework', '')}): {d['mistake']} "
+                 f"explains {share} {d['of']} diagnosed failing verdict"
+                 f"{'s' if d['of'] != 1 else ''}",
+                 f"  {d.get('summary', '')}",
+                 f"  the fix, in {impl.get('framework', 'your framework')}:"]
+        lines += [f"    {line}" for line in str(d.get("rule", "")).splitlines()]
+        example = d.get("example") or {}
+        if example:
+            lines.append(f"  on {example.get('case')}: {example.get('fix')}")
+        if d.get("also"):
+            lines.append(f"  as well explained by: {', '.join(d['also'])} (the same values on "
+                         "these cases)")
+        if d["explains"] != d["of"]:
+            lines.append(f"  {d['of'] - d['explains']} other failing verdicts: no single "
+                         "mistake tried explains them with this one")
+        out.append(block("\n".join(lines)))
+    return out
+
+
 def print_summary(record: dict, stream: TextIO, color: bool) -> None:
     print(table(record, color=color), file=stream)
     for p in problems(record):
         print("\n" + p, file=stream)
+    for d in diagnoses(record):
+        print("\n" + d, file=stream)
     print("\n" + counts_line(record), file=stream)
     print(exit_line(record), file=stream)

@@ -188,16 +188,18 @@ def _refusal(case: Case, info: "ImplInfo", grad: str, outcome: Outcome,
 def diagnose(v: Verdict, case: Case, inputs: Optional[Inputs], framework: str) -> Verdict:
     """A failing verdict (or an error with values: a result of the wrong shape) tries the
     catalog of porting mistakes (:mod:`harness.verdict.diagnosis`); those that explain the values,
-    and their fixes, join the message."""
+    and what the case needed, join the message (one line each; the rule that fixes the
+    impl is said once, in the run's diagnosis of the impl). Nothing is said where none
+    explains it: a framework's rounding is no porting mistake."""
     if v.status not in (Status.FAIL, Status.ERROR) or inputs is None or v.actual is None:
         return v
     v.diagnosis = diagnosis.diagnose(case, inputs, v.grad, v.actual, framework)
+    said = False
     for d in v.diagnosis:
         if d["explains"]:
-            v.message += f"\ndiagnosis: {d['mistake']} explains these values: {d['fix']}"
-    if v.diagnosis and not any(d["explains"] for d in v.diagnosis):
-        v.message += ("\ndiagnosis: none of the known porting mistakes tried ("
-                      + ", ".join(d["mistake"] for d in v.diagnosis) + ") explains it")
+            v.message += (f"\ndiagnosis: {d['mistake']} explains these values"
+                          + (" as well (the same values here)" if said else f": {d['fix']}"))
+            said = True
     return v
 
 

@@ -1,16 +1,22 @@
-"""Diagnosis: which classic porting mistake explains a failing verdict, and its fix.
+"""Diagnosis: which porting mistake explains an impl's failing verdicts, and the rule to fix it.
 
 When an impl fails, the oracle is evaluated again under each mistaken
-convention of the catalog (symmetric pads where TensorFlow's SAME is
-asymmetric, the odd pad on the wrong side, a flipped kernel, ...); a mistake
-*explains* the verdict when the impl's values match the oracle under that
-mistake within the same bound. The fix is written for the impl's framework.
+convention of the search space (symmetric pads where TensorFlow's SAME is
+asymmetric, the odd pad on the wrong side, F.pad's axes in the wrong order, SAME
+pads computed without the stride, strides or dilations reversed or dropped, a
+flipped kernel, a reshaped layout, ...); a mistake *explains* a verdict when the
+impl's values match the oracle under that mistake within the same bound.
 
-The catalog is data plus one small function per mistake: :class:`Mistake`
-gives the inputs and geometry the mistaken code really computed with
-(channels-first, like :func:`harness.case.ops.evaluate`) and how its result came
-back; users add their own by appending to :data:`CATALOG` (or passing a
-catalog to :func:`diagnose`).
+Per verdict, :func:`diagnose` says which mistakes explain it (and what the case
+should have had). Per impl, :func:`summarize` searches for the mistake that
+explains every failing verdict at once and prints its *rule*: the fix as code of
+the impl's framework (:mod:`harness.backend.adapters.idioms`), said once.
+
+The space is data plus one small function per mistake: :class:`Mistake` gives
+the inputs and geometry the mistaken code really computed with (channels-first,
+like :func:`harness.case.ops.evaluate`) and how its result came back; users add
+their own by appending to :data:`CATALOG` (or passing a catalog to
+:func:`diagnose`).
 """
 from __future__ import annotations
 
@@ -20,7 +26,9 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from harness.backend.adapters.idioms import Idioms, for_framework
 from harness.numerics import layouts
+from harness.numerics import padding as pad
 from harness.case import ops
 from harness.case.model import Case
 from harness.verdict.expected import expected_from_canonical
@@ -46,6 +54,8 @@ class Mistake:
     summary: str
     attempts: Callable[[Case, Inputs], list[Attempt]]   # [] where it changes nothing
     fix: Callable[[Case, str, Attempt], str]             # (case, framework, attempt) -> text
+    # the rule that fixes it everywhere, as code of the impl's framework
+    rule: Optional[Callable[[Idioms, Case], str]] = None
 
 
 # --------------------------------------------------------------- helpers
@@ -66,34 +76,17 @@ def _pads_text(pads) -> str:
     return ", ".join(f"({b}, {a})" for b, a in pads)
 
 
-def _torch_pad(pads) -> str:
-    return "(" + ", ".join(str(v) for pair in reversed(pads) for v in pair) + ")"
-
-
 def _padding_fix(case: Case, framework: str, wrong) -> str:
-    """How to give the case's padding in the impl's framework."""
-    pads, dims = case.pads, layouts.SPATIAL_LETTERS[case.rank]
+    """What the pads were and should be here, and how to give them in the framework."""
+    dims = layouts.SPATIAL_LETTERS[case.rank]
     said = (f"your pads were {_pads_text(wrong)} ({', '.join(dims)}); "
-            f"{case.padding_name} here means {_pads_text(pads)}")
-    if framework == "torch":
-        if case.kind == "conv_transpose":
-            how = (f"compute the full output with padding=0 and crop it by {_pads_text(pads)} "
-                   "(before, after) per dimension")
-        elif case.padding == "SAME" and set(case.strides) == {1}:
-            how = "use padding='same'"
-        else:
-            how = f"use F.pad(x, {_torch_pad(pads)}) and padding=0"
-    elif framework == "jax":
-        how = (f"use padding={case.padding!r}" if case.padding in ("SAME", "SAME_LOWER")
-               else f"use padding={[tuple(p) for p in pads]}")
-    elif framework == "tensorflow":
-        how = (f"use padding='{case.padding}'" if case.padding in ("SAME", "VALID")
-               else "pad explicitly: tf.pad(x, [[0, 0], " + ", ".join(
-                   f"[{b}, {a}]" for b, a in pads) + ", [0, 0]]) then padding='VALID'")
-    else:
-        how = f"pad {_pads_text(pads)} (before, after) per spatial dimension"
-    return f"{said}: {how}."
+            f"{case.padding_name} here means {_pads_text(case.pads)}")
+    return f"{said}: {for_framework(framework).padding(case)}."
 
+
+def _padding_rule(idioms: Idioms, case: Case) -> str:
+    """The padding rule of the case's mode, in the framework's code."""
+    return idioms.padding_rule(case)
 
 # --------------------------------------------------------------- the mistakes
 
@@ -193,55 +186,120 @@ def _output_padding_misplaced(case: Case, inputs: Inputs) -> list[Attempt]:
     return [Attempt(x, w, dy, _explicit(case, wrong), _back(case))]
 
 
+def _pads_attempt(case: Case, inputs: Inputs, wrong) -> list[Attempt]:
+    wrong = [tuple(int(v) for v in p) for p in wrong]
+    if wrong == [tuple(p) for p in case.pads] or any(v < 0 for p in wrong for v in p):
+        return []
+    x, w, dy = _canonical(case, inputs)
+    return [Attempt(x, w, dy, _explicit(case, wrong), _back(case))]
+
+
+def _axes_reversed(case: Case, inputs: Inputs) -> list[Attempt]:
+    """F.pad's tuple written first dimension first: (top, bottom, left, right) read as
+    (left, right, top, bottom): the pads of the spatial axes in reverse order."""
+    return _pads_attempt(case, inputs, case.pads[::-1]) if case.rank > 1 else []
+
+
+def _pads_without_stride(case: Case, inputs: Inputs) -> list[Attempt]:
+    """SAME's pads computed as for stride 1 (total ``d * (k - 1)``), the stride ignored."""
+    if case.padding not in ("SAME", "SAME_LOWER") or set(case.strides) == {1}:
+        return []
+    wrong = [pad.resolve_axis(case.padding, a.size, a.kernel, 1, a.dilation) for a in case.axes]
+    return _pads_attempt(case, inputs, pad.pairs(wrong))
+
+
+def _no_padding(case: Case, inputs: Inputs) -> list[Attempt]:
+    """SAME (or explicit pads) computed as VALID."""
+    if case.padding == "VALID" or case.kind == "conv_transpose":
+        return []
+    return _pads_attempt(case, inputs, [(0, 0)] * case.rank)
+
+
+def _one_stride(case: Case, inputs: Inputs) -> list[Attempt]:
+    """One stride for every spatial axis (the first, or the last)."""
+    if len(set(case.strides)) == 1:
+        return []
+    x, w, dy = _canonical(case, inputs)
+    return [Attempt(x, w, dy, dataclasses.replace(case, strides=(s,) * case.rank),
+                    _back(case), f"stride {s} on every axis")
+            for s in dict.fromkeys((case.strides[0], case.strides[-1]))]
+
+
+def _dilations_swapped(case: Case, inputs: Inputs) -> list[Attempt]:
+    if case.dilations == case.dilations[::-1]:
+        return []
+    x, w, dy = _canonical(case, inputs)
+    return [Attempt(x, w, dy, dataclasses.replace(case, dilations=case.dilations[::-1]),
+                    _back(case))]
+
+
+def _order_fix(what: str, idiom) -> Callable:
+    return lambda c, f, t: (f"give {what} in {', '.join(layouts.SPATIAL_LETTERS[c.rank])} "
+                            f"order: {idiom(for_framework(f), c)}")
+
+
 CATALOG: list[Mistake] = [
     Mistake("symmetric-padding",
             "SAME ported as symmetric padding (k // 2 or d * (k - 1) // 2 on each side), "
             "where the total pad is odd and TensorFlow puts the extra one after the data",
-            _symmetric, lambda c, f, t: _padding_fix(c, f, t.case.pads)),
+            _symmetric, lambda c, f, t: _padding_fix(c, f, t.case.pads), _padding_rule),
     Mistake("pad-side-swapped", "the odd pad on the wrong side (SAME vs SAME_LOWER)",
-            _swapped, lambda c, f, t: _padding_fix(c, f, t.case.pads)),
+            _swapped, lambda c, f, t: _padding_fix(c, f, t.case.pads), _padding_rule),
+    Mistake("pad-axes-reversed",
+            "the pads of the spatial axes given in reverse order (F.pad takes the LAST "
+            "dimension first: (left, right, top, bottom), not (top, bottom, left, right))",
+            _axes_reversed, lambda c, f, t: _padding_fix(c, f, t.case.pads),
+            lambda i, c: i.pad_order_rule(c)),
+    Mistake("pad-ignores-stride",
+            "SAME's pads computed as for stride 1 (total d * (k - 1)): with a stride the "
+            "total is max((ceil(n / s) - 1) * s + d * (k - 1) + 1 - n, 0)",
+            _pads_without_stride, lambda c, f, t: _padding_fix(c, f, t.case.pads),
+            _padding_rule),
+    Mistake("no-padding", "the padding dropped: computed as VALID",
+            _no_padding, lambda c, f, t: _padding_fix(c, f, t.case.pads), _padding_rule),
     Mistake("kernel-flipped",
             "a convolution (flipped kernel) where frameworks compute a cross-correlation",
             _flipped, lambda c, f, t: "do not flip the kernel: every framework's conv is a "
             "cross-correlation (no flip); a kernel flipped by hand (or scipy.signal.convolve) "
-            "gives this result"),
+            "gives this result",
+            lambda i, c: "do not flip the kernel (no w.flip(...), w[::-1, ::-1] or "
+            "scipy.signal.convolve): every framework's conv is a cross-correlation"),
     Mistake("strides-swapped", "per-axis strides given in the wrong order",
-            _strides_swapped, lambda c, f, t: "give strides in "
-            f"{', '.join(layouts.SPATIAL_LETTERS[c.rank])} order: {list(c.strides)}, not "
-            f"{list(c.strides[::-1])}"),
+            _strides_swapped, _order_fix("strides", lambda i, c: i.strides(c)),
+            lambda i, c: "give one stride per spatial dimension in "
+            f"{', '.join(layouts.SPATIAL_LETTERS[c.rank])} order, e.g. {i.strides(c)}"),
+    Mistake("stride-one-axis", "one stride used for every spatial axis",
+            _one_stride, _order_fix("strides", lambda i, c: i.strides(c)),
+            lambda i, c: "pass the stride of every spatial dimension, e.g. " + i.strides(c)),
     Mistake("dilation-ignored", "the dilation dropped (computed with dilation 1)",
             _dilation_ignored, lambda c, f, t: "pass the dilation: "
-            + {"torch": f"dilation={tuple(c.dilations)}",
-               "jax": f"rhs_dilation={tuple(c.dilations)}",
-               "tensorflow": f"dilations={list(c.dilations)}"}.get(f, f"{list(c.dilations)}")),
+            + for_framework(f).dilation(c),
+            lambda i, c: "pass the dilation of every spatial dimension, e.g. " + i.dilation(c)),
+    Mistake("dilation-swapped", "per-axis dilations given in the wrong order",
+            _dilations_swapped, _order_fix("dilations", lambda i, c: i.dilation(c)),
+            lambda i, c: "give the dilations in "
+            f"{', '.join(layouts.SPATIAL_LETTERS[c.rank])} order, e.g. {i.dilation(c)}"),
     Mistake("layout-reshaped",
             "x and dy reshaped to channels-first where a transpose was needed",
             _layout_reshaped, lambda c, f, t: "transpose, do not reshape: "
-            + {"torch": "x.permute(" + ", ".join(map(str, layouts.permutation(
-                c.data_format, layouts.canonical_data(c.rank)))) + ")",
-               "jax": "jnp.transpose or dimension_numbers=" + repr((c.data_format,
-                                                                    c.filter_format,
-                                                                    c.data_format)),
-               "tensorflow": "tf.transpose(x, " + str(list(layouts.permutation(
-                   c.data_format, layouts.canonical_data(c.rank)))) + ")"}.get(
-                f, f"the axes permutation {c.data_format} -> {layouts.canonical_data(c.rank)}")),
+            + for_framework(f).data_layout(c),
+            lambda i, c: "transpose (permute) x between layouts, never reshape it: "
+            + i.data_layout(c)),
     Mistake("filter-layout-misread",
             "the filter read in the wrong layout (HWIO / OIHW / HWOI confusion)",
             _filter_misread, lambda c, f, t: f"the filter is {c.filter_format}; "
             + ("permute it, do not reshape it: " if t.note == "reshape" else
-               "its O and I axes are swapped: ")
-            + {"torch": "w.permute(" + ", ".join(map(str, layouts.permutation(
-                c.filter_format, layouts.canonical_filter(c.rank)))) + ") gives OIHW",
-               "jax": f"pass dimension_numbers with rhs spec {c.filter_format!r}",
-               "tensorflow": "tf.transpose(w, " + str(list(layouts.permutation(
-                   c.filter_format, layouts.filter_formats(c.rank)[0]))) + ") gives HWIO"}.get(
-                f, "transpose it to the layout your API takes")),
+               "its O and I axes are swapped: ") + for_framework(f).filter_layout(c),
+            lambda i, c: f"permute the {c.filter_format} filter to the layout your conv "
+            "takes, never reshape it, and keep O (output channels) and I apart: "
+            + i.filter_layout(c)),
     Mistake("output-padding-misplaced",
             "a transposed conv's output_padding put before the data instead of after",
-            _output_padding_misplaced, lambda c, f, t: f"output_padding {list(c.output_padding)} "
-            "adds rows AFTER the data (torch's output_padding, ONNX); "
-            + ("pass output_padding=" + str(tuple(c.output_padding)) if f == "torch"
-               else "crop or pad at the end, not the start")),
+            _output_padding_misplaced, lambda c, f, t: f"output_padding "
+            f"{list(c.output_padding)} adds rows AFTER the data (torch's output_padding, "
+            "ONNX); " + for_framework(f).output_padding(c),
+            lambda i, c: "output_padding adds rows AFTER the data: "
+            + i.output_padding(c)),
 ]
 MISTAKES = tuple(m.id for m in CATALOG)
 
@@ -275,3 +333,35 @@ def diagnose(case: Case, inputs: Inputs, grad: str, actual: np.ndarray, framewor
                     "fix": mistake.fix(case, framework, hit or attempts[0]),
                     "summary": mistake.summary})
     return sorted(out, key=lambda d: not d["explains"])
+
+
+def summarize(judged: Sequence[tuple[Case, object]], framework: str,
+              catalog: Optional[Sequence[Mistake]] = None) -> Optional[dict]:
+    """One impl's diagnosis, from its verdicts ``(case, verdict)`` (each verdict's own
+    :func:`diagnose` list): the mistake that explains the most failing verdicts (all of
+    them, where one does), the other mistakes that explain as many, and the rule that fixes
+    it as code of ``framework``, said once. None where no verdict was diagnosed."""
+    catalog = CATALOG if catalog is None else catalog
+    diagnosed = [(c, v) for c, v in judged if getattr(v, "diagnosis", None)]
+    if not diagnosed:
+        return None
+    counts: dict[str, int] = {}
+    example: dict[str, tuple[Case, str]] = {}
+    for case, v in diagnosed:
+        for d in v.diagnosis:
+            if d["explains"]:
+                counts[d["mistake"]] = counts.get(d["mistake"], 0) + 1
+                example.setdefault(d["mistake"], (case, d["fix"]))
+    out = {"of": len(diagnosed), "explains": 0, "mistake": None,
+           "tried": sorted({d["mistake"] for _, v in diagnosed for d in v.diagnosis})}
+    if not counts:
+        return out
+    order = [m.id for m in catalog]
+    ranked = sorted(counts, key=lambda m: (-counts[m], order.index(m) if m in order else 99))
+    best = next((m for m in catalog if m.id == ranked[0]), None)
+    case, fix = example[ranked[0]]
+    rule = best.rule(for_framework(framework), case) if best and best.rule else fix
+    return {**out, "mistake": ranked[0], "explains": counts[ranked[0]],
+            "summary": best.summary if best else "", "rule": rule,
+            "example": {"case": case.id, "fix": fix},
+            "also": [m for m in ranked[1:] if counts[m] == counts[ranked[0]]]}

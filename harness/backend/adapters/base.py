@@ -69,6 +69,11 @@ class Configurable:
         return platforms.emulation_environment(cpu) if cpu else {}
 
 
+class Explained(Exception):
+    """An error whose message says all there is (a port's result of the wrong shape): its
+    verdict shows the message without a traceback through convgrad's own code."""
+
+
 class NoDevice(Exception):
     """The requested device does not exist here: the verdict is ``skipped``."""
 
@@ -120,7 +125,8 @@ def failed(grads: Sequence[str], exc: BaseException, padding: str = "",
     if isinstance(exc, NoDevice):
         return {g: Outcome(skipped=str(exc), padding=padding, emulated=emulated) for g in grads}
     message = describe_exception(exc)
-    detail = message + "\n" + "".join(traceback.format_exception(exc)[-4:])
+    detail = message if isinstance(exc, Explained) else \
+        message + "\n" + "".join(traceback.format_exception(exc)[-4:])
     return {g: Outcome(error=detail, exception=message, padding=padding, emulated=emulated)
             for g in grads}
 
@@ -207,18 +213,22 @@ def once(fn: Callable[[], object]) -> Callable[[], object]:
     return wrapper
 
 
-def framework_outcome(value, src: str, dst: str) -> Outcome:
-    """A torch, TensorFlow or JAX (or NumPy) result as an Outcome in layout ``dst``
-    (bfloat16 through float32, which holds it exactly)."""
+def framework_values(value) -> tuple[np.ndarray, str]:
+    """A torch, TensorFlow or JAX (or NumPy) result as (NumPy array, its dtype's name);
+    bfloat16 through float32, which holds it exactly."""
     if hasattr(value, "detach"):                       # torch
         dtype = str(value.dtype).removeprefix("torch.")
         value = value.detach().float() if dtype == "bfloat16" else value.detach()
-        array = value.cpu().numpy()
-    elif hasattr(value, "numpy"):                      # TensorFlow
-        dtype, array = value.dtype.name, value.numpy()
-    else:                                              # JAX, NumPy
-        array = np.asarray(value)
-        dtype = str(array.dtype)
+        return value.cpu().numpy(), dtype
+    if hasattr(value, "numpy"):                        # TensorFlow
+        return value.numpy(), value.dtype.name
+    array = np.asarray(value)                          # JAX, NumPy
+    return array, str(array.dtype)
+
+
+def framework_outcome(value, src: str, dst: str) -> Outcome:
+    """A framework's result (:func:`framework_values`) as an Outcome in layout ``dst``."""
+    array, dtype = framework_values(value)
     return Outcome(values=layouts.convert(array, src, dst), dtype=dtype)
 
 

@@ -35,6 +35,7 @@ from harness.numerics import dtypes, layouts
 from harness.case import ops
 from harness.backend.adapters.base import (COMMON_VARIANTS, Configurable, NoDevice, Outcome,
                                    each_grad, failed, once)
+from harness.backend.adapters.idioms import Idioms
 from harness.case.model import Case
 from harness.case.values import Inputs
 
@@ -184,3 +185,66 @@ def _finish(grad: str, value, case: Case | None = None) -> Outcome:
 
 
 IMPLS = (JaxVjp(),)
+
+
+class JaxIdioms(Idioms):
+    """Fixes as ``jax.lax.conv_general_dilated`` arguments."""
+
+    def padding(self, case: Case) -> str:
+        if case.padding in ("SAME", "SAME_LOWER", "VALID"):
+            return f"use padding={case.padding!r}"
+        return f"use padding={[tuple(p) for p in case.pads]}"
+
+    def padding_rule(self, case: Case) -> str:
+        if case.padding in ("SAME", "SAME_LOWER"):
+            return (f"pass padding={case.padding!r}: XLA's {case.padding} is TensorFlow's (the "
+                    f"odd pad {'after' if case.padding == 'SAME' else 'before'} the data); do "
+                    "not compute symmetric pairs by hand")
+        return super().padding_rule(case)
+
+    def pad_order_rule(self, case: Case) -> str:
+        return ("padding is one (low, high) pair per spatial dimension in the order of the "
+                f"dimension numbers' spatial axes, e.g. padding={[tuple(p) for p in case.pads]}")
+
+    def strides(self, case: Case) -> str:
+        return f"window_strides={tuple(case.strides)}"
+
+    def dilation(self, case: Case) -> str:
+        return f"rhs_dilation={tuple(case.dilations)}"
+
+    def groups(self, case: Case) -> str:
+        return f"feature_group_count={case.conv_groups}"
+
+    def data_layout(self, case: Case) -> str:
+        return ("jnp.transpose, or dimension_numbers="
+                + repr((case.data_format, case.filter_format, case.data_format)))
+
+    def filter_layout(self, case: Case) -> str:
+        return f"pass dimension_numbers with rhs spec {case.filter_format!r}"
+
+    def output_padding(self, case: Case) -> str:
+        return "pad the end of each spatial dimension by output_padding, not the start"
+
+
+IDIOMS = JaxIdioms()
+
+
+class JaxPort:
+    """A user's JAX conv function: y and its pullback by ``jax.vjp``."""
+
+    layout = "channels_last"
+
+    def thunks(self, call, case: Case, a: dict) -> dict:
+        jax = _jax()
+        jax.config.update("jax_enable_x64", True)   # else float64 silently computes float32
+        dtype = dtypes.numpy_dtype(case.dtype)
+
+        @once
+        def vjp():
+            y, pullback = jax.vjp(lambda x, w: call(x, w, case),
+                                  a["x"].astype(dtype), a["w"].astype(dtype))
+            return (y, *pullback(a["dy"].astype(dtype)))
+        return {g: (lambda i=i: vjp()[i]) for i, g in enumerate(("y", "dx", "dw"))}
+
+
+PORT = JaxPort()

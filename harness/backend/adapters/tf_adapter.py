@@ -49,6 +49,7 @@ from harness.numerics import layouts
 from harness.case import ops as op_registry
 from harness.backend.adapters.base import (COMMON_VARIANTS, Configurable, NoDevice, Outcome,
                                    each_grad, failed, once)
+from harness.backend.adapters.idioms import Idioms
 from harness.case.model import Case
 from harness.case.values import Inputs
 
@@ -417,3 +418,67 @@ class TfTape(_TfImpl):
 
 
 IMPLS = (TfBackprop(), TfTape())
+
+
+class TfIdioms(Idioms):
+    """Fixes as ``tf.nn`` arguments."""
+
+    def padding(self, case: Case) -> str:
+        if case.padding in ("SAME", "VALID"):
+            return f"use padding='{case.padding}'"
+        return ("pad explicitly: tf.pad(x, [[0, 0], " + ", ".join(
+            f"[{b}, {a}]" for b, a in case.pads) + ", [0, 0]]) then padding='VALID'")
+
+    def padding_rule(self, case: Case) -> str:
+        if case.padding == "SAME":
+            return "pass padding='SAME': TensorFlow's own rule (the odd pad after the data)"
+        if case.padding == "SAME_LOWER":
+            return ("TensorFlow has no SAME_LOWER: tf.pad x by SAME's total with the larger "
+                    "half BEFORE the data, then padding='VALID'")
+        return super().padding_rule(case)
+
+    def strides(self, case: Case) -> str:
+        return f"strides={_full(case, case.strides)}"
+
+    def dilation(self, case: Case) -> str:
+        return f"dilations={_full(case, case.dilations)}"
+
+    def data_layout(self, case: Case) -> str:
+        return "tf.transpose(x, " + str(list(layouts.permutation(
+            case.data_format, layouts.canonical_data(case.rank)))) + ")"
+
+    def filter_layout(self, case: Case) -> str:
+        native = _filter_layout(case)
+        return ("tf.transpose(w, " + str(list(layouts.permutation(case.filter_format, native)))
+                + f") gives {native}")
+
+
+IDIOMS = TfIdioms()
+
+
+class TfPort:
+    """A user's TensorFlow conv function: y by calling it, dx and dw by a ``GradientTape``."""
+
+    layout = "channels_last"
+
+    def thunks(self, call, case: Case, a: dict) -> dict:
+        tf = _tf()
+
+        def tensor(name):
+            return tf.cast(tf.constant(a[name]), case.dtype)
+
+        @once
+        def forward():
+            x, w = tensor("x"), tensor("w")
+            with tf.GradientTape(persistent=True) as tape:
+                tape.watch([x, w])
+                y = call(x, w, case)
+            return tape, x, w, y
+
+        def grad(i):
+            tape, x, w, y = forward()
+            return tape.gradient(y, (x, w)[i], output_gradients=tensor("dy"))
+        return {"y": lambda: forward()[3], "dx": lambda: grad(0), "dw": lambda: grad(1)}
+
+
+PORT = TfPort()

@@ -35,6 +35,7 @@ from harness.case import ops
 from harness.numerics import padding as pad
 from harness.backend.adapters.base import (COMMON_VARIANTS, Configurable, NoDevice, Outcome,
                                    each_grad, failed, once)
+from harness.backend.adapters.idioms import Idioms, dims, pads_text
 from harness.case.model import Case
 from harness.case.values import Inputs
 
@@ -283,3 +284,103 @@ class TorchNnGrad(_TorchImpl):
 
 
 IMPLS = (TorchNnGrad(), TorchAutograd())
+
+
+class TorchIdioms(Idioms):
+    """Fixes as torch code (``torch.nn.functional`` as ``F``)."""
+
+    def padding(self, case: Case) -> str:
+        if case.kind == "conv_transpose":
+            return (f"compute the full output with padding=0 and crop it by "
+                    f"{pads_text(case.pads)} (before, after) per dimension ({dims(case)})")
+        if case.padding == "SAME" and set(case.strides) == {1}:
+            return "use padding='same'"
+        if pad.is_symmetric(case.axes) and all(b >= 0 for b, _ in case.pads):
+            return f"use padding={tuple(b for b, _ in case.pads)}"
+        return (f"use F.pad(x, {_torch_pad_tuple(case.pads)}) and padding=0 (F.pad takes the "
+                "LAST dimension first: (left, right, top, bottom) for 2-D)")
+
+    def padding_rule(self, case: Case) -> str:
+        if case.padding not in ("SAME", "SAME_LOWER"):
+            return super().padding_rule(case)
+        halves = ("total // 2, total - total // 2" if case.padding == "SAME"
+                  else "total - total // 2, total // 2")
+        conv = f"F.conv{case.rank}d"
+        text = (f"TensorFlow's {case.padding} is asymmetric where the total pad is odd: "
+                f"pad by its rule, per spatial dimension:\n"
+                f"def same_pads(n, k, s, d):   # TensorFlow's {case.padding}\n"
+                f"    total = max((-(-n // s) - 1) * s + (k - 1) * d + 1 - n, 0)\n"
+                f"    return {halves}\n")
+        if case.kind == "conv_transpose":
+            return text + ("pads = [same_pads(n, k, s, d) for ...]   # n: y's sizes\n"
+                           "y = F.conv_transpose{r}d(x, w, stride=..., dilation=..., padding=0)"
+                           "  # then crop each dim: y[..., before:size - after]"
+                           ).format(r=case.rank)
+        return text + ("pads = [same_pads(n, k, s, d) for n, k, s, d in zip(x.shape[2:], "
+                       "w.shape[2:], stride, dilation)]\n"
+                       "x = F.pad(x, [p for pair in reversed(pads) for p in pair])   "
+                       "# F.pad: last dimension first\n"
+                       f"y = {conv}(x, w, stride=stride, dilation=dilation, padding=0)")
+
+    def pad_order_rule(self, case: Case) -> str:
+        return ("F.pad takes the LAST dimension first: F.pad(x, (left, right, top, bottom)) "
+                "in 2-D, (left, right, top, bottom, front, back) in 3-D; from per-dimension "
+                "pairs: F.pad(x, [p for pair in reversed(pads) for p in pair])"
+                f" (here: F.pad(x, {_torch_pad_tuple(case.pads)}))")
+
+    def strides(self, case: Case) -> str:
+        return f"stride={tuple(case.strides)}"
+
+    def dilation(self, case: Case) -> str:
+        return f"dilation={tuple(case.dilations)}"
+
+    def groups(self, case: Case) -> str:
+        return f"groups={case.conv_groups}"
+
+    def data_layout(self, case: Case) -> str:
+        return "x.permute(" + ", ".join(map(str, layouts.permutation(
+            case.data_format, layouts.canonical_data(case.rank)))) + ")"
+
+    def filter_layout(self, case: Case) -> str:
+        if case.kind == "depthwise":
+            c, m = (case.canonical_input_shape[1],
+                    case.canonical_filter_shape[0] // case.canonical_input_shape[1])
+            return (f"w.permute({', '.join(map(str, layouts.permutation(case.filter_format, layouts.depthwise_canonical(case.rank))))})"
+                    f".reshape({c * m}, 1, *kernel) gives the grouped conv's weight")
+        return "w.permute(" + ", ".join(map(str, layouts.permutation(
+            case.filter_format, layouts.canonical_filter(case.rank)))) + ") gives OIHW"
+
+    def output_padding(self, case: Case) -> str:
+        return f"pass output_padding={tuple(case.output_padding)}"
+
+
+IDIOMS = TorchIdioms()
+
+
+class TorchPort:
+    """A user's torch conv function (:mod:`harness.backend.port`): y by calling it, dx and
+    dw by ``torch.autograd.grad``, as a porter's training loop gets them."""
+
+    layout = "channels_first"
+
+    def thunks(self, call, case: Case, a: dict) -> dict:
+        torch = _torch()
+        dtype = getattr(torch, case.dtype)
+        staging = np.float32 if case.dtype == "bfloat16" else None
+
+        def tensor(name):
+            array = a[name] if staging is None else a[name].astype(staging)
+            return torch.from_numpy(array).to(dtype)
+
+        @once
+        def forward():
+            x, w = tensor("x").requires_grad_(True), tensor("w").requires_grad_(True)
+            return x, w, call(x, w, case)
+
+        def grad(i):
+            x, w, y = forward()
+            return torch.autograd.grad(y, (x, w)[i], tensor("dy"), retain_graph=True)[0]
+        return {"y": lambda: forward()[2], "dx": lambda: grad(0), "dw": lambda: grad(1)}
+
+
+PORT = TorchPort()
