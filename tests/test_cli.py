@@ -108,8 +108,15 @@ def test_impl_module_file_is_judged_and_a_bad_one_is_a_usage_error(tmp_path, cap
     line = next(l.strip() for l in out.splitlines() if l.strip().startswith("reproduce: "))
     words = shlex.split(line.removeprefix("reproduce: "))
     assert words[words.index("--impl-module") + 1] == str(port)
+    # the standalone-script line too: for a port's impl, repro says what to do instead
+    script = next(l.strip() for l in out.splitlines()
+                  if l.strip().startswith("standalone script: "))
     assert main(words[1:] + ["--out", str(tmp_path / "again")]) == 1
     assert "port.symmetric_padding" in capsys.readouterr().out
+    script_words = shlex.split(script.removeprefix("standalone script: "))
+    assert script_words[script_words.index("--impl-module") + 1] == str(port)
+    assert main(script_words[1:] + ["--in-process"]) == 2
+    assert "convgrad shrink --impl-module" in capsys.readouterr().err
     assert main(["run", "cases/article", "--impl-module", str(tmp_path / "nope.py"),
                  "--out", str(tmp_path / "out2")]) == 2
     err = capsys.readouterr().err

@@ -202,8 +202,10 @@ def script_name(v: dict) -> str:
 def script_command(v: dict, case_file: str, options: Optional[dict] = None) -> str:
     """The shell-quoted ``convgrad repro`` command that writes a standalone script (NumPy
     and the framework only) reproducing this verdict; see docs/repro.md."""
+    modules = [w for m in (options or {}).get("impl_modules") or () for w in ("--impl-module", m)]
     words = ["convgrad", "repro", case_file, "--case", v["case"], "--impl", v["impl"],
-             "--grad", v["grad"], *_judging_words(options, known=False), "-o", script_name(v)]
+             *modules, "--grad", v["grad"], *_judging_words(options, known=False),
+             "-o", script_name(v)]
     return shlex.join(words)
 
 
