@@ -21,17 +21,21 @@ class Framework:
     adapter: str                       # module whose IMPLS are the built-in impls
     template: str = ""                 # module whose TEMPLATES write standalone scripts
     path_variables: tuple[str, ...] = ()   # what lowers its path (harness.backend.platforms)
+    thread_variables: tuple[str, ...] = ()  # its own thread-pool sizes, set per worker
+    single_thread: tuple[tuple[str, str], ...] = ()   # what a one-thread worker also sets
 
 
 FRAMEWORKS: list[Framework] = [
     Framework("tensorflow", "tensorflow-cpu", "harness.backend.adapters.tf_adapter",
               "harness.tools.repro.templates.tf_template",
-              ("TF_ENABLE_ONEDNN_OPTS", "ONEDNN_MAX_CPU_ISA")),
+              ("TF_ENABLE_ONEDNN_OPTS", "ONEDNN_MAX_CPU_ISA"),
+              ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")),
     Framework("torch", "torch", "harness.backend.adapters.torch_adapter",
               "harness.tools.repro.templates.torch_template",
               ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS")),
     Framework("jax", "jax", "harness.backend.adapters.jax_adapter",
-              "harness.tools.repro.templates.jax_template", ("XLA_FLAGS",)),
+              "harness.tools.repro.templates.jax_template", ("XLA_FLAGS",),
+              single_thread=(("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false"),)),
     Framework("keras", "keras", "harness.backend.adapters.keras_adapter"),
 ]
 
@@ -50,6 +54,16 @@ def adapter(module: str):
     found = next((f for f in FRAMEWORKS if f.module == module), None)
     # by name: the adapters stand above this registry (their package imports it)
     return importlib.import_module(found.adapter) if found else None
+
+
+def thread_variables() -> tuple[str, ...]:
+    """Every framework's own thread-pool variables."""
+    return tuple(v for f in FRAMEWORKS for v in f.thread_variables)
+
+
+def single_thread_settings() -> dict[str, str]:
+    """What a one-thread worker sets besides the thread counts (JAX's XLA flag)."""
+    return {k: v for f in FRAMEWORKS for k, v in f.single_thread}
 
 
 def adapter_modules() -> tuple[str, ...]:

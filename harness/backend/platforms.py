@@ -30,11 +30,12 @@ from __future__ import annotations
 
 import os
 import platform as _platform
-import re
 import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping, Optional
+
+from harness.backend import frameworks
 
 # The cpuid flags that decide a framework's numerics path (Linux /proc/cpuinfo names).
 CPU_FLAGS = ("avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512dq",
@@ -169,80 +170,20 @@ def emulation_environment(name: str, environ: Mapping[str, str] = os.environ) ->
 
 # ------------------------------------------------------------------ the frameworks
 
-def _on(flag: Optional[bool]) -> Optional[str]:
+def on(flag: Optional[bool]) -> Optional[str]:
+    """A probed switch as the record says it: "on", "off", or None (not known)."""
     return None if flag is None else ("on" if flag else "off")
-
-
-def _tensorflow(cpu: dict) -> dict:
-    tf = sys.modules["tensorflow"]
-    # TF's own module: loaded by the impl already, never by this module's import
-    from tensorflow.python.util import _pywrap_util_port as port   # noqa: PLC0415
-    onednn = bool(port.IsMklEnabled())
-    flags = set(cpu["flags"])
-    # IsDataTypeSupportedByOneDNNOnThisCPU (tensorflow/core/util/util.cc) reads cpuid
-    # itself, not the oneDNN cap; it has no Python binding, so its rule is applied here.
-    bf16 = "avx512f" in flags or "avx_ne_convert" in flags
-    f16 = ("avx512bw" in flags and ("avx512_fp16" in flags or "amx_fp16" in flags)) \
-        or "avx_ne_convert" in flags
-    out = {"version": tf.__version__, "onednn": _on(onednn),
-           "onednn_bfloat16": _on(onednn and bf16), "onednn_float16": _on(onednn and f16),
-           "onednn_version": None, "gpus": []}
-    try:
-        gpus = tf.config.list_physical_devices("GPU")
-        out["gpus"] = [g.name for g in gpus]
-        if gpus:
-            info = tf.sysconfig.get_build_info()
-            out["cuda"], out["cudnn"] = info.get("cuda_version"), info.get("cudnn_version")
-            out["tf32"] = _on(tf.config.experimental.tensor_float_32_execution_enabled())
-    except Exception as exc:  # noqa: BLE001 - a probe never costs the run
-        out["gpus"] = [f"probe failed: {type(exc).__name__}"]
-    return out
-
-
-def _torch(cpu: dict) -> dict:
-    torch = sys.modules["torch"]
-    onednn = bool(torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled)
-    try:
-        bf16 = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-        f16 = bool(torch.ops.mkldnn._is_mkldnn_fp16_supported())
-    except (AttributeError, RuntimeError):
-        bf16 = f16 = None
-    version = re.search(r"(?:MKL-DNN|oneDNN) v([0-9.]+)", torch.__config__.show())
-    out = {"version": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-           "onednn": _on(onednn), "onednn_bfloat16": _on(onednn and bf16) if bf16 is not None
-           else None, "onednn_float16": _on(onednn and f16) if f16 is not None else None,
-           "onednn_version": version[1] if version else None, "gpus": []}
-    if torch.cuda.is_available():
-        out["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-        out["compute_capability"] = ".".join(map(str, torch.cuda.get_device_capability(0)))
-        out["cuda"] = torch.version.cuda
-        out["cudnn"] = str(torch.backends.cudnn.version())
-        out["tf32"] = _on(torch.backends.cudnn.allow_tf32)
-        out["tf32_matmul"] = _on(torch.backends.cuda.matmul.allow_tf32)
-    return out
-
-
-def _jax(cpu: dict) -> dict:
-    jax = sys.modules["jax"]
-    devices = jax.devices()
-    out = {"version": jax.__version__, "platform": jax.default_backend(),
-           "devices": sorted({d.device_kind for d in devices}),
-           "default_matmul_precision": str(jax.config.jax_default_matmul_precision),
-           "onednn": None, "onednn_bfloat16": None, "onednn_float16": None}
-    return out
-
-
-_PROBES = {"tensorflow": _tensorflow, "torch": _torch, "jax": _jax}
 
 
 def probe(framework: str, environ: Mapping[str, str] = os.environ) -> dict:
     """This process's platform for ``framework`` (imported already: call it after the impl's
     ``version()``): the CPU, the variables that lower a path, and the framework's own
-    routing. Never raises: a probe that fails says so in ``error``."""
+    routing (its adapter's ``probe_platform(cpu)``, found through the framework registry).
+    Never raises: a probe that fails says so in ``error``."""
     cpu = cpu_facts(environ)
     facts: dict[str, Any] = {"cpu": cpu, "framework": framework,
                              "variables": {k: environ[k] for k in PATH_VARIABLES if k in environ}}
-    fn = _PROBES.get(framework)
+    fn = getattr(frameworks.adapter(framework), "probe_platform", None)
     if fn is not None:
         try:
             facts.update(fn(cpu))
@@ -278,7 +219,7 @@ def probe_impl(impl) -> dict:
         facts = probe(backend)
         facts["framework"], facts["backend"] = "keras", backend
         return facts
-    return probe(framework if framework in _PROBES and framework in sys.modules else "")
+    return probe(framework if framework in frameworks.modules() and framework in sys.modules else "")
 
 
 # ------------------------------------------------------------------ facts a verdict is matched on

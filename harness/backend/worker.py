@@ -38,6 +38,7 @@ from typing import Any, BinaryIO, Optional, Sequence
 
 import numpy as np
 
+from harness.backend import frameworks
 from harness.backend import platforms, procs
 from harness.safeio import printable
 from harness.backend.adapters import ImplInfo, availability
@@ -487,8 +488,9 @@ def error_outcomes(grads: Sequence[str], cause: str) -> dict[str, Outcome]:
     return {g: Outcome(error=cause) for g in grads}
 
 
+# the BLAS and OpenMP pools every framework may use, then each framework's own
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                    "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+                    *frameworks.thread_variables())
 
 
 def thread_environment(threads: int) -> dict[str, str]:
@@ -496,8 +498,9 @@ def thread_environment(threads: int) -> dict[str, str]:
     instead of each spinning up a pool the size of the machine. Variables the user
     set are left alone."""
     env = {k: str(threads) for k in THREAD_VARIABLES if k not in os.environ}
-    if "XLA_FLAGS" not in os.environ and threads == 1:
-        env["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false"
+    if threads == 1:
+        env.update({k: v for k, v in frameworks.single_thread_settings().items()
+                    if k not in os.environ})
     return env
 
 

@@ -27,6 +27,7 @@ Ops (:mod:`harness.case.ops`):
 """
 from __future__ import annotations
 
+import sys
 from typing import Sequence
 
 import numpy as np
@@ -248,3 +249,15 @@ class JaxPort:
 
 
 PORT = JaxPort()
+
+
+def probe_platform(cpu: dict) -> dict:
+    """This process's numerics path in the framework (imported already): what
+    :func:`harness.backend.platforms.probe` records beside the CPU."""
+    jax = sys.modules["jax"]
+    devices = jax.devices()
+    out = {"version": jax.__version__, "platform": jax.default_backend(),
+           "devices": sorted({d.device_kind for d in devices}),
+           "default_matmul_precision": str(jax.config.jax_default_matmul_precision),
+           "onednn": None, "onednn_bfloat16": None, "onednn_float16": None}
+    return out

@@ -47,6 +47,7 @@ import numpy as np
 
 from harness.numerics import layouts
 from harness.case import ops as op_registry
+from harness.backend import platforms
 from harness.backend.adapters.base import (COMMON_VARIANTS, Configurable, NoDevice, Outcome,
                                    each_grad, failed, once)
 from harness.backend.adapters.idioms import Idioms
@@ -482,3 +483,31 @@ class TfPort:
 
 
 PORT = TfPort()
+
+
+def probe_platform(cpu: dict) -> dict:
+    """This process's numerics path in the framework (imported already): what
+    :func:`harness.backend.platforms.probe` records beside the CPU."""
+    tf = sys.modules["tensorflow"]
+    # TF's own module: loaded by the impl already, never by this module's import
+    from tensorflow.python.util import _pywrap_util_port as port   # noqa: PLC0415
+    onednn = bool(port.IsMklEnabled())
+    flags = set(cpu["flags"])
+    # IsDataTypeSupportedByOneDNNOnThisCPU (tensorflow/core/util/util.cc) reads cpuid
+    # itself, not the oneDNN cap; it has no Python binding, so its rule is applied here.
+    bf16 = "avx512f" in flags or "avx_ne_convert" in flags
+    f16 = ("avx512bw" in flags and ("avx512_fp16" in flags or "amx_fp16" in flags)) \
+        or "avx_ne_convert" in flags
+    out = {"version": tf.__version__, "onednn": platforms.on(onednn),
+           "onednn_bfloat16": platforms.on(onednn and bf16), "onednn_float16": platforms.on(onednn and f16),
+           "onednn_version": None, "gpus": []}
+    try:
+        gpus = tf.config.list_physical_devices("GPU")
+        out["gpus"] = [g.name for g in gpus]
+        if gpus:
+            info = tf.sysconfig.get_build_info()
+            out["cuda"], out["cudnn"] = info.get("cuda_version"), info.get("cudnn_version")
+            out["tf32"] = platforms.on(tf.config.experimental.tensor_float_32_execution_enabled())
+    except Exception as exc:  # noqa: BLE001 - a probe never costs the run
+        out["gpus"] = [f"probe failed: {type(exc).__name__}"]
+    return out

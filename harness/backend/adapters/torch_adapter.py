@@ -25,6 +25,8 @@ Ops (:mod:`harness.case.ops`):
 """
 from __future__ import annotations
 
+import re
+import sys
 import warnings
 from typing import Sequence
 
@@ -33,6 +35,7 @@ import numpy as np
 from harness.numerics import layouts
 from harness.case import ops
 from harness.numerics import padding as pad
+from harness.backend import platforms
 from harness.backend.adapters.base import (COMMON_VARIANTS, Configurable, NoDevice, Outcome,
                                    each_grad, failed, once)
 from harness.backend.adapters.idioms import Idioms, dims, pads_text
@@ -384,3 +387,28 @@ class TorchPort:
 
 
 PORT = TorchPort()
+
+
+def probe_platform(cpu: dict) -> dict:
+    """This process's numerics path in the framework (imported already): what
+    :func:`harness.backend.platforms.probe` records beside the CPU."""
+    torch = sys.modules["torch"]
+    onednn = bool(torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled)
+    try:
+        bf16 = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        f16 = bool(torch.ops.mkldnn._is_mkldnn_fp16_supported())
+    except (AttributeError, RuntimeError):
+        bf16 = f16 = None
+    version = re.search(r"(?:MKL-DNN|oneDNN) v([0-9.]+)", torch.__config__.show())
+    out = {"version": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+           "onednn": platforms.on(onednn), "onednn_bfloat16": platforms.on(onednn and bf16) if bf16 is not None
+           else None, "onednn_float16": platforms.on(onednn and f16) if f16 is not None else None,
+           "onednn_version": version[1] if version else None, "gpus": []}
+    if torch.cuda.is_available():
+        out["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+        out["compute_capability"] = ".".join(map(str, torch.cuda.get_device_capability(0)))
+        out["cuda"] = torch.version.cuda
+        out["cudnn"] = str(torch.backends.cudnn.version())
+        out["tf32"] = platforms.on(torch.backends.cudnn.allow_tf32)
+        out["tf32_matmul"] = platforms.on(torch.backends.cuda.matmul.allow_tf32)
+    return out
