@@ -80,7 +80,7 @@ MATRIX = """\
 KNOWN_KEYS = ("id, description, source, op, grads, data_format, filter_format, padding, "
               "strides, dilations, dtype, input_shape, filter_shape, batch, in_channels, "
               "out_channels, input_size, kernel_size, groups, channel_multiplier, "
-              "output_padding, output_shape, x, w, dy, claims")
+              "output_padding, output_shape, x, w, dy, tx, tw, gx, gw, claims")
 
 EXPECTED = [
     "a-broken.yaml:4: invalid YAML: expected ',' or ']', but got '<stream end>' (while "
@@ -88,7 +88,7 @@ EXPECTED = [
     "many.yaml:4: case 'many/fields': strides: strides[1]=-2 must be >= 1",
     "many.yaml:5: case 'many/fields': dtype: 'float17' is not one of float64, float32, "
     "float16, bfloat16",
-    "many.yaml:12: case 'many/fields': grads[1]: 'dz' is not one of y, dx, dw",
+    "many.yaml:12: case 'many/fields': grads[1]: 'dz' is not one of y, dx, dw, jvp, ddy, ddx, ddw",
     f"many.yaml:13: case 'many/fields': colour: unknown key; known keys: {KNOWN_KEYS}",
     "many.yaml:16: case 'many/types': description: expected a string, got an integer",
     "many.yaml:18: case 'many/types': filter_shape: the filter [2, 2, 3, 1] (HWIO) has 3 "

@@ -84,7 +84,7 @@ BAD_CASES = [
      f"{BAD}/dtype-float8.yaml:4: case 'bad/dtype': dtype: 'float8' is not one of "
      "float64, float32, float16, bfloat16"),
     ("grads-dz.yaml",
-     f"{BAD}/grads-dz.yaml:3: case 'bad/grads': grads[1]: 'dz' is not one of y, dx, dw"),
+     f"{BAD}/grads-dz.yaml:3: case 'bad/grads': grads[1]: 'dz' is not one of y, dx, dw, jvp, ddy, ddx, ddw"),
     ("w-ragged.yaml",
      f"{BAD}/w-ragged.yaml:5: case 'bad/w-ragged': w: ragged nested list: element [1] has "
      "shape [1, 1, 1] but element [0] has shape [2, 1, 1]"),
@@ -161,7 +161,7 @@ BAD_CASES = [
      "finite number >= 0 (the source's own tolerance), got -0.001"),
     ("claim-unknown-key.yaml",
      f"{BAD}/claim-unknown-key.yaml:9: case 'bad/claim-key': claims[0]: unknown key 'digits'; "
-     "expected 'source', any of y, dx, dw, and optionally decimals, rtol, atol, finding"),
+     "expected 'source', any of y, dx, dw, jvp, ddy, ddx, ddw, and optionally decimals, rtol, atol, finding"),
     ("duplicate-key.yaml",
      f"{BAD}/duplicate-key.yaml:6: invalid YAML: duplicate key 'padding'"),
     ("alias.yaml",
@@ -190,7 +190,7 @@ BAD_CASES = [
      "matrix.product.layout[0]: 'layout' is not a case key, so its values must be mappings "
      "of case keys (a group); known keys: id, description, source, op, grads, data_format, "
      "filter_format, padding, strides, dilations, dtype, input_shape, filter_shape, batch, "
-     "in_channels, out_channels, input_size, kernel_size, groups, channel_multiplier, output_padding, output_shape, x, w, dy, claims"),
+     "in_channels, out_channels, input_size, kernel_size, groups, channel_multiplier, output_padding, output_shape, x, w, dy, tx, tw, gx, gw, claims"),
     ("matrix-product-claims.yaml",
      f"{BAD}/matrix-product-claims.yaml:6: case 'bad/matrix-claims': matrix.product.claims: "
      "cannot vary in a matrix: claimed values belong to one case; put them in a group with "

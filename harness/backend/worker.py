@@ -43,8 +43,8 @@ from harness.backend import platforms, procs
 from harness.safeio import printable
 from harness.backend.adapters import ImplInfo, availability
 from harness.backend.variants import environment
-from harness.backend.adapters.base import (Impl, Outcome, checked_outcomes, compute_guarded, failed,
-                                   is_installed)
+from harness.backend.adapters.base import (Impl, Outcome, checked_outcomes, compute_guarded,
+                                           failed, grads_of, is_installed)
 
 HEADER = struct.Struct("!Q")
 STDERR_TAIL_LINES = 12
@@ -600,9 +600,9 @@ class WorkerPool:
         worker = self._acquire(group)
         start = time.perf_counter()
         try:
-            runs = worker.compute(case, inputs, case.grads, repeat, index)
+            runs = worker.compute(case, inputs, grads_of(info.impl, case), repeat, index)
         except WorkerDied as exc:
-            runs = [error_outcomes(case.grads, str(exc))]
+            runs = [error_outcomes(grads_of(info.impl, case), str(exc))]
         finally:  # whatever happened, the worker goes back to the pool
             seconds = time.perf_counter() - start
             self._release(group, worker, seconds)

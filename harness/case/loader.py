@@ -52,12 +52,14 @@ CASE_KEYS = ("id", "description", "source", "op", "grads", "data_format", "filte
              "padding", "strides", "dilations", "dtype", "input_shape", "filter_shape",
              "batch", "in_channels", "out_channels", "input_size", "kernel_size",
              "groups", "channel_multiplier", "output_padding", "output_shape",
-             "x", "w", "dy", "claims")
+             "x", "w", "dy", "tx", "tw", "gx", "gw", "claims")
 MATRIX_KEYS = ("id", "base", "product")
 # How a source printed or checked a claim's values (docs/cases.md, Claims).
 CLAIM_PRECISION_KEYS = ("decimals", "rtol", "atol")
 MAX_CLAIM_DECIMALS = 30
-NEEDED_BY = {"x": ("y", "dw"), "w": ("y", "dx"), "dy": ("dx", "dw")}
+# tensor -> the grads that need its values
+NEEDED_BY = {t: tuple(g for g in ops.ALL_GRADS if t in ops.tensors_needed(g)) for t in ops.TENSORS}
+TANGENTS = ops.TENSORS[3:]     # tx, tw, gx, gw: shaped as x, w, x, w
 # Shorthand keys that only mean something next to input_size / kernel_size.
 SHORTHAND_USERS = {"batch": ("input_size",), "out_channels": ("kernel_size",),
                    "in_channels": ("input_size", "kernel_size")}
@@ -477,7 +479,7 @@ def parse_case(path: str, raw: Located) -> Case:
     dtype = ctx.check(_choice, ctx, raw, "dtype", dtypes.NAMES, default="float32")
     description = ctx.check(_optional_str, ctx, raw, "description")
     source = ctx.check(_optional_str, ctx, raw, "source")
-    values = {name: ctx.check(_value_spec, ctx, raw, name) for name in ("x", "w", "dy")}
+    values = {name: ctx.check(_value_spec, ctx, raw, name) for name in ops.TENSORS}
     _refuse_shorthand_clash(ctx, raw)
     claims = _claims(ctx, raw)
     case, consistent = (_shaped_case(ctx, raw, op, values) if _good(op) else BAD), False
@@ -531,6 +533,7 @@ def _shaped_case(ctx: _Context, raw: Located, op, values: dict) -> Case:
                 filter_format=filter_format, padding=padding, strides=strides,
                 dilations=dilations, dtype="float64", input_shape=input_shape,
                 filter_shape=filter_shape, x=values["x"], w=values["w"], dy=values["dy"],
+                **{t: values[t] for t in TANGENTS if _good(values[t])},
                 file=ctx.path, line=raw.line, **op_keys)
     ctx.output_shape = output_shape
     return case
@@ -606,18 +609,19 @@ def _case_hint(value: object, allowed: Sequence[str]) -> str:
 
 def _grads(ctx: _Context, raw: Located) -> tuple[str, ...]:
     value = raw.get("grads", list(GRADS))
+    allowed = ops.ALL_GRADS
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not value:
-        raise ctx.error("grads", f"expected a non-empty list of {', '.join(GRADS)}, got "
+        raise ctx.error("grads", f"expected a non-empty list of {', '.join(allowed)}, got "
                                  f"{_show(value)}")
     for i, g in enumerate(value):
-        if not isinstance(g, str) or g not in GRADS:
-            raise ctx.error(f"grads[{i}]", f"{_show(g)} is not one of {', '.join(GRADS)}"
-                                           f"{_case_hint(g, GRADS)}")
+        if not isinstance(g, str) or g not in allowed:
+            raise ctx.error(f"grads[{i}]", f"{_show(g)} is not one of {', '.join(allowed)}"
+                                           f"{_case_hint(g, allowed)}")
     if len(set(value)) != len(value):
         raise ctx.error("grads", f"lists a gradient twice: {_show(value)}")
-    return tuple(g for g in GRADS if g in value)
+    return tuple(g for g in allowed if g in value)
 
 
 def _int_tuple(ctx: _Context, raw: Located, key: str, length: int, *, minimum: int,
@@ -941,12 +945,25 @@ def _check_geometry(ctx: _Context, case: Case) -> None:
     # A kernel larger than the padded input is a legitimate case: its output is empty
     # (a 0 in y's shape), and frameworks differ on it.
     _check_sizes(ctx, case)
-    for name in ("x", "w", "dy"):
+    for name in ops.TENSORS:
         try:
             generators.check_range_length(name, getattr(case, name), case.shape_of(name))
         except generators.GeneratorError as exc:
             raise ctx.error(exc.field, exc.message) from None
     _check_dy_shape(ctx, case)
+    _check_tangent_shapes(ctx, case)
+
+
+def _check_tangent_shapes(ctx: _Context, case: Case) -> None:
+    """Explicit tangents and cotangents have the shape of the tensor they go with."""
+    for name in TANGENTS:
+        values = getattr(case, name)
+        if isinstance(values, list):
+            shape, want = nested_shape(values), case.shape_of(name)
+            if not fits(shape, want):
+                base = ops.base_tensor(name)
+                raise ctx.error(name, f"{name} goes with {base} and must have its shape "
+                                      f"{list(want)}, got {list(shape)}")
 
 
 def _check_sizes(ctx: _Context, case: Case) -> None:
@@ -1027,7 +1044,7 @@ def _check_values_present(ctx: _Context, case: Case) -> None:
 
 def _check_values_fit_dtype(ctx: _Context, case: Case) -> None:
     """Refuse finite values that the case dtype would round to infinity."""
-    for name in ("x", "w", "dy"):
+    for name in ops.TENSORS:
         largest = generators.largest_magnitude(getattr(case, name), case.shape_of(name))
         if largest is None or case.dtype == "float64":
             continue
@@ -1057,25 +1074,25 @@ def _claim(ctx: _Context, raw: Located, i: int, entry: object) -> Claim:
     if not isinstance(entry, Located):
         ctx.problems.append(ctx.error(
             f"claims[{i}]", "expected a mapping with 'source' and one or more of "
-                            f"{', '.join(GRADS)}, got {_type_name(entry)}", line))
+                            f"{', '.join(ops.ALL_GRADS)}, got {_type_name(entry)}", line))
         return BAD
     found = len(ctx.problems)
     for key in entry:
-        if key not in ("source", "finding") and key not in GRADS and \
+        if key not in ("source", "finding") and key not in ops.ALL_GRADS and \
                 key not in CLAIM_PRECISION_KEYS:
             ctx.problems.append(ctx.error(
                 f"claims[{i}]", f"unknown key {_show(key)}; expected 'source', any of "
-                                f"{', '.join(GRADS)}, and optionally "
+                                f"{', '.join(ops.ALL_GRADS)}, and optionally "
                                 f"{', '.join(CLAIM_PRECISION_KEYS)}, finding",
                 entry.line_of(key)))
     source = entry.get("source")
     if not isinstance(source, str) or not source.strip():
         ctx.problems.append(ctx.error(f"claims[{i}].source", "required: who says these are "
                                       "the values (e.g. 'article, printed output')", line))
-    grads = {k: v for k, v in entry.items() if k in GRADS}
+    grads = {k: v for k, v in entry.items() if k in ops.ALL_GRADS}
     if not grads:
         ctx.problems.append(ctx.error(f"claims[{i}]", f"claims nothing: give one or more of "
-                                                      f"{', '.join(GRADS)}", line))
+                                                      f"{', '.join(ops.ALL_GRADS)}", line))
     for grad, values in grads.items():
         shape = nested_shape(values)
         if isinstance(shape, str):

@@ -54,6 +54,10 @@ class Case:
     x: ValueSpec = None
     w: ValueSpec = None
     dy: ValueSpec = None
+    tx: ValueSpec = None      # forward-mode tangents (jvp)
+    tw: ValueSpec = None
+    gx: ValueSpec = None      # second-order cotangents (ddy, ddx, ddw)
+    gw: ValueSpec = None
     description: str = ""
     source: str = ""
     claims: tuple[Claim, ...] = ()
@@ -162,11 +166,11 @@ class Case:
         return self.padding if isinstance(self.padding, str) else "EXPLICIT"
 
     def layout_of(self, tensor: str) -> str:
-        """Layout of ``x``/``dx``/``y``/``dy`` (``data_format``) or ``w``/``dw`` (``filter_format``)."""
-        return self.filter_format if tensor in ("w", "dw") else self.data_format
+        """Layout of ``x``/``dx``/``y``/``dy`` (``data_format``) or ``w``/``dw`` (``filter_format``);
+        tangents and second-order grads as the tensor they are shaped as."""
+        return self.filter_format if ops.base_tensor(tensor) == "w" else self.data_format
 
     def shape_of(self, tensor: str) -> tuple[int, ...]:
         """Shape of ``x``/``dx``, ``w``/``dw`` or ``y``/``dy`` in the case's layouts."""
-        return {"x": self.input_shape, "dx": self.input_shape, "w": self.filter_shape,
-                "dw": self.filter_shape, "y": self.output_shape,
-                "dy": self.output_shape}[tensor]
+        return {"x": self.input_shape, "w": self.filter_shape,
+                "dy": self.output_shape}[ops.base_tensor(tensor)]

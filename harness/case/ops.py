@@ -26,7 +26,43 @@ import numpy as np
 from harness.numerics import layouts, oracle
 
 GRADS = ("y", "dx", "dw")
+# Second order and forward mode (every op is bilinear in (x, w): y = B(x, w)):
+#   jvp = B(tx, w) + B(x, tw)              forward mode along the tangents (tx, tw)
+#   ddy = B(gx, w) + B(x, gw)              d<dx, gx> + <dw, gw> / d dy
+#   ddx = dx(dy, w := gw)                  ... / d x
+#   ddw = dw(x := gx, dy)                  ... / d w
+# ddx and ddw are also forward-over-reverse: the jvp of (dx, dw) along (gx, gw).
+SECOND_ORDER = ("jvp", "ddy", "ddx", "ddw")
+ALL_GRADS = GRADS + SECOND_ORDER
+TENSORS = ("x", "w", "dy", "tx", "tw", "gx", "gw")
+# the tensor each grad has the shape and layout of
+SHAPE_OF = {"y": "dy", "dx": "x", "dw": "w", "jvp": "dy", "ddy": "dy", "ddx": "x", "ddw": "w",
+            "tx": "x", "tw": "w", "gx": "x", "gw": "w"}
+# a second-order grad as a sum of first-order ones with some tensors swapped in
+SECOND_ORDER_TERMS = {
+    "jvp": (("y", {"x": "tx"}), ("y", {"w": "tw"})),
+    "ddy": (("y", {"x": "gx"}), ("y", {"w": "gw"})),
+    "ddx": (("dx", {"w": "gw"}),),
+    "ddw": (("dw", {"x": "gx"}),),
+}
 KINDS = ("conv", "depthwise", "conv_transpose")
+
+
+def base_tensor(name: str) -> str:
+    """``x``, ``w`` or ``dy``: the tensor ``name`` (a grad or a tangent) is shaped and laid
+    out as."""
+    return SHAPE_OF.get(name, name)
+
+
+def tensors_needed(grad: str) -> tuple[str, ...]:
+    """The tensors a grad's value depends on."""
+    first = {"y": ("x", "w"), "dx": ("w", "dy"), "dw": ("x", "dy")}
+    if grad in first:
+        return first[grad]
+    out: list[str] = []
+    for base, swap in SECOND_ORDER_TERMS[grad]:
+        out += [swap.get(t, t) for t in first[base] if swap.get(t, t) not in out]
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -34,7 +70,7 @@ class Op:
     name: str
     kind: str           # conv | depthwise | conv_transpose
     rank: int           # spatial dims
-    grads: tuple[str, ...] = GRADS
+    grads: tuple[str, ...] = ALL_GRADS
 
     @property
     def markers(self) -> tuple[str, ...]:
@@ -65,7 +101,7 @@ def get(name: str) -> Op:
 def canonical_layout(case, tensor: str) -> str:
     """The channels-first layout a tensor of ``case`` takes for the oracle (``NCHW``, or the
     filter's ``OIHW``; a depthwise filter's ``CMHW`` before it is reshaped)."""
-    if tensor in ("w", "dw"):
+    if base_tensor(tensor) == "w":
         if case.kind == "depthwise":
             return layouts.depthwise_canonical(case.rank)
         return layouts.canonical_filter(case.rank)
@@ -76,7 +112,7 @@ def to_canonical(case, tensor: str, a: np.ndarray) -> np.ndarray:
     """``a`` (laid out as the case says) channels-first, a depthwise filter as the grouped
     conv's ``(C * M, 1, *kernel)`` (output channel ``c * M + m``)."""
     a = layouts.convert(a, case.layout_of(tensor), canonical_layout(case, tensor))
-    if tensor in ("w", "dw") and case.kind == "depthwise":
+    if base_tensor(tensor) == "w" and case.kind == "depthwise":
         c, m, *kernel = a.shape
         a = a.reshape(c * m, 1, *kernel)
     return a
@@ -84,7 +120,7 @@ def to_canonical(case, tensor: str, a: np.ndarray) -> np.ndarray:
 
 def from_canonical(case, tensor: str, a: np.ndarray) -> np.ndarray:
     """Inverse of :func:`to_canonical`."""
-    if tensor in ("w", "dw") and case.kind == "depthwise":
+    if base_tensor(tensor) == "w" and case.kind == "depthwise":
         c, m, *kernel = layouts.shape_in(case.filter_shape, case.filter_format,
                                          layouts.depthwise_canonical(case.rank))
         a = a.reshape(c, m, *kernel)
@@ -122,7 +158,10 @@ def evaluate(case, grad: str, x: np.ndarray, w: np.ndarray, dy: np.ndarray, *,
 
 def terms(case, grad: str) -> np.ndarray:
     """How many products each element of ``grad`` sums (the bound's ``n``), channels-first,
-    from the geometry alone: :func:`evaluate` on all-ones inputs, without computing it."""
+    from the geometry alone: :func:`evaluate` on all-ones inputs, without computing it.
+    A second-order grad sums the products of each of its terms."""
+    if grad in SECOND_ORDER_TERMS:
+        return sum(terms(case, base) for base, _ in SECOND_ORDER_TERMS[grad])
     forward_in, _ = case.forward_shapes
     geometry = dict(strides=case.strides, pads=case.pads, dilations=case.dilations,
                     groups=case.conv_groups)

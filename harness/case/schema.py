@@ -62,15 +62,15 @@ def _case() -> dict:
                             "decimals": {"type": "integer", "minimum": 0, "maximum": 30},
                             "rtol": {"type": "number", "minimum": 0},
                             "atol": {"type": "number", "minimum": 0},
-                            **{g: {"type": "array"} for g in ops.GRADS}}}
+                            **{g: {"type": "array"} for g in ops.ALL_GRADS}}}
     return {
         "type": "object", "additionalProperties": False,
         "properties": {
             "id": {"type": "string", "pattern": r"^\S+$", "maxLength": 200},
             "description": {"type": "string"}, "source": {"type": "string"},
             "op": {"enum": list(ops.OPS)},
-            "grads": {"oneOf": [{"enum": list(ops.GRADS)}, {
-                "type": "array", "items": {"enum": list(ops.GRADS)}, "minItems": 1,
+            "grads": {"oneOf": [{"enum": list(ops.ALL_GRADS)}, {
+                "type": "array", "items": {"enum": list(ops.ALL_GRADS)}, "minItems": 1,
                 "uniqueItems": True}]},
             "data_format": {"enum": _layouts("data")},
             "filter_format": {"enum": _layouts("filter")},
@@ -87,7 +87,7 @@ def _case() -> dict:
             "batch": INT, "in_channels": INT, "out_channels": INT, "groups": POSITIVE,
             "channel_multiplier": POSITIVE,
             "output_padding": {"type": "array", "items": INT, "minItems": 1, "maxItems": 3},
-            "x": _values(), "w": _values(), "dy": _values(),
+            **{t: _values() for t in ops.TENSORS},
             "claims": {"type": "array", "items": claim},
         },
     }

@@ -6,24 +6,37 @@ numbers and only the arithmetic is judged.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import math
+from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
 from harness.numerics import dtypes
-from harness.case import generators
+from harness.case import generators, ops
 from harness.case.model import Case
 
 
 @dataclass(frozen=True)
 class Inputs:
-    """``x``, ``w``, ``dy`` of a case (case layouts, float64, rounded to the case dtype)."""
+    """``x``, ``w``, ``dy`` of a case (case layouts, float64, rounded to the case dtype), and
+    the tangents ``tx``, ``tw`` and cotangents ``gx``, ``gw`` its second-order grads need
+    (None where none of its grads does)."""
 
     x: np.ndarray
     w: np.ndarray
     dy: np.ndarray
+    tx: Optional[np.ndarray] = None
+    tw: Optional[np.ndarray] = None
+    gx: Optional[np.ndarray] = None
+    gw: Optional[np.ndarray] = None
+
+    def get(self, name: str) -> np.ndarray:
+        """A tensor by name; a tangent the case does not have is zeros of its shape."""
+        value = getattr(self, name)
+        if value is None:
+            value = np.zeros_like(getattr(self, ops.base_tensor(name)))
+        return value
 
 
 def tensor(case: Case, name: str) -> np.ndarray:
@@ -49,4 +62,7 @@ def as_array(values: list, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def materialize(case: Case) -> Inputs:
-    return Inputs(x=tensor(case, "x"), w=tensor(case, "w"), dy=tensor(case, "dy"))
+    needed = {t for g in case.grads for t in ops.tensors_needed(g)}
+    extra = {name: tensor(case, name) for name in ops.TENSORS[3:]
+             if name in needed or getattr(case, name) is not None}
+    return Inputs(x=tensor(case, "x"), w=tensor(case, "w"), dy=tensor(case, "dy"), **extra)

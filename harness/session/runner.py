@@ -19,7 +19,8 @@ from harness.verdict import facts as facts_mod
 from harness.verdict import known as known_mod
 from harness.backend import platforms
 from harness.backend.adapters import ImplInfo, availability
-from harness.backend.adapters.base import Impl, Outcome, compute_guarded, missing_op
+from harness.backend.adapters.base import (Impl, Outcome, compute_guarded, grads_of, missing_grad,
+                                           missing_op)
 from harness.case.model import Case
 from harness.numerics.compare import Comparison
 from harness.verdict.expected import Expected, expected
@@ -295,7 +296,7 @@ class InProcess:
     def compute(self, info: ImplInfo, case: Case, inputs: Inputs,
                 repeat: int) -> tuple[list[dict[str, Outcome]], float]:
         start = time.perf_counter()
-        runs = compute_guarded(info.impl, case, inputs, case.grads, repeat)
+        runs = compute_guarded(info.impl, case, inputs, grads_of(info.impl, case), repeat)
         return runs, time.perf_counter() - start
 
     def close(self) -> None:
@@ -305,7 +306,7 @@ class InProcess:
 def _timed(backend, info, case, inputs, repeat):
     """The backend's runs, and the compute seconds per grad and run."""
     runs, seconds = backend.compute(info, case, inputs, repeat)
-    return runs, seconds / max(repeat * len(case.grads), 1)
+    return runs, seconds / max(repeat * len(grads_of(info.impl, case)), 1)
 
 
 class Session:
@@ -374,7 +375,8 @@ class Session:
                     futures = {i.impl.name: pool.submit(_timed, backend, i, case, inputs,
                                                         self.repeat)
                                for i in impls
-                               if i.available and not missing_op(i.impl, case.op)}
+                               if i.available and not missing_op(i.impl, case.op)
+                               and grads_of(i.impl, case)}
                     window.append((case, inputs, answers or expected(case, inputs), futures))
                     if len(window) > 2 * max(backend.jobs, 1):
                         yield self._gather(window.popleft(), impls)
@@ -413,8 +415,18 @@ class Session:
                                                      "implements (its 'ops' and 'op_notes')"})
                              for g in case.grads]
                 continue
-            runs, seconds = runs_of[info.impl.name]
+            runs, seconds = runs_of.get(info.impl.name, ([{}], 0.0))
             for g in case.grads:
+                note = missing_grad(info.impl, g)
+                if note:   # forward mode or second order the impl does not compute
+                    verdicts.append(Verdict(case.id, info.impl.name, g, Status.UNSUPPORTED,
+                                            message=note, limitation={
+                                                "id": f"no-{g}", "framework": info.impl.framework,
+                                                "summary": note,
+                                                "evidence": f"{info.impl.name} declares the grads "
+                                                            "it computes (its 'grads' and "
+                                                            "'grad_notes')"}))
+                    continue
                 v = judge_repeats(case, info, g, runs, exp[g], self.known, seconds,
                                   self.limitations, inputs)
                 if v.comparison is not None and not stores_arrays(v):

@@ -122,11 +122,53 @@ def expected_from_canonical(case: Case, grad: str, x: np.ndarray, w: np.ndarray,
                     may_overflow=out(may_overflow) if may_overflow.any() else None)
 
 
+def expected_second_order(case: Case, grad: str, tensors: dict[str, np.ndarray],
+                          out: Callable[[np.ndarray], np.ndarray],
+                          model: Optional[compare.BoundModel] = None) -> Expected:
+    """A forward-mode or second-order grad (:data:`harness.case.ops.SECOND_ORDER_TERMS`):
+    a sum of first-order convs with tangents swapped in, from channels-first ``tensors``.
+
+    Its bound: each term ``t_i`` is a conv of ``n_i`` products and magnitude ``M_i``, computed
+    by a correct implementation within ``acc_i`` (:func:`harness.numerics.compare.
+    accumulation_error`) and rounded to the output dtype before the terms are added (what
+    autodiff does: one conv per term, then a sum), so before the final rounding the sum is
+    within ``sum(acc_i + u_out * (|t_i| + acc_i) + eta_out)`` of the exact value (one term:
+    just ``acc_1``); the final rounding adds ``u_out * (|exact| + that) + eta_out``, as
+    for a first-order grad."""
+    model = model or compare.BoundModel.for_dtype(case.dtype)
+    parts = ops.SECOND_ORDER_TERMS[grad]
+    exact = magnitude = slack = 0.0
+    n = 0
+    u_out, eta_out = compare.UNIT_ROUNDOFF[model.output], compare.UNDERFLOW[model.output]
+    with np.errstate(invalid="ignore", over="ignore"):
+        for base, swap in parts:
+            args = {t: tensors[swap.get(t, t)] for t in ("x", "w", "dy")}
+            term = ops.evaluate(case, base, args["x"], args["w"], args["dy"])
+            size = ops.evaluate(case, base, *(np.abs(args[t]) for t in ("x", "w", "dy")))
+            count = ops.terms(case, base)
+            acc = compare.accumulation_error(size, count, model)
+            if len(parts) > 1:     # each term is rounded to the output dtype, then added
+                acc = acc + u_out * (np.abs(term) + acc) + eta_out
+            exact, magnitude, slack, n = exact + term, magnitude + size, slack + acc, n + count
+        limit = compare.bound(exact, magnitude, n, model, acc=slack)
+    values, may_overflow = compare.round_overflow(exact, slack, model.output)
+    return Expected(values=out(values), bound=out(limit), magnitude=out(magnitude),
+                    terms=out(n), model=model,
+                    may_overflow=out(may_overflow) if may_overflow.any() else None)
+
+
 def expected(case: Case, inputs: Inputs,
              model: Optional[compare.BoundModel] = None) -> dict[str, Expected]:
     """Oracle values and per-element bounds for every grad of the case (under ``model``,
     by default the case dtype's :meth:`~harness.numerics.compare.BoundModel.for_dtype`)."""
-    x, w, dy = (ops.to_canonical(case, name, getattr(inputs, name)) for name in ("x", "w", "dy"))
-    return {grad: expected_from_canonical(case, grad, x, w, dy,
-                                          lambda a, g=grad: ops.from_canonical(case, g, a), model)
-            for grad in case.grads}
+    names = {t for g in case.grads for t in (ops.tensors_needed(g) + ("x", "w", "dy"))}
+    tensors = {name: ops.to_canonical(case, name, inputs.get(name)) for name in names}
+    out = {}
+    for grad in case.grads:
+        lay_out = (lambda a, g=grad: ops.from_canonical(case, g, a))
+        if grad in ops.SECOND_ORDER_TERMS:
+            out[grad] = expected_second_order(case, grad, tensors, lay_out, model)
+        else:
+            out[grad] = expected_from_canonical(case, grad, tensors["x"], tensors["w"],
+                                                tensors["dy"], lay_out, model)
+    return out

@@ -94,6 +94,26 @@ class Impl(Protocol):
 LEGACY_OPS = frozenset({"conv1d", "conv2d", "conv3d"})
 
 
+# What an impl that does not say (``grads``) is taken to compute: the first-order grads,
+# so a plug-in written before forward mode and second order is never handed them.
+FIRST_ORDER = ("y", "dx", "dw")
+
+
+def grads_of(impl, case) -> tuple[str, ...]:
+    """The case's grads ``impl`` computes (the others: :func:`missing_grad`)."""
+    declared = getattr(impl, "grads", FIRST_ORDER)
+    return tuple(g for g in case.grads if g in declared)
+
+
+def missing_grad(impl, grad: str) -> str:
+    """Why ``impl`` does not compute ``grad`` (its ``grad_notes``), or '' when it does."""
+    if grad in getattr(impl, "grads", FIRST_ORDER):
+        return ""
+    notes = getattr(impl, "grad_notes", {}) or {}
+    computed = ", ".join(getattr(impl, "grads", FIRST_ORDER))
+    return notes.get(grad) or f"{impl.name} computes {computed}, not {grad}"
+
+
 def missing_op(impl, op: str) -> str:
     """Why ``impl`` does not implement ``op`` (its ``op_notes``), or '' when it does."""
     if op in getattr(impl, "ops", LEGACY_OPS):
