@@ -15,6 +15,7 @@ DESCRIPTIONS = {
     "regressions": "framework bugs found here, as cases",
     "upstream": "upstream conv-gradient bug reports that run on a CPU",
     "gpu": "channel-heavy cases where TF32 shows (skipped without a GPU)",
+    "second-order": "forward mode (jvp) and double backward (ddy, ddx, ddw) of every op",
 }
 
 

@@ -47,6 +47,14 @@ class KerasOps(Configurable):
     ops = frozenset({"conv1d", "conv2d", "conv3d", "depthwise_conv1d", "depthwise_conv2d",
                      "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"})
     variants = {"backend": BACKENDS, "cpu": COMMON_VARIANTS["cpu"]}
+    # Keras 3 differentiates through its backend (tf.GradientTape, torch.autograd, jax.grad:
+    # the backend's own API, judged by that framework's impls); keras.ops has no jvp and no
+    # gradient function of its own to judge.
+    grads = ("y", "dx", "dw")
+    grad_notes = {g: "Keras 3 has no autodiff API of its own: forward mode and second order "
+                     "go through its backend's (tf.autodiff.ForwardAccumulator, torch.func, "
+                     "jax.jvp), judged by the tf.*, torch.* and jax.* impls"
+                  for g in ("jvp", "ddy", "ddx", "ddw")}
 
     @property
     def backend(self) -> str:
