@@ -95,3 +95,19 @@ def test_the_pytest_plugins_impl_module_alone_runs_only_its_impls(pytester):
     ids = [line for line in result.stdout.lines if "::" in line]
     assert ids == [f"{SAME_DX}::article/same-dx[planted.correct-dx]",
                    f"{SAME_DX}::article/same-dx[claim-dx]"]
+
+
+def test_an_impl_module_named_as_a_module_is_found_in_the_folder_convgrad_runs_in(tmp_path):
+    """Found by a porter: the console script's sys.path holds its bin folder, not the
+    folder it runs in, so ``--impl-module myport`` (not ``myport.py``) was not found."""
+    import subprocess
+    import sys
+    script = Path(sys.executable).with_name("convgrad")
+    (tmp_path / "myport.py").write_text("from tests.planted import Planted\nIMPLS = [Planted()]\n")
+    shutil.copy(REPO / SAME_DX, tmp_path / "case.yaml")
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)}
+    done = subprocess.run([str(script), "run", "case.yaml", "--impl-module", "myport",
+                           "--in-process", "--out", "out"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode in (0, 1), done.stderr
+    assert "planted.correct" in done.stdout and "No module named" not in done.stderr

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
 import sys
 from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence
@@ -178,6 +179,11 @@ def module_impls(spec: str) -> list:
                 raise ImplModuleError(f"--impl-module {spec}: the name {path.stem!r} is "
                                       f"already {module.__file__}; rename the file")
         else:
+            if os.getcwd() not in sys.path:
+                # found from the folder convgrad runs in, as `python -m` would (the console
+                # script's sys.path holds its own bin folder, not the cwd); after what is
+                # installed, so a module of the cwd never shadows an installed one
+                sys.path.append(os.getcwd())
             module = importlib.import_module(target)
         found = getattr(module, attr or "IMPLS")
     except ImplModuleError:

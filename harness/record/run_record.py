@@ -37,6 +37,7 @@ from harness import __version__
 from harness.safeio import files, outputs, printable
 from harness.numerics import layouts
 from harness.backend import platforms
+from harness.case import ops
 from harness.case.model import Case
 from harness.verdict import diagnosis
 from harness.session.runner import (CLAIM_STATUSES, FULL_ARRAY_LIMIT, STATUSES, CaseResult, ImplInfo,
@@ -133,7 +134,7 @@ def case_entry(result: CaseResult) -> dict:
                   "total": a.total, "before": a.before, "after": a.after,
                   "output": a.output_size} for d, a in zip(letters, c.axes)],
         "inputs": {name: array_view(getattr(result.inputs, name), c.layout_of(name))
-                   for name in ("x", "w", "dy")},
+                   for name in ops.TENSORS if getattr(result.inputs, name) is not None},
         "expected": {g: array_view(e.values, c.layout_of(g))
                      for g, e in result.expected.items()},
     }
