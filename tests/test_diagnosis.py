@@ -10,13 +10,38 @@ from harness.verdict.expected import expected_from_canonical
 from harness.case.loader import load_cases
 from harness.verdict.status import Status
 from harness.case.values import materialize
-from tests import planted_ports
+from tests import planted_ports, planted_second_order
 
 CASES = load_cases(["cases/conformance"])
 
 
 def test_the_catalog_and_the_planted_ports_cover_the_same_mistakes():
-    assert {p.mistake for p in planted_ports.PORTS} == set(diagnosis.MISTAKES)
+    second = {m.id for m in diagnosis.SECOND_ORDER_MISTAKES}
+    assert {p.mistake for p in planted_ports.PORTS} == set(diagnosis.MISTAKES) - second
+    assert second == set(SECOND_ORDER_BUGS.values())
+
+
+# the planted second-order bugs (tests/planted_second_order.py) and the mistake each is
+SECOND_ORDER_BUGS = {"pytorch#80766": "transposed-flag-dropped",
+                     "pytorch#51430": "weight-grad-groups",
+                     "pytorch#75219": "fwd-over-rev-groups",
+                     "jax#563": "transposed-dilation-dropped"}
+
+
+@pytest.mark.parametrize("bug", [b for b in planted_second_order.BUGS
+                                 if b.bug in SECOND_ORDER_BUGS], ids=lambda b: b.bug)
+def test_each_planted_second_order_bug_is_diagnosed_as_itself(bug):
+    cases = load_cases(["cases/second-order", "tests/data/second_order.yaml"])
+    results = runner.Session(runner.probe([bug()])).judge(cases)
+    fails = [v for r in results for v in r.verdicts
+             if v.status in (Status.FAIL, Status.ERROR) and v.actual is not None]
+    assert fails, bug.bug
+    mistake = SECOND_ORDER_BUGS[bug.bug]
+    unexplained = [(v.case, v.grad) for v in fails
+                   if mistake not in {d["mistake"] for d in v.diagnosis if d["explains"]}]
+    assert unexplained == []
+    found = diagnosis.summarize([(r.case, v) for r in results for v in r.verdicts], "torch")
+    assert found["mistake"] == mistake and found["explains"] == found["of"]
 
 
 @pytest.mark.parametrize("port", planted_ports.PORTS, ids=lambda p: p.mistake)

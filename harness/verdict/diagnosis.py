@@ -27,11 +27,11 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from harness.backend.adapters.idioms import Idioms, for_framework
-from harness.numerics import layouts
+from harness.numerics import layouts, oracle
 from harness.numerics import padding as pad
 from harness.case import ops
 from harness.case.model import Case
-from harness.verdict.expected import expected_from_canonical
+from harness.verdict.expected import expected_from_canonical, expected_second_order
 from harness.case.values import Inputs
 
 
@@ -46,6 +46,10 @@ class Attempt:
     case: Case                                   # the geometry it used
     back: Callable[[str, np.ndarray], np.ndarray]
     note: str = ""                               # which variant, for the fix text
+    # a mistake in the arithmetic rather than the inputs or the geometry: what it computed
+    # for one first-order function (base) while computing a grad (which)
+    evaluate: Optional[Callable] = None          # (case, base, x, w, dy, which) -> array
+    tangents: dict = dataclasses.field(default_factory=dict)   # tx, tw, gx, gw it used
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,10 @@ class Mistake:
     fix: Callable[[Case, str, Attempt], str]             # (case, framework, attempt) -> text
     # the rule that fixes it everywhere, as code of the impl's framework
     rule: Optional[Callable[[Idioms, Case], str]] = None
+    # the grads it can explain: a geometry mistake shows in all of them; one in the
+    # inputs' layout in the first-order ones (whose inputs it changes); one of the
+    # second-order rules only in the grads that use that rule
+    grads: tuple[str, ...] = ops.GRADS
 
 
 # --------------------------------------------------------------- helpers
@@ -301,15 +309,23 @@ CATALOG: list[Mistake] = [
             lambda i, c: "output_padding adds rows AFTER the data: "
             + i.output_padding(c)),
 ]
-MISTAKES = tuple(m.id for m in CATALOG)
+
 
 
 def explains(case: Case, grad: str, actual: np.ndarray, attempt: Attempt) -> bool:
     """Whether ``actual`` is the oracle's answer under the mistake, within the bound."""
+    def mistaken(c, base, x, w, dy):
+        return attempt.evaluate(c, base, x, w, dy, grad)
+    evaluate = ops.evaluate if attempt.evaluate is None else mistaken
+    out = (lambda a: attempt.back(grad, a))
     try:
-        exp = expected_from_canonical(attempt.case, grad, attempt.x, attempt.w, attempt.dy,
-                                      lambda a: attempt.back(grad, a))
-    except ValueError:             # the mistake makes the shapes inconsistent
+        if grad in ops.SECOND_ORDER_TERMS:
+            tensors = {"x": attempt.x, "w": attempt.w, "dy": attempt.dy, **attempt.tangents}
+            exp = expected_second_order(attempt.case, grad, tensors, out, evaluate=evaluate)
+        else:
+            exp = expected_from_canonical(attempt.case, grad, attempt.x, attempt.w, attempt.dy,
+                                          out, evaluate=evaluate)
+    except (ValueError, KeyError):   # the mistake makes the shapes inconsistent
         return False
     if exp.values.shape != np.shape(actual):
         return False
@@ -321,18 +337,138 @@ def diagnose(case: Case, inputs: Inputs, grad: str, actual: np.ndarray, framewor
     """Every applicable mistake of ``catalog``: ``{mistake, explains, fix, summary}``;
     the ones that explain the impl's values first."""
     out = []
+    tangents = None
     for mistake in CATALOG if catalog is None else catalog:
+        if grad not in mistake.grads:
+            continue
         try:
             attempts = mistake.attempts(case, inputs)
         except ValueError:
             continue
         if not attempts:
             continue
+        if grad in ops.SECOND_ORDER_TERMS:
+            tangents = tangents or {n: ops.to_canonical(case, n, inputs.get(n))
+                                    for n in ops.TENSORS[3:]}
+            for a in attempts:
+                a.tangents = a.tangents or tangents
         hit = next((a for a in attempts if explains(case, grad, actual, a)), None)
         out.append({"mistake": mistake.id, "explains": hit is not None,
                     "fix": mistake.fix(case, framework, hit or attempts[0]),
                     "summary": mistake.summary})
     return sorted(out, key=lambda d: not d["explains"])
+
+
+# --------------------------------------------------------------- second-order mistakes
+
+DOUBLE_BACKWARD = ("ddy", "ddx", "ddw")
+
+
+def _plain(case: Case, inputs: Inputs, evaluate: Callable, note: str = "") -> list[Attempt]:
+    x, w, dy = _canonical(case, inputs)
+    return [Attempt(x, w, dy, case, _back(case), note, evaluate=evaluate)]
+
+
+def _transposed_flag(case: Case, inputs: Inputs) -> list[Attempt]:
+    """A transposed conv's double backward computed with the forward conv (pytorch#80766)."""
+    if case.kind != "conv_transpose":
+        return []
+
+    def evaluate(c, base, x, w, dy, which):
+        if which not in DOUBLE_BACKWARD:
+            return ops.evaluate(c, base, x, w, dy)
+        geometry = dict(strides=c.strides, pads=c.pads, dilations=c.dilations,
+                        groups=c.conv_groups)
+        if base == "y":
+            return oracle.conv(x, w, **geometry)
+        if base == "dx":
+            return oracle.conv_dx(dy, w, input_shape=x.shape, **geometry)
+        return oracle.conv_dw(x, dy, filter_shape=w.shape, **geometry)
+    return _plain(case, inputs, evaluate)
+
+
+def _weight_groups(case: Case, inputs: Inputs) -> list[Attempt]:
+    """The filter gradient of a grouped conv reading the first group's input channels for
+    every group (torch.nn.grad.conv*_weight, pytorch#51430)."""
+    groups = case.conv_groups
+    if groups == 1 or case.kind == "conv_transpose":
+        return []
+
+    def evaluate(c, base, x, w, dy, which):
+        if base == "dw":
+            per = x.shape[1] // groups
+            x = np.concatenate([x[:, :per]] * groups, axis=1)
+        return ops.evaluate(c, base, x, w, dy)
+    return _plain(case, inputs, evaluate)
+
+
+def _fwd_over_rev_groups(case: Case, inputs: Inputs) -> list[Attempt]:
+    """Forward-over-reverse of a grouped conv taking the tangent's groups in another order
+    (pytorch#75219, #81111)."""
+    groups = case.conv_groups
+    if groups == 1 or case.kind == "conv_transpose":
+        return []
+
+    def evaluate(c, base, x, w, dy, which):
+        if which == "ddx":
+            w = np.concatenate(np.split(w, groups, axis=0)[::-1], axis=0)
+        elif which == "ddw":
+            x = np.concatenate(np.split(x, groups, axis=1)[::-1], axis=1)
+        return ops.evaluate(c, base, x, w, dy)
+    return _plain(case, inputs, evaluate)
+
+
+def _transposed_dilation(case: Case, inputs: Inputs) -> list[Attempt]:
+    """The second-order rule of a transposed conv without its rhs dilation (jax#563)."""
+    if case.kind != "conv_transpose" or set(case.dilations) == {1}:
+        return []
+
+    def evaluate(c, base, x, w, dy, which):
+        if which in DOUBLE_BACKWARD:
+            return ops.evaluate(c, base, x, w, dy, dilations=(1,) * c.rank)
+        return ops.evaluate(c, base, x, w, dy)
+    return _plain(case, inputs, evaluate)
+
+
+SECOND_ORDER_MISTAKES = [
+    Mistake("transposed-flag-dropped",
+            "a transposed conv's double backward computed with the forward conv (the "
+            "'transposed' flag lost: pytorch#80766)", _transposed_flag,
+            lambda c, f, t: "the double backward of a transposed conv is itself transposed: "
+            "differentiate the transposed conv (or upgrade past the framework's fix)",
+            lambda i, c: "differentiate conv_transpose itself (autograd / jax.vjp of it), not "
+            "the forward conv", DOUBLE_BACKWARD),
+    Mistake("weight-grad-groups",
+            "a grouped conv's filter gradient read the first group's input channels for every "
+            "group (torch.nn.grad.conv*_weight, pytorch#51430)", _weight_groups,
+            lambda c, f, t: f"with groups={c.conv_groups} each group's filter gradient takes "
+            "its own input channels: use autograd, or a conv*_weight with the fix",
+            lambda i, c: "compute each group's filter gradient from its own input channels "
+            "(autograd does; torch.nn.grad.conv*_weight before pytorch#51430 did not)",
+            ("dw", "ddw")),
+    Mistake("fwd-over-rev-groups",
+            "forward-over-reverse of a grouped conv took the tangent's groups in another "
+            "order (pytorch#75219, #81111)", _fwd_over_rev_groups,
+            lambda c, f, t: f"with groups={c.conv_groups}, the tangent's channel groups must "
+            "keep their order: use reverse-over-reverse, or a framework with the fix",
+            lambda i, c: "differentiate the grouped conv's vjp in reverse mode (double "
+            "backward), or upgrade past the forward-over-reverse fix", ("ddx", "ddw")),
+    Mistake("transposed-dilation-dropped",
+            "the second-order rule of a transposed conv dropped the rhs dilation (jax#563)",
+            _transposed_dilation,
+            lambda c, f, t: f"the transposed conv's dilation {list(c.dilations)} belongs in "
+            "its second-order rule too", lambda i, c: "keep the dilation in every derivative "
+            "of the transposed conv: " + i.dilation(c), DOUBLE_BACKWARD),
+]
+
+# The geometry mistakes show in every grad, forward mode and second order included.
+for _i, _m in enumerate(CATALOG):
+    if _m.id in ("symmetric-padding", "pad-side-swapped", "pad-axes-reversed",
+                 "pad-ignores-stride", "no-padding", "strides-swapped", "stride-one-axis",
+                 "dilation-ignored", "dilation-swapped"):
+        CATALOG[_i] = dataclasses.replace(_m, grads=ops.ALL_GRADS)
+CATALOG += SECOND_ORDER_MISTAKES
+MISTAKES = tuple(m.id for m in CATALOG)
 
 
 def summarize(judged: Sequence[tuple[Case, object]], framework: str,

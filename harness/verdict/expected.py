@@ -105,14 +105,17 @@ def claim_tolerance(claim: Claim, claimed: np.ndarray,
 
 def expected_from_canonical(case: Case, grad: str, x: np.ndarray, w: np.ndarray,
                             dy: np.ndarray, out: Callable[[np.ndarray], np.ndarray],
-                            model: Optional[compare.BoundModel] = None) -> Expected:
+                            model: Optional[compare.BoundModel] = None,
+                            evaluate: Callable = ops.evaluate) -> Expected:
     """One grad's oracle values and bound from channels-first tensors; ``out`` lays a
-    channels-first result out as the caller wants it (the case's layout, usually)."""
+    channels-first result out as the caller wants it (the case's layout, usually).
+    ``evaluate`` (:func:`harness.case.ops.evaluate`'s signature) is what a diagnosis
+    replaces to compute what a mistaken implementation did."""
     model = model or compare.BoundModel.for_dtype(case.dtype)
-    exact = ops.evaluate(case, grad, x, w, dy)
+    exact = evaluate(case, grad, x, w, dy)
     with np.errstate(invalid="ignore", over="ignore"):
-        magnitude = ops.evaluate(case, grad, np.abs(x), np.abs(w), np.abs(dy))
-    terms = ops.terms(case, grad)
+        magnitude = evaluate(case, grad, np.abs(x), np.abs(w), np.abs(dy))
+    terms = _terms_for(case, grad, exact)
     acc = compare.accumulation_error(magnitude, terms, model)
     limit = compare.bound(exact, magnitude, terms, model, acc=acc)
     values, may_overflow = compare.round_overflow(exact, acc, model.output)
@@ -122,9 +125,19 @@ def expected_from_canonical(case: Case, grad: str, x: np.ndarray, w: np.ndarray,
                     may_overflow=out(may_overflow) if may_overflow.any() else None)
 
 
+def _terms_for(case: Case, grad: str, values: np.ndarray) -> np.ndarray:
+    """:func:`harness.case.ops.terms` of ``grad``; where ``values`` has another shape (a
+    diagnosis' mistaken arithmetic changed it), the largest count everywhere."""
+    terms = ops.terms(case, grad)
+    if np.shape(terms) != np.shape(values):
+        terms = np.full(np.shape(values), np.max(terms, initial=0))
+    return terms
+
+
 def expected_second_order(case: Case, grad: str, tensors: dict[str, np.ndarray],
                           out: Callable[[np.ndarray], np.ndarray],
-                          model: Optional[compare.BoundModel] = None) -> Expected:
+                          model: Optional[compare.BoundModel] = None,
+                          evaluate: Callable = ops.evaluate) -> Expected:
     """A forward-mode or second-order grad (:data:`harness.case.ops.SECOND_ORDER_TERMS`):
     a sum of first-order convs with tangents swapped in, from channels-first ``tensors``.
 
@@ -143,9 +156,9 @@ def expected_second_order(case: Case, grad: str, tensors: dict[str, np.ndarray],
     with np.errstate(invalid="ignore", over="ignore"):
         for base, swap in parts:
             args = {t: tensors[swap.get(t, t)] for t in ("x", "w", "dy")}
-            term = ops.evaluate(case, base, args["x"], args["w"], args["dy"])
-            size = ops.evaluate(case, base, *(np.abs(args[t]) for t in ("x", "w", "dy")))
-            count = ops.terms(case, base)
+            term = evaluate(case, base, args["x"], args["w"], args["dy"])
+            size = evaluate(case, base, *(np.abs(args[t]) for t in ("x", "w", "dy")))
+            count = _terms_for(case, base, term)
             acc = compare.accumulation_error(size, count, model)
             if len(parts) > 1:     # each term is rounded to the output dtype, then added
                 acc = acc + u_out * (np.abs(term) + acc) + eta_out
