@@ -20,7 +20,7 @@ from harness.frontends import cli
 from harness.numerics import layouts
 from harness.backend import variants
 from harness.case.loader import load_cases
-from harness.tools.repro import script, target
+from harness.tools.repro import script, target, upstream
 from harness.tools.repro.judge import Judge, default_backend
 from harness.tools.repro.templates import template
 from harness.tools.repro.templates.code import Request
@@ -111,9 +111,10 @@ def test_a_passing_verdicts_script_exits_0_with_the_adapters_very_result(tmp_pat
     assert np.array_equal(np.load(saved), mine)   # the same calls, bit for bit
 
 
-def test_a_failing_verdicts_script_exits_1_and_shows_the_mismatch(tmp_path):
-    """A verdict made to fail by a wrong expectation: the script's verdict machinery, with
-    no dependence on any live framework bug."""
+def test_a_failing_verdicts_full_script_exits_1_and_shows_the_mismatch(tmp_path, monkeypatch):
+    """A verdict made to fail by a wrong expectation: the full script's verdict machinery
+    (the one a fail gets where the upstream-ready form cannot compute the case), with no
+    dependence on any live framework bug."""
     needs("torch")
     case_file = tmp_path / "case.yaml"
     case_file.write_text(EMULATED)
@@ -123,6 +124,7 @@ def test_a_failing_verdicts_script_exits_1_and_shows_the_mismatch(tmp_path):
     wrong.flat[3] += 1.0
     t.expected = dataclasses.replace(t.expected, values=wrong)
     t.status, t.kind = "fail", "gross"
+    monkeypatch.setattr(upstream, "applies", lambda t, code: False)
     path = tmp_path / "repro.py"
     script.write(t, str(path))
     done = run_script(path, tmp_path)
@@ -130,6 +132,82 @@ def test_a_failing_verdicts_script_exits_1_and_shows_the_mismatch(tmp_path):
     assert "dx (NCHW): 1 of 40 elements outside the bound" in done.stdout
     assert "REPRODUCED: elements outside the bound" in done.stdout
     assert "torch " in done.stdout and "numpy " in done.stdout and "CPU capability" in done.stdout
+
+
+def run_module(path: Path, tmp_path: Path, expression: str) -> np.ndarray:
+    """``expression`` evaluated in the script's namespace (its module-level code run, main()
+    not), in a fresh process that cannot import convgrad."""
+    out = tmp_path / "value.npy"
+    code = ("import runpy, sys, numpy as np; g = runpy.run_path(sys.argv[1], run_name='repro'); "
+            f"np.save(sys.argv[2], eval({expression!r}, g))")
+    blocker = tmp_path / "blocker"
+    run_script(path, tmp_path)   # makes the blocker
+    done = subprocess.run([sys.executable, "-c", code, str(path), str(out)], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(blocker)})
+    assert done.returncode == 0, done.stdout + done.stderr
+    return np.load(out)
+
+
+def test_an_upstream_script_of_a_fail_that_does_not_show_exits_0(tmp_path):
+    """A fail whose values are right after all: the upstream-ready script computes the same
+    result as the adapter, bit for bit, judges it within the bound, and says so."""
+    needs("torch")
+    case_file = tmp_path / "case.yaml"
+    case_file.write_text(EMULATED)
+    result, v = judged(case_file, "torch.autograd", "dw")
+    t = target.from_result(result, v)
+    t.status, t.kind = "fail", "rounding"        # as if it had failed
+    path = tmp_path / "repro.py"
+    text = script.write(t, str(path))
+    assert "def oracle(" in text and "EXPECTED" not in text
+    done = run_script(path, tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "NOT REPRODUCED" in done.stdout and "ULP of float32" in done.stdout
+    assert "torch float64" in done.stdout     # the witness: the same calls in float64
+    mine = layouts.convert(np.asarray(v.actual, dtype=np.float64), t.case.layout_of("dw"),
+                           "OIHW")
+    assert np.array_equal(run_module(path, tmp_path, "compute()"), mine)
+
+
+LONG_SUMS = ROOT / "cases/edges/long-sums.yaml"
+HALF = ROOT / "cases/conformance/half.yaml"
+
+
+@pytest.mark.parametrize("case_file,case_id,impl", [
+    (LONG_SUMS, "edges/long-sums/VALID-bfloat16", "torch.autograd[cpu=avx2]"),
+    (HALF, "conformance/half/SAME_LOWER-s1x1-bfloat16", "tf.backprop")])
+def test_a_live_bfloat16_findings_upstream_ready_script(tmp_path, case_file, case_id, impl):
+    """A real bfloat16 finding (torch's own bfloat16 kernels, taken on every CPU with
+    cpu=avx2; TensorFlow's own with explicit pads): its script is under 80 lines, needs no
+    convgrad, regenerates the seeded inputs (its check passes, or it would exit 2), counts the
+    elements outside the bound as convgrad did, and shows the ULPs and the witness."""
+    chosen = variants.resolve([impl])[0]
+    needs(chosen.framework)
+    case = next(c for c in load_cases([case_file]) if c.id == case_id)
+    with Judge([chosen], backend=default_backend()) as judge:
+        info = judge.info(chosen.name)
+        if not info.available:
+            pytest.skip(f"{impl}: {info.version}")
+        result = judge.one(case, chosen.name)
+    v = next(v for v in result.verdicts if v.grad == "dx")
+    if str(v.status) != "fail":
+        pytest.skip(f"{impl} dx is {v.status} here (platform: {info.platform})")
+    t = target.from_result(result, v, platform=info.platform)
+    path = tmp_path / "repro.py"
+    text = script.write(t, str(path))
+    assert len(text.splitlines()) < 80 and "diagnosis" not in text
+    assert imports_of(path) <= ALLOWED_IMPORTS and "default_rng(" in text
+    done = run_script(path, tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    out = done.stdout
+    assert f"  {chosen.framework} bfloat16 " in out and "ULP of bfloat16" in out
+    row = next(line for line in out.splitlines() if line.startswith(f"  {chosen.framework} bfloat16"))
+    assert int(row.split()[-2]) == v.stats["mismatched"]   # outside the bound, as convgrad said
+    assert "exact rounded to bfloat16" in out and "  rounded to bfloat16" in out
+    assert "convgrad recorded: cpu " in out and "REPRODUCED: elements outside the bound" in out
+    witness = next(line for line in out.splitlines() if line.startswith("    rounded to bfloat16"))
+    assert int(witness.split()[-2]) == 0     # the float32 path, rounded once: within the bound
 
 
 def test_the_live_tf_onednn_bug_reproduces_standalone_and_not_without_onednn(tmp_path):
@@ -143,7 +221,8 @@ def test_the_live_tf_onednn_bug_reproduces_standalone_and_not_without_onednn(tmp
                          "--impl", impl, "--grad", "y", "-o", str(out)]) == 0
         text = out.read_text()
         value = "0" if "onednn=off" in impl else "1"
-        assert f"os.environ['TF_ENABLE_ONEDNN_OPTS'] = '{value}'" in text
+        assert (f"os.environ['TF_ENABLE_ONEDNN_OPTS'] = '{value}'" in text      # full script
+                or f"'TF_ENABLE_ONEDNN_OPTS': '{value}'" in text)               # upstream-ready
         assert text.index("TF_ENABLE_ONEDNN_OPTS") < text.index("import tensorflow")
         done = run_script(out, tmp_path)
         assert done.returncode == expected, done.stdout + done.stderr

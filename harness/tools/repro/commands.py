@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Sequence
 
 from harness.safeio.argtypes import positive_float, positive_int
+from harness.case.loader import load_cases
+from harness.render.terminal import script_name
+from harness.session import selection
 from harness.session.config import DEFAULT_TIMEOUT_S, RunOptions, UsageError
+from harness.tools.repro import fuzz as fuzz_mod, script, shrink as shrink_mod
+from harness.tools.repro import target as target_mod
+from harness.tools.repro.confirm import confirmer
+from harness.tools.repro.templates import NoTemplate, templates
+from harness.verdict import known as known_mod
 
 
 def _usage(message: str):
@@ -38,9 +46,6 @@ def _command(argv: Sequence[str]) -> str:
 # ------------------------------------------------------------------ repro
 
 def cmd_repro(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from harness.tools.repro import script, target as target_mod
-    from harness.render.terminal import script_name
-
     command = _command(argv)
     options = _options(args)
     impl = options.one_impl()
@@ -55,7 +60,6 @@ def cmd_repro(args: argparse.Namespace, argv: Sequence[str]) -> int:
                                              command=command)
     except target_mod.ReproError as exc:
         raise _usage(str(exc)) from None
-    from harness.tools.repro.templates import NoTemplate
     out = args.output or script_name({"case": t.case.id, "impl": t.impl, "grad": t.grad})
     try:
         script.write(t, out)
@@ -71,10 +75,6 @@ def cmd_repro(args: argparse.Namespace, argv: Sequence[str]) -> int:
 # ------------------------------------------------------------------ shrink
 
 def cmd_shrink(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from harness.case.loader import load_cases
-    from harness.session import selection
-    from harness.tools.repro import shrink as shrink_mod
-
     cases = selection.matching(load_cases(args.paths), args.k)
     exact = [c for c in cases if c.id == args.k]
     cases = exact or cases
@@ -86,12 +86,9 @@ def cmd_shrink(args: argparse.Namespace, argv: Sequence[str]) -> int:
     options = _options(args)
     impl = options.one_impl()
     backend = options.backend([impl])
-    from harness.tools.repro.confirm import confirmer
-    from harness.tools.repro.templates import templates
-    from harness.tools.repro.target import worker_threads
 
     def confirm(result, verdict):   # the worker's thread settings, known once it started
-        env = worker_threads(getattr(backend, "envs", {}).get(impl.name, {}))
+        env = target_mod.worker_threads(getattr(backend, "envs", {}).get(impl.name, {}))
         return confirmer(args.repeat, env)(result, verdict)
     try:
         outcome = shrink_mod.shrink(cases[0], impl, args.grad, backend=backend,
@@ -110,8 +107,6 @@ def cmd_shrink(args: argparse.Namespace, argv: Sequence[str]) -> int:
 # ------------------------------------------------------------------ fuzz
 
 def cmd_fuzz(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from harness.tools.repro import fuzz as fuzz_mod
-
     run_options = _options(args)
     impls = run_options.resolved_impls
     backend = run_options.backend(impls)
@@ -152,8 +147,6 @@ def _judging(p: argparse.ArgumentParser, jobs: bool = True) -> None:
 
 
 def add_parsers(sub) -> None:
-    from harness.verdict import known as known_mod
-
     rep = sub.add_parser("repro", help="write a standalone script (NumPy and the framework "
                          "only) that reproduces one verdict")
     rep.add_argument("paths", nargs="+", metavar="RECORD|CASEFILE",

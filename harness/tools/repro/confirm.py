@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 from harness.tools.repro import script
+from harness.tools.repro.target import from_result
 from harness.tools.repro.templates import NoTemplate
 
 
@@ -41,8 +42,6 @@ def reproduces(t: script.Target, timeout: float = 300.0) -> bool:
 
 def confirmer(runs: int = 1, worker_env: dict | None = None, timeout: float = 300.0):
     """A ``confirm(result, verdict)`` for :func:`harness.tools.repro.shrink.shrink`."""
-    from harness.tools.repro.target import from_result
-
     def confirm(result, verdict) -> bool:
         return reproduces(from_result(result, verdict, runs=runs, worker_env=worker_env),
                           timeout)

@@ -28,10 +28,14 @@ from typing import Optional, Sequence, TextIO
 
 import numpy as np
 
+from harness.case.loader import LoadErrors, load_cases
+from harness.render.terminal import script_command
 from harness.session import runner
-from harness.tools.repro import shrink as shrink_mod
-from harness.tools.repro import space
+from harness.tools.repro import script as script_mod, shrink as shrink_mod, space
+from harness.tools.repro import target as target_mod
+from harness.tools.repro.confirm import confirmer
 from harness.tools.repro.judge import Judge
+from harness.tools.repro.templates import NoTemplate, templates
 from harness.tools.repro.signature import Signature, signature
 from harness.tools.repro.spec import CaseSpec, NEEDS, only_grad
 
@@ -114,8 +118,6 @@ def known_signatures(judge: Judge, entries: Sequence, paths: Sequence[str],
                      log) -> dict[tuple, object]:
     """The signature families of the documented discrepancies among the impls fuzzed:
     each entry's bundled cases (under ``paths``) judged once, raw (no known applied)."""
-    from harness.case.loader import LoadErrors, load_cases
-
     names = [i.impl.name for i in judge.infos if i.available]
     relevant = [(e, [n for n in names if e.impl and (fnmatch.fnmatchcase(n, e.impl) or
                                                       fnmatch.fnmatchcase(n.split("[")[0],
@@ -212,12 +214,10 @@ def _new_finding(judge, result, v, sig, report, options, progress, deadline,
     progress.line(f"new discrepancy {sig} on {result.case.id}: shrinking "
                   f"(up to {budget:.0f} s)")
     case_file, script_file = str(out / f"{stem}.yaml"), str(out / f"{stem}.py")
-    impl = judge.info(v.impl).impl
+    info = judge.info(v.impl)
+    impl, probed = info.impl, dict(info.platform or {})
     new_id = f"fuzz/{options.seed}/{stem}"
-    from harness.tools.repro.target import worker_threads
-    env = worker_threads(getattr(judge.session.backend, "envs", {}).get(v.impl, {}))
-    from harness.tools.repro.confirm import confirmer
-    from harness.tools.repro.templates import templates
+    env = target_mod.worker_threads(getattr(judge.session.backend, "envs", {}).get(v.impl, {}))
     confirm = confirmer(options.repeat, env) if v.impl.split("[")[0] in templates() else None
     try:
         outcome = shrink_mod.shrink(result.case, impl, v.grad, judge=judge,
@@ -229,31 +229,30 @@ def _new_finding(judge, result, v, sig, report, options, progress, deadline,
         spec = original.replace(id=new_id)
         Path(case_file).write_text(spec.yaml_text(f"convgrad fuzz: {sig} (not shrunk: {exc})"),
                                    encoding="utf-8")
-        _script_of(result, v, options, case_file, script_file, sig, env)
+        _script_of(result, v, options, case_file, script_file, sig, env, probed)
         return Finding(number, sig, result.case.id, spec, case_file, script_file,
                        original_file, message=v.message)
     shrink_mod.write_outcome(outcome, case_file, None,
                              command=f"convgrad shrink {original_file} --impl {v.impl} "
                                      f"--grad {v.grad}")
-    _script_of(outcome.result, outcome.verdict, options, case_file, script_file, sig, env)
+    _script_of(outcome.result, outcome.verdict, options, case_file, script_file, sig, env,
+               probed)
     return Finding(number, sig, result.case.id, outcome.spec, case_file, script_file,
                    original_file, steps=outcome.steps, shrink_seconds=outcome.seconds,
                    shrink_complete=outcome.complete, message=outcome.verdict.message,
                    confirmed=outcome.confirmed)
 
 
-def _script_of(result, v, options, case_file, script_file, sig, worker_env=None) -> None:
-    from harness.tools.repro import script, target
-    from harness.tools.repro.templates import NoTemplate
-    from harness.render.terminal import script_command
+def _script_of(result, v, options, case_file, script_file, sig, worker_env=None,
+               platform=None) -> None:
     command = script_command({"case": result.case.id, "impl": v.impl, "grad": v.grad},
                              case_file, {"repeat": options.repeat})
     command = command.rsplit(" -o ", 1)[0] + " -o " + shlex.quote(script_file)
-    t = target.from_result(result, v, runs=options.repeat, worker_env=worker_env,
-                           origin=f"found by convgrad fuzz --seed {options.seed}",
-                           command=command)
+    t = target_mod.from_result(result, v, runs=options.repeat, worker_env=worker_env,
+                               origin=f"found by convgrad fuzz --seed {options.seed}",
+                               command=command, platform=platform)
     try:
-        script.write(t, script_file)
+        script_mod.write(t, script_file)
     except NoTemplate as exc:
         Path(script_file).write_text(f"# no standalone script: {exc}\n", encoding="utf-8")
 

@@ -15,11 +15,18 @@ for, then the mismatch or the exception, and exits
   passed: any of these),
 * 0: it does not,
 * 2: it cannot run here (the framework is not installed, say).
+
+Seeded inputs are regenerated, not embedded (:mod:`harness.tools.repro.regenerate`).
+A value discrepancy (``fail``) of a plain convolution gets the upstream-ready
+form instead (:mod:`harness.tools.repro.upstream`): the oracle and the bound
+computed in the script, errors in ULPs of the case dtype, and a witness in a
+wider type; under 80 lines for a bfloat16 finding.
 """
 from __future__ import annotations
 
 import textwrap
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from harness import __version__
 from harness.numerics import layouts
@@ -27,7 +34,7 @@ from harness.backend import frameworks, platforms
 from harness.case.model import Case
 from harness.verdict.expected import Expected
 from harness.record.run_record import NUMERICS_VARIABLES
-from harness.tools.repro import literals
+from harness.tools.repro import literals, regenerate, upstream
 from harness.tools.repro.templates import template
 from harness.tools.repro.templates.code import Code, Request, py
 from harness.case.values import Inputs
@@ -52,11 +59,21 @@ class Target:
     worker_env: dict = field(default_factory=dict)   # thread pools of the worker process
     origin: str = ""               # where the verdict comes from, for the header
     command: str = ""              # the convgrad command that writes this script
+    platform: dict = field(default_factory=dict)   # what the impl's process probed
+    #                                                (harness.backend.platforms.probe_impl)
+
+
+def message_lines(t: Target, limit: int = 8) -> list[str]:
+    """The first lines of the verdict's message, without its diagnosis: every script is
+    of a framework's own calls, and a diagnosis names porting mistakes."""
+    lines = [line for line in t.message.strip().splitlines()
+             if not line.strip().startswith("diagnosis:")]
+    return lines[:limit]
 
 
 def _header(t: Target, code: Code) -> str:
     case = t.case
-    first = "\n".join("    " + line for line in t.message.strip().splitlines()[:8])
+    first = "\n".join("    " + line for line in message_lines(t))
     pads = "VALID (no padding)" if case.padding == "VALID" else (
         f"{case.padding_name} -> pads {[tuple(p) for p in case.pads]} per spatial dim "
         "(before, after)")
@@ -78,6 +95,8 @@ when |got - expected| <= its bound (convgrad's error analysis for {case.dtype}).
 Needs only NumPy and {code.framework} (pip install numpy {code.pip}), not convgrad.
 Exit status: 1 the discrepancy reproduces, 0 it does not, 2 it cannot run here.
 '''
+    if t.platform:
+        text += f"Recorded on: {platforms.summary(t.platform)}\n"
     if t.command:
         text += f"Regenerate: {t.command}\n"
     head, body = text.split('"""', 1)
@@ -89,8 +108,9 @@ def _docstring_safe(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
 
 
-def _environment(t: Target, code: Code) -> str:
-    lines = ["import os", ""]
+def _environment_parts(t: Target, code: Code) -> tuple[list, list, dict]:
+    """(forced, quiet, threads): the variables set before the import, with why; the ones
+    only defaulted (log levels); the worker's thread pools."""
     env = list(code.env)
     if t.settings.get("cpu"):   # the paths of a lesser CPU, as the variant took them
         taken = {k for k, _, _ in env}
@@ -99,14 +119,34 @@ def _environment(t: Target, code: Code) -> str:
                for k, v in platforms.EMULATIONS[t.settings["cpu"]].items()
                if k not in taken and k in frameworks.path_variables(code.framework)] + env
     forced = [(k, v, why) for k, v, why in env if k != "TF_CPP_MIN_LOG_LEVEL"]
-    if forced:
-        lines.append("# Settings the framework reads once, at import: set before importing it.")
-        lines += [f"os.environ[{k!r}] = {v!r}   # {why}" for k, v, why in forced]
     quiet = [(k, v, why) for k, v, why in env if k == "TF_CPP_MIN_LOG_LEVEL"]
-    lines += [f"os.environ.setdefault({k!r}, {v!r})   # {why}" for k, v, why in quiet]
     relevant = {k: v for k, v in t.worker_env.items()
                 if not (k.startswith("TF_") and code.framework != "tensorflow")
                 and not (k == "XLA_FLAGS" and code.framework != "jax")}
+    return forced, quiet, relevant
+
+
+def environment(t: Target, code: Code) -> list[tuple[str, list, str]]:
+    """The variables grouped for the upstream-ready script: (what sets them, [(name, value)],
+    "set" or "default"): the variant's ("variant cpu=avx2"), the worker's thread pools, and
+    the ones only defaulted (log levels)."""
+    forced, quiet, threads = _environment_parts(t, code)
+    groups: dict[str, list] = {}
+    for k, v, why in forced:
+        groups.setdefault(why.split(":")[0], []).append((k, v))
+    out = [(label, values, "set") for label, values in groups.items()]
+    if threads:
+        out.append(("convgrad's worker's thread pools", sorted(threads.items()), "set"))
+    return out + [(why, [(k, v)], "default") for k, v, why in quiet]
+
+
+def _environment(t: Target, code: Code) -> str:
+    lines = ["import os", ""]
+    forced, quiet, relevant = _environment_parts(t, code)
+    if forced:
+        lines.append("# Settings the framework reads once, at import: set before importing it.")
+        lines += [f"os.environ[{k!r}] = {v!r}   # {why}" for k, v, why in forced]
+    lines += [f"os.environ.setdefault({k!r}, {v!r})   # {why}" for k, v, why in quiet]
     if relevant:
         lines.append("# Thread pools as convgrad's worker process had them: some bugs show with one")
         lines.append("# thread count only (change these to explore).")
@@ -114,8 +154,9 @@ def _environment(t: Target, code: Code) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _imports(code: Code, decoder: bool) -> str:
-    std = ["platform", "re", "sys"] + (["base64", "zlib"] if decoder else [])
+def _imports(code: Code, decoder: bool, check: bool = False) -> str:
+    std = ["platform", "re", "sys"] + (["base64"] if decoder else []) + \
+        (["zlib"] if decoder or check else [])
     lines = [f"import {m}" for m in sorted(std)] + ["", "import numpy as np", "", "try:"]
     lines += ["    " + line for line in code.imports.strip().splitlines()]
     lines += ["except ImportError as exc:",
@@ -124,7 +165,31 @@ def _imports(code: Code, decoder: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _data(t: Target, code: Code) -> str:
+def regenerates(t: Target, code: Code) -> bool:
+    """Whether the script regenerates the inputs (some come from generators, and the
+    template says where each of its arrays comes from) rather than embedding them."""
+    return regenerate.regenerable(t.case) and set(code.sources) >= {n for n, _, _ in code.arrays}
+
+
+def _inputs(t: Target, code: Code) -> tuple[list[str], bool]:
+    """The lines defining the arrays compute() reads, and whether they need the decoder."""
+    case = t.case
+    if not regenerates(t, code):
+        lines = [f"# The inputs exactly as convgrad handed them to {code.framework}: float64 "
+                 f"values already rounded to {case.dtype}."]
+        lines += [f"{name} = {literals.literal(values)}   # {note}"
+                  for name, values, note in code.arrays]
+        return lines, literals.needs_decoder([a for _, a, _ in code.arrays])
+    source, decoder, _ = regenerate.script_inputs(case, t.inputs, code.sources,
+                                                  code.framework)
+    lines = [f"# The inputs as convgrad generated them (seeded NumPy generators, in the case's "
+             f"layouts), rounded to {case.dtype}",
+             "# and checked against what convgrad computed with; then as "
+             f"{code.framework} gets them.", "", source.rstrip("\n")]
+    return lines, decoder
+
+
+def _data(t: Target, code: Code, inputs: list[str]) -> str:
     case = t.case
     out_layout = code.output_layout
     expected = layouts.convert(t.expected.values, case.layout_of(t.grad), out_layout)
@@ -132,11 +197,8 @@ def _data(t: Target, code: Code) -> str:
     lines = [f"CASE = {case.id!r}", f"IMPL = {t.impl!r}", f"GRAD = {t.grad!r}",
              f"LAYOUT = {out_layout!r}   # of the result compute() returns",
              f"RECORDED = {py({'status': t.status, 'kind': t.kind, 'exception': t.exception})}",
-             f"RUNS = {int(t.runs)}   # evaluations (convgrad --repeat)", "",
-             f"# The inputs exactly as convgrad handed them to {code.framework}: float64 values "
-             f"already rounded to {case.dtype}."]
-    for name, values, note in code.arrays:
-        lines.append(f"{name} = {literals.literal(values)}   # {note}")
+             f"RUNS = {int(t.runs)}   # evaluations (convgrad --repeat)",
+             f"DTYPE = {case.dtype!r}", "", *inputs]
     lines += ["", f"# The exact {t.grad} (float64 oracle) and the bound of each element, laid "
                   f"out {out_layout}.",
               f"EXPECTED = {literals.literal(expected)}",
@@ -322,17 +384,21 @@ def watch():
 
 
 def render(t: Target) -> str:
-    """The script's source."""
+    """The script's source: the upstream-ready form for a value discrepancy it can compute
+    (:func:`harness.tools.repro.upstream.applies`), else the full one."""
     code = template(t.base)(Request(t.base, dict(t.settings), t.case, t.inputs, t.grad))
-    arrays = [a for _, a, _ in code.arrays] + [t.expected.values]
-    decoder = literals.needs_decoder(arrays)
+    if upstream.applies(t, code):
+        return upstream.render(t, code, environment(t, code))
+    inputs, decoder = _inputs(t, code)
+    decoder = decoder or literals.needs_decoder([t.expected.values])
     crash = t.status == "error" and t.kind.split(":")[0] in ("crash", "exit", "timeout")
-    parts = [_header(t, code), _environment(t, code), _imports(code, decoder)]
+    parts = [_header(t, code), _environment(t, code),
+             _imports(code, decoder, check=regenerates(t, code))]
     if code.setup:
         parts.append(code.setup)
     if decoder:
         parts.append(literals.DECODER)
-    parts.append(_data(t, code))
+    parts.append(_data(t, code, inputs))
     if code.helpers:
         parts.append(code.helpers)
     parts += [code.compute, code.info,
@@ -348,7 +414,6 @@ def render(t: Target) -> str:
 
 
 def write(t: Target, path: str) -> str:
-    from pathlib import Path
     text = render(t)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(text, encoding="utf-8")

@@ -29,8 +29,11 @@ from typing import Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
+from harness.numerics import layouts
+from harness.case.generators import default_seed
 from harness.case.model import Case
-from harness.tools.repro import spec as spec_mod
+from harness.render.terminal import script_command
+from harness.tools.repro import script as script_mod, spec as spec_mod, target as target_mod
 from harness.tools.repro.judge import Judge
 from harness.tools.repro.signature import Signature, signature
 from harness.tools.repro.spec import CaseSpec
@@ -60,6 +63,7 @@ class Outcome:
     repeat: int = 1
     worker_env: dict = field(default_factory=dict)
     origin: str = ""
+    platform: dict = field(default_factory=dict)   # what the impl's process probed
 
     def elements(self) -> dict[str, int]:
         return {t: self.spec.elements(t) for t in ("x", "w", "dy")}
@@ -234,7 +238,6 @@ def _key(s: CaseSpec) -> str:
 def explicit_small_values(s: CaseSpec, inputs) -> CaseSpec:
     """Random tensors of at most :data:`EXPLICIT_LIMIT` elements written out (the values
     themselves are the same: read from the materialized inputs)."""
-    from harness.numerics import layouts
     changes = {}
     for name in s.needed():
         value = getattr(s, name)
@@ -353,12 +356,11 @@ def shrink(case: Case, impl, grad: Optional[str] = None, *, backend=None,
         if not complete:
             say(f"  time budget ({time_budget:g} s) spent: keeping the smallest case so far")
         env = getattr(judge.session.backend, "envs", {}).get(impl.name, {})
-        from harness.tools.repro.target import worker_threads
         return Outcome(original=original, spec=spec, case=final_case, result=result,
                        verdict=v, signature=target, steps=steps, judged=judged,
                        seconds=time.monotonic() - began, complete=complete, repeat=repeat,
-                       worker_env=worker_threads(env), origin=case.file, confirmed=confirmed,
-                       dropped=dropped)
+                       worker_env=target_mod.worker_threads(env), origin=case.file,
+                       confirmed=confirmed, dropped=dropped, platform=dict(info.platform or {}))
     finally:
         if own:
             judge.close()
@@ -387,7 +389,6 @@ def _confirmed_index(history: list, confirm, say) -> tuple[int, bool]:
 
 def _seed(s: CaseSpec) -> int:
     """The seed new random values get: stable for a case id."""
-    from harness.case.generators import default_seed
     return default_seed(s.id, "shrink") % 1000
 
 
@@ -420,15 +421,13 @@ def write_outcome(outcome: Outcome, path: str, script_path: Optional[str] = None
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(spec.yaml_text(header(outcome, command)), encoding="utf-8")
     if script_path:
-        from harness.tools.repro import script, target
-        from harness.render.terminal import script_command
         v = outcome.verdict
         regenerate = script_command({"case": outcome.case.id, "impl": v.impl, "grad": v.grad},
                                     path, {"repeat": outcome.repeat})
         regenerate = regenerate.rsplit(" -o ", 1)[0] + " -o " + shlex.quote(script_path)
-        t = target.from_result(outcome.result, v, runs=outcome.repeat,
-                               worker_env=outcome.worker_env,
-                               origin=f"shrunk from case {outcome.original.id}",
-                               command=regenerate)
-        script.write(t, script_path)
+        t = target_mod.from_result(outcome.result, v, runs=outcome.repeat,
+                                   worker_env=outcome.worker_env,
+                                   origin=f"shrunk from case {outcome.original.id}",
+                                   command=regenerate, platform=outcome.platform)
+        script_mod.write(t, script_path)
 

@@ -24,6 +24,8 @@ import numpy as np
 
 from harness.numerics import dtypes as dtypes_mod
 from harness.case.model import Case
+from harness.case.values import materialize
+from harness.tools.repro.signature import magnitude
 from harness.tools.repro.spec import CaseSpec
 
 Generator = Callable[[np.random.Generator, Sequence[str]], CaseSpec]
@@ -140,9 +142,6 @@ def representable(case: Case) -> bool:
     every sum of absolute products far below the dtype's overflow threshold, and no
     product that is subnormal in the dtype (its error is absolute, not relative). Outside
     that, every framework "fails" alike: a question for the bound, not a framework bug."""
-    from harness.tools.repro.signature import magnitude
-    from harness.case.values import materialize
-
     inputs = materialize(case)
     limit = dtypes_mod.largest_finite(case.dtype) / 16
     tiny = _smallest_normal(case.dtype)

@@ -18,6 +18,7 @@ from harness.record import run_record as record_mod
 from harness.backend import variants
 from harness.verdict.expected import expected as expected_of
 from harness.case.loader import load_cases
+from harness.tools.repro.judge import Judge, default_backend
 from harness.tools.repro.script import Target
 from harness.tools.repro.signature import error_kind, signature
 from harness.case.values import materialize
@@ -41,7 +42,7 @@ def worker_threads(env: dict) -> dict:
 
 
 def from_result(result, v, *, runs: int = 1, worker_env: Optional[dict] = None,
-                origin: str = "", command: str = "") -> Target:
+                origin: str = "", command: str = "", platform: Optional[dict] = None) -> Target:
     base, settings = split_impl(v.impl)
     sig = signature(result, v)
     exception = ""
@@ -51,7 +52,8 @@ def from_result(result, v, *, runs: int = 1, worker_env: Optional[dict] = None,
     return Target(case=result.case, inputs=result.inputs, expected=result.expected[v.grad],
                   impl=v.impl, base=base, settings=settings, grad=v.grad, status=sig.status,
                   kind=sig.kind, message=v.message, exception=exception, runs=runs,
-                  worker_env=dict(worker_env or {}), origin=origin, command=command)
+                  worker_env=dict(worker_env or {}), origin=origin, command=command,
+                  platform=dict(platform or {}))
 
 
 def pick_grad(statuses: Sequence[tuple[str, str]], grad: Optional[str], what: str) -> str:
@@ -80,8 +82,6 @@ def from_case_file(paths: Sequence[str], case_id: str, impl,
                    limitations=None, command: str = "") -> tuple[Target, object]:
     """Judge the case now (worker backend unless ``backend`` says otherwise); the target
     and the verdict."""
-    from harness.tools.repro.judge import Judge, default_backend
-
     case = find_case(paths, case_id)
     backend = backend or default_backend()
     with Judge([impl], backend=backend, repeat=repeat, limitations=limitations) as judge:
@@ -96,7 +96,7 @@ def from_case_file(paths: Sequence[str], case_id: str, impl,
     v = verdicts[chosen]
     origin = f"judged by convgrad repro from {case.file}"
     return from_result(result, v, runs=repeat, worker_env=worker_threads(env), origin=origin,
-                       command=command), v
+                       command=command, platform=info.platform), v
 
 
 def _record_case_file(entry: dict, record_path: Path) -> str:
@@ -170,10 +170,13 @@ def from_record(path: str, case_id: str, impl, grad: Optional[str] = None,
     kind = error_kind(v.get("message") or "") if status == "error" else ""
     base, settings = split_impl(impl)
     run = (record.get("environment") or {}).get("run") or {}
+    probed = next((i.get("platform") or {} for i in record.get("impls") or []
+                   if i.get("name") == impl), {})
     env = (thread_environment(run["threads_per_worker"])
            if run.get("isolation") == "workers" and run.get("threads_per_worker") else {})
     return Target(case=case, inputs=inputs, expected=expected_of(case, inputs)[chosen],
                   impl=impl, base=base, settings=settings, grad=chosen, status=status,
                   kind=kind, message=v.get("message") or "", exception=exception,
                   runs=int(run.get("repeat") or 1), worker_env=env,
-                  origin=f"recorded in {path} ({record.get('started', '')})", command=command)
+                  origin=f"recorded in {path} ({record.get('started', '')})", command=command,
+                  platform=probed)

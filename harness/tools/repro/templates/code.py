@@ -6,6 +6,12 @@ the layout the impl hands them over, the helper that hands them over (the
 variant's memory format, dtype staging, device), ``compute()`` with the very
 calls the adapter makes, the layout of its result, and ``framework_info()``
 (versions and numerics flags). :mod:`harness.tools.repro.script` puts it together.
+
+A template that fills ``sources`` (where each array comes from: a tensor of the case,
+transposed to a layout) lets the script regenerate seeded inputs instead of embedding
+them; one whose ``compute(dtype=DTYPE)`` takes another dtype (``takes_dtype``) and that
+gives ``versions()`` (one line of the facts that decide the numerics path) gets the
+upstream-ready script for a value discrepancy (:mod:`harness.tools.repro.upstream`).
 """
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ from typing import Mapping
 
 import numpy as np
 
+from harness.numerics import layouts
 from harness.case.model import Case
 from harness.case.values import Inputs
 
@@ -46,6 +53,19 @@ class Code:
     setup: str = ""                  # module-level code after the imports
     helpers: str = ""                # functions compute() uses
     arrays: list[tuple[str, np.ndarray, str]] = field(default_factory=list)  # NAME, values, note
+    sources: dict[str, tuple[str, str]] = field(default_factory=dict)  # NAME: (tensor, layout)
+    takes_dtype: bool = False        # compute(dtype=DTYPE) computes in another dtype too
+    versions: str = ""               # def versions(): -> one line (framework, numerics path)
+
+
+def arrays(req: Request, specs) -> dict:
+    """``Code`` fields ``arrays`` and ``sources`` of ``specs``, each ``(NAME, tensor, layout,
+    note)``: the case's ``tensor`` laid out as ``layout`` (C order), and where it came from."""
+    made = [(name, np.ascontiguousarray(layouts.convert(getattr(req.inputs, tensor),
+                                                        req.case.layout_of(tensor), layout)),
+             note or f"{tensor}, laid out {layout}") for name, tensor, layout, note in specs]
+    return {"arrays": made,
+            "sources": {name: (tensor, layout) for name, tensor, layout, _ in specs}}
 
 
 def block(text: str) -> str:

@@ -7,9 +7,7 @@ with the case as written; x64 is on unless the variant says ``x64=off``, and
 """
 from __future__ import annotations
 
-import numpy as np
-
-from harness.tools.repro.templates.code import Code, Request, block, indent, py
+from harness.tools.repro.templates.code import Code, Request, arrays, block, indent, py
 
 INFO = block('''
     def framework_info():
@@ -20,6 +18,14 @@ INFO = block('''
                 ("XLA_FLAGS", os.environ.get("XLA_FLAGS", "unset"))]
 ''')
 
+VERSIONS = block('''
+    def versions():
+        import jaxlib
+        return (f"jax {jax.__version__}, jaxlib {jaxlib.__version__}, backend "
+                f"{jax.default_backend()}, x64 {jax.config.read('jax_enable_x64')}, XLA_FLAGS "
+                f"{os.environ.get('XLA_FLAGS', 'unset')}")
+''')
+
 
 def vjp(req: Request) -> Code:
     case = req.case
@@ -28,10 +34,9 @@ def vjp(req: Request) -> Code:
     precision = {"off": "jax.lax.Precision.HIGHEST",
                  "on": "jax.lax.Precision.DEFAULT"}.get(req.setting("tf32"), "None")
     device = 'jax.devices("gpu")[0]' if req.setting("device") == "cuda" else "None"
-    dtype = "jnp.bfloat16" if case.dtype == "bfloat16" else f"np.dtype({case.dtype!r})"
     numbers = (case.data_format, case.filter_format, case.data_format)
     index = {"y": 0, "dx": 1, "dw": 2}[req.grad]
-    lines = [f"dtype = {dtype}",
+    lines = ['dtype = jnp.bfloat16 if dtype == "bfloat16" else np.dtype(dtype)',
              f"device = {device}",
              "put = lambda a: jax.device_put(a.astype(dtype), device)",
              "",
@@ -44,15 +49,15 @@ def vjp(req: Request) -> Code:
              "y, pullback = jax.vjp(forward, put(X), put(W))",
              "results = (y, *pullback(put(DY)))",
              f"return np.asarray(results[{index}]).astype(np.float64)   # {req.grad}"]
-    compute = "def compute():\n" + indent("\n".join(lines)) + "\n"
-    arrays = [(name.upper(), np.ascontiguousarray(getattr(req.inputs, name)),
-               f"{name}, laid out {case.layout_of(name)}") for name in ("x", "w", "dy")]
+    compute = "def compute(dtype=DTYPE):\n" + indent("\n".join(lines)) + "\n"
     return Code(framework="jax", pip="jax", imports="import jax\nimport jax.numpy as jnp\n",
                 calls=f"jax.vjp of jax.lax.conv_general_dilated (padding={padding!r})",
                 output_layout=case.layout_of(req.grad), compute=compute, info=INFO,
                 setup=f'jax.config.update("jax_enable_x64", {x64})'
                       f"   # convgrad: x64 {'on' if x64 else 'off (variant)'}\n",
-                arrays=arrays)
+                takes_dtype=True, versions=VERSIONS,
+                **arrays(req, [(name.upper(), name, case.layout_of(name), "")
+                               for name in ("x", "w", "dy")]))
 
 
 # The impls this module writes scripts for (harness.backend.frameworks names it).

@@ -11,11 +11,11 @@ differentiates ``tf.nn.convolution`` (``tf.nn.conv2d`` for explicit 2-D pads,
 """
 from __future__ import annotations
 
-import numpy as np
+import re
 
 from harness.numerics import layouts
 from harness.backend.adapters.tf_adapter import TfBackprop, TfTape, _full
-from harness.tools.repro.templates.code import Code, Request, block, indent, py
+from harness.tools.repro.templates.code import Code, Request, arrays, block, indent, py
 
 INFO = block('''
     def framework_info():
@@ -41,10 +41,16 @@ INFO = block('''
 ''')
 
 HANDOVER = block('''
-    def as_tf(a):
-        """How convgrad hands an array to TF: float64 values already rounded to the case
-        dtype, cast to it (exact)."""
-        return tf.cast(tf.constant(a), DTYPE)
+    def as_tf(a, dtype=DTYPE):
+        """convgrad's handover to TF: float64 values already in the case dtype, cast (exact)."""
+        return tf.cast(tf.constant(a), dtype)
+''')
+
+VERSIONS = block('''
+    def versions():   # IsMklEnabled: whether this TensorFlow uses oneDNN here (no public API)
+        from tensorflow.python.util import _pywrap_util_port as port
+        return (f"tensorflow {tf.version.VERSION} ({tf.version.GIT_VERSION}), oneDNN on: "
+                f"{port.IsMklEnabled()}, {tf.config.threading.get_intra_op_parallelism_threads()} threads")
 ''')
 
 
@@ -58,7 +64,7 @@ def _env(req: Request) -> list:
 
 
 def _setup(req: Request) -> str:
-    lines = [f"DTYPE = {req.case.dtype!r}"]
+    lines = []
     if "threads" in req.settings:
         n = int(req.settings["threads"])
         lines += [f"tf.config.threading.set_intra_op_parallelism_threads({n})   # variant threads",
@@ -66,30 +72,30 @@ def _setup(req: Request) -> str:
     if req.setting("device") == "cuda" and "tf32" in req.settings:
         lines.append("tf.config.experimental.enable_tensor_float_32_execution("
                      f"{req.settings['tf32'] == 'on'})   # variant tf32")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + ("\n" if lines else "")
 
 
 def _device(req: Request) -> str:
     return "/GPU:0" if req.setting("device") == "cuda" else "/CPU:0"
 
 
-def _arrays(req: Request, filt: str) -> list:
-    case = req.case
-    return [("X", np.ascontiguousarray(req.inputs.x), f"x, laid out {case.data_format}"),
-            ("W", np.ascontiguousarray(layouts.convert(req.inputs.w, case.filter_format, filt)),
-             f"w, laid out {filt} (TF filters are spatial-first)"),
-            ("DY", np.ascontiguousarray(req.inputs.dy), f"dy, laid out {case.data_format}")]
+def _arrays(req: Request, filt: str) -> dict:
+    data = req.case.data_format
+    return arrays(req, [("X", "x", data, ""),
+                        ("W", "w", filt, f"w, laid out {filt} (TF filters are spatial-first)"),
+                        ("DY", "dy", data, "")])
 
 
 def _code(req: Request, calls: str, body: list[str]) -> Code:
     filt = layouts.filter_formats(req.case.rank)[0]
-    compute = ("def compute():\n" + indent(f"with tf.device({_device(req)!r}):\n"
-                                           + indent("\n".join(body))) + "\n")
+    body = [re.sub(r"\bas_tf\((\w+)\)", r"as_tf(\1, dtype)", line) for line in body]
+    compute = ("def compute(dtype=DTYPE):\n" + indent(f"with tf.device({_device(req)!r}):\n"
+                                                      + indent("\n".join(body))) + "\n")
     return Code(framework="tensorflow", pip="tensorflow-cpu", calls=calls,
                 imports="import tensorflow as tf\n",
                 output_layout=filt if req.grad == "dw" else req.case.data_format,
                 compute=compute, info=INFO, env=_env(req), setup=_setup(req),
-                helpers=HANDOVER, arrays=_arrays(req, filt))
+                helpers=HANDOVER, takes_dtype=True, versions=VERSIONS, **_arrays(req, filt))
 
 
 def backprop(req: Request) -> Code:
