@@ -89,7 +89,7 @@ class Variant:
         self.name = name_of(impl.name, settings)
         self.framework = impl.framework
         self.variants = declared(impl)
-        for attr in ("ops", "op_notes"):
+        for attr in ("ops", "op_notes", "grads", "grad_notes"):
             if hasattr(impl, attr):
                 setattr(self, attr, getattr(impl, attr))
 

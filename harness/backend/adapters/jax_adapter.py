@@ -24,6 +24,14 @@ Ops (:mod:`harness.case.ops`):
   construction ``conv_general_dilated(x, w', padding as above, lhs_dilation=s,
   rhs_dilation=d, feature_group_count=G)`` with ``w'`` the filter flipped in
   space and its channels regrouped to ``(G * I, O / G, *k)``.
+
+Forward mode and second order (:data:`harness.case.ops.SECOND_ORDER`), as users take
+them: ``jvp`` is ``jax.jvp`` of the forward along ``(tx, tw)``; ``ddy``, ``ddx``, ``ddw``
+are ``jax.vjp`` of a function that calls ``jax.vjp`` (reverse over reverse, cotangents
+``(gx, gw)`` for its ``(dx, dw)``), or with ``second=fwd`` ``jax.jvp`` of the first-order
+pullback along ``(gx, gw)`` with ``dy`` fixed (forward over reverse) and ``ddy`` as
+``jax.jvp`` of the forward along ``(gx, gw)``. Tangents take the layout, filter
+reshaping and dtype of the tensor they go with.
 """
 from __future__ import annotations
 
@@ -101,10 +109,15 @@ def _bound_compiled(jax) -> None:
 
 
 class JaxVjp(Configurable):
+    grads = ops.ALL_GRADS      # first order, forward mode and second order
     ops = frozenset(ops.OPS)   # the ops this adapter calls its framework for (harness.case.ops)
     name = "jax.vjp"
     framework = "jax"
-    variants = {"x64": ("on", "off"), **COMMON_VARIANTS}
+    # second: how ddy, ddx, ddw are taken (jvp is jax.jvp of the forward either way):
+    # rev, jax.vjp of a function calling jax.vjp (reverse-over-reverse); fwd, jax.jvp of
+    # the first-order pullback along (gx, gw) with dy fixed (forward-over-reverse), and
+    # ddy as jax.jvp of the forward along (gx, gw)
+    variants = {"x64": ("on", "off"), "second": ("rev", "fwd"), **COMMON_VARIANTS}
 
     def version(self) -> str:
         return _jax().__version__
@@ -132,18 +145,50 @@ class JaxVjp(Configurable):
         except Exception as exc:  # noqa: BLE001 - costs this case's verdicts only
             return failed(grads, exc, how)
         dtype = dtypes.numpy_dtype(case.dtype)
-        put = lambda a: jax.device_put(a.astype(dtype), device)  # noqa: E731
-        w, filter_format = inputs.w, case.filter_format
+        filter_format = case.filter_format
         if case.kind == "depthwise":   # HWCM -> the grouped conv's (C * M, 1, *k)
-            w, filter_format = ops.to_canonical(case, "w", w), layouts.canonical_filter(case.rank)
+            filter_format = layouts.canonical_filter(case.rank)
+
+        def put(name: str):
+            """A tensor (tangents included) on the device in the case dtype, a depthwise
+            filter as the grouped conv's."""
+            a = inputs.get(name)
+            if case.kind == "depthwise" and ops.base_tensor(name) == "w":
+                a = ops.to_canonical(case, name, a)
+            return jax.device_put(a.astype(dtype), device)
+
         forward = _forward(jax, case, padding, filter_format, precision)
+
+        def pullback(x, w, dy):
+            """The first-order (dx, dw): what a user differentiates again."""
+            return jax.vjp(forward, x, w)[1](dy)
 
         @once
         def vjp():
-            y, pullback = jax.vjp(forward, put(inputs.x), put(w))
-            return (y, *pullback(put(inputs.dy)))
+            y, back = jax.vjp(forward, put("x"), put("w"))
+            return (y, *back(put("dy")))
 
         thunks = {g: (lambda i=i: vjp()[i]) for i, g in enumerate(("y", "dx", "dw"))}
+        thunks["jvp"] = lambda: jax.jvp(forward, (put("x"), put("w")),
+                                        (put("tx"), put("tw")))[1]
+        if self.settings.get("second", "rev") == "fwd":
+            @once
+            def second():   # forward over reverse, dy fixed; ddy: the jvp of y along (gx, gw)
+                dy = put("dy")
+                ddx, ddw = jax.jvp(lambda x, w: pullback(x, w, dy), (put("x"), put("w")),
+                                   (put("gx"), put("gw")))[1]
+                return {"ddx": ddx, "ddw": ddw}
+            thunks["ddx"] = lambda: second()["ddx"]
+            thunks["ddw"] = lambda: second()["ddw"]
+            thunks["ddy"] = lambda: jax.jvp(forward, (put("x"), put("w")),
+                                            (put("gx"), put("gw")))[1]
+        else:
+            @once
+            def second():   # reverse over reverse: the vjp of (dx, dw) with (gx, gw)
+                _, back = jax.vjp(pullback, put("x"), put("w"), put("dy"))
+                return dict(zip(("ddx", "ddw", "ddy"), back((put("gx"), put("gw")))))
+            for g in ("ddy", "ddx", "ddw"):
+                thunks[g] = lambda g=g: second()[g]
         finish = (lambda g, v: _finish(g, v, case)) if case.kind == "depthwise" else _finish
         return each_grad(grads, thunks, finish, how, False)
 
@@ -180,7 +225,7 @@ def _forward(jax, case: Case, padding, filter_format: str, precision):
 
 def _finish(grad: str, value, case: Case | None = None) -> Outcome:
     array = np.asarray(value)
-    if case is not None and grad == "dw":   # depthwise: (C * M, 1, *k) back to HWCM
+    if case is not None and ops.base_tensor(grad) == "w":   # depthwise: (C * M, 1, *k) to HWCM
         array = ops.from_canonical(case, grad, array)
     return Outcome(values=array, dtype=str(array.dtype))
 
@@ -241,11 +286,14 @@ class JaxPort:
         dtype = dtypes.numpy_dtype(case.dtype)
 
         @once
-        def vjp():
-            y, pullback = jax.vjp(lambda x, w: call(x, w, case),
-                                  a["x"].astype(dtype), a["w"].astype(dtype))
-            return (y, *pullback(a["dy"].astype(dtype)))
-        return {g: (lambda i=i: vjp()[i]) for i, g in enumerate(("y", "dx", "dw"))}
+        def forward():   # y alone: a y of the wrong shape is still judged (and diagnosed)
+            return jax.vjp(lambda x, w: call(x, w, case),
+                           a["x"].astype(dtype), a["w"].astype(dtype))
+
+        @once
+        def grads():
+            return forward()[1](a["dy"].astype(dtype))
+        return {"y": lambda: forward()[0], "dx": lambda: grads()[0], "dw": lambda: grads()[1]}
 
 
 PORT = JaxPort()

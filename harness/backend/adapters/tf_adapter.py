@@ -34,6 +34,18 @@ crops it (a negative pad there adds zeros), its ``dx`` / ``dw`` padding ``dy``.
 TF filters are spatial-first (``HWIO``, depthwise ``HWCM``); a case filter in
 another layout is transposed. A transposed conv's ``HWIO`` filter is exactly
 ``conv2d_transpose``'s ``[h, w, out_channels, in_channels]``.
+
+Forward mode and second order (:data:`harness.case.ops.SECOND_ORDER`): ``tf.tape``
+takes ``jvp`` with ``tf.autodiff.ForwardAccumulator`` along ``(tx, tw)`` and ``ddy``,
+``ddx``, ``ddw`` with two nested ``tf.GradientTape`` contexts (the outer one watching
+``x``, ``w``, ``dy``; the inner one giving ``dx``, ``dw`` with ``output_gradients=dy``;
+the outer gradient of ``reduce_sum(dx * gx) + reduce_sum(dw * gw)``). ``tf.backprop`` writes the
+identities with the ops above, the tangents swapped in as a user would:
+``jvp = y(tx, w) + y(x, tw)``, ``ddy = y(gx, w) + y(x, gw)``, ``ddx = dx(dy, w := gw)``
+(``conv2d_backprop_input(x.shape, gw, dy)``), ``ddw = dw(x := gx, dy)``
+(``conv2d_backprop_filter(gx, w.shape, dy)``), with the same padding, ranks and
+transposed-conv roles as the first-order ops. Tangents are laid out and cast as the
+tensor they go with.
 """
 from __future__ import annotations
 
@@ -172,10 +184,19 @@ def _emulation_recipe(case: Case, tape: bool = False) -> str:
     return f"x zero-padded by {pads}{crops}, padding='VALID', dx cropped back"
 
 
+def _tf_layout(case: Case, inputs: Inputs, name: str) -> np.ndarray:
+    """One of the case's tensors (a tangent too: :meth:`Inputs.get`), a filter in TF's
+    layout (:func:`_filter_layout`)."""
+    a = inputs.get(name)
+    if op_registry.base_tensor(name) == "w":
+        a = layouts.convert(a, case.filter_format, _filter_layout(case))
+    return a
+
+
 def _finish(case: Case, filt: str):
     """Converts one grad's TF tensor back to NumPy in the case's layout."""
     def finish(grad: str, t) -> Outcome:
-        src = filt if grad == "dw" else case.data_format
+        src = filt if op_registry.base_tensor(grad) == "w" else case.data_format
         dst = case.layout_of(grad)
         return Outcome(values=layouts.convert(t.numpy(), src, dst), dtype=t.dtype.name)
     return finish
@@ -184,6 +205,7 @@ def _finish(case: Case, filt: str):
 class _TfImpl(Configurable):
     ops = frozenset(op_registry.OPS)   # the ops this adapter calls its framework for
     op_notes: dict = {}                # every op of the registry has a TF API
+    grads = op_registry.ALL_GRADS      # first order, forward mode and second order
     framework = "tensorflow"
     variants = {"onednn": ("on", "off"), "threads": int, **COMMON_VARIANTS}
 
@@ -247,7 +269,24 @@ class TfBackprop(_TfImpl):
         return case.pads, True, _emulation_recipe(case)
 
     def thunks(self, case, tf, as_tf, inputs, w, padding, emulated):
-        x, dy, fmt = inputs.x, inputs.dy, case.data_format
+        """The first-order ops, and forward mode and second order by the identities a user
+        writes with them (harness.case.ops.SECOND_ORDER_TERMS): ``jvp = y(tx, w) + y(x, tw)``,
+        ``ddy = y(gx, w) + y(x, gw)``, ``ddx = dx(dy, w := gw)``, ``ddw = dw(x := gx, dy)``."""
+        t = {name: _tf_layout(case, inputs, name) for name in ("tx", "tw", "gx", "gw")}
+        x, dy = inputs.x, inputs.dy
+
+        def first(x=x, w=w, dy=dy):
+            return self._first_order(case, tf, as_tf, x, w, dy, padding, emulated)
+        ops = first()
+        ops["jvp"] = lambda: first(x=t["tx"])["y"]() + first(w=t["tw"])["y"]()
+        ops["ddy"] = lambda: first(x=t["gx"])["y"]() + first(w=t["gw"])["y"]()
+        ops["ddx"] = lambda: first(w=t["gw"])["dx"]()
+        ops["ddw"] = lambda: first(x=t["gx"])["dw"]()
+        return ops
+
+    def _first_order(self, case, tf, as_tf, x, w, dy, padding, emulated):
+        """y, dx and dw of ``(x, w, dy)`` (NumPy, w in TF's layout) as thunks."""
+        fmt = case.data_format
         y_shape = list(case.output_shape)
         transposed = case.kind == "conv_transpose"
         if emulated:
@@ -364,18 +403,48 @@ class TfTape(_TfImpl):
         forward_op = {"conv": self._conv, "depthwise": self._depthwise,
                       "conv_transpose": self._conv_transpose}[case.kind]
 
+        def tensor(name):
+            return as_tf(w if name == "w" else _tf_layout(case, inputs, name))
+
+        def forward_of(x, w_):
+            return forward_op(case, tf, x, w_, padding, emulated)
+
         @once
         def forward():
-            x, w_, dy = as_tf(inputs.x), as_tf(w), as_tf(inputs.dy)
+            x, w_, dy = tensor("x"), tensor("w"), tensor("dy")
             with tf.GradientTape(persistent=True) as tape:
                 tape.watch([x, w_])
-                y = forward_op(case, tf, x, w_, padding, emulated)
+                y = forward_of(x, w_)
             return tape, x, w_, dy, y
 
         def grad(of: int):
             tape, x, w_, dy, y = forward()
             return tape.gradient(y, (x, w_)[of], output_gradients=dy)
-        return {"y": lambda: forward()[4], "dx": lambda: grad(0), "dw": lambda: grad(1)}
+
+        def jvp():   # forward mode along (tx, tw)
+            x, w_ = tensor("x"), tensor("w")
+            with tf.autodiff.ForwardAccumulator((x, w_), (tensor("tx"), tensor("tw"))) as acc:
+                y = forward_of(x, w_)
+            return acc.jvp(y)
+
+        @once
+        def second():
+            """Double backward: the outer tape's gradient of <dx, gx> + <dw, gw>, dx and dw
+            from an inner tape with output_gradients=dy."""
+            x, w_, dy, gx, gw = (tensor(n) for n in ("x", "w", "dy", "gx", "gw"))
+            with tf.GradientTape() as outer:
+                outer.watch([x, w_, dy])
+                with tf.GradientTape() as inner:
+                    inner.watch([x, w_])
+                    y = forward_of(x, w_)
+                dx, dw = inner.gradient(y, (x, w_), output_gradients=dy)
+                total = tf.reduce_sum(dx * gx) + tf.reduce_sum(dw * gw)
+            return dict(zip(("ddy", "ddx", "ddw"), outer.gradient(total, (dy, x, w_))))
+
+        thunks = {"y": lambda: forward()[4], "dx": lambda: grad(0), "dw": lambda: grad(1),
+                  "jvp": jvp}
+        thunks.update({g: (lambda g=g: second()[g]) for g in ("ddy", "ddx", "ddw")})
+        return thunks
 
     @staticmethod
     def _conv(case, tf, x, w, padding, emulated):

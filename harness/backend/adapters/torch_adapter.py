@@ -22,6 +22,24 @@ Ops (:mod:`harness.case.ops`):
   is the input gradient of the forward conv over its output, so ``y =
   conv*d_input(y's shape, w, grad_output=x)``, ``dx = F.conv*d(dy, w)`` and ``dw =
   conv*d_weight(input=dy, w.shape, grad_output=x)``, with the forward conv's padding.
+
+Forward mode and second order (:data:`harness.case.ops.SECOND_ORDER`): the tangents
+``tx``, ``tw`` and cotangents ``gx``, ``gw`` reach torch as ``x``, ``w`` do.
+``torch.autograd`` computes them the way its users do, by its setting ``second``:
+
+* ``autograd`` (default): ``jvp`` by ``torch.autograd.forward_ad`` dual tensors of
+  ``x``, ``w``; ``ddy``, ``ddx``, ``ddw`` by double backward, ``torch.autograd.grad((dx,
+  dw), (dy, x, w), (gx, gw))`` over the first backward taken with ``create_graph=True``;
+* ``func``: ``torch.func.jvp`` of the forward; reverse-over-reverse, ``torch.func.vjp``
+  of a function that returns the first-order ``torch.func.vjp`` of the forward;
+* ``fwd_over_rev``: ``ddx``, ``ddw`` by ``torch.func.jvp`` of the first-order vjp along
+  ``(gx, gw)`` with ``dy`` fixed, ``ddy`` by ``torch.func.jvp`` of the forward along
+  ``(gx, gw)``; ``jvp`` as ``func``.
+
+``torch.nn_grad`` writes them by hand from the bilinear identities
+(:data:`harness.case.ops.SECOND_ORDER_TERMS`) over its first-order functions, padding
+and transposed identities included: ``jvp = y(tx, w) + y(x, tw)``, ``ddy = y(gx, w) +
+y(x, gw)``, ``ddx = dx(dy, gw)``, ``ddw = dw(gx, dy)``, each term in the case dtype.
 """
 from __future__ import annotations
 
@@ -43,6 +61,7 @@ from harness.case.model import Case
 from harness.case.values import Inputs
 
 ALL_OPS = frozenset(ops.OPS)
+ALL_GRADS = ops.ALL_GRADS
 
 
 def _torch():
@@ -120,6 +139,7 @@ def transposed_geometry(case: Case) -> list[dict]:
 
 class _TorchImpl(Configurable):
     ops = ALL_OPS   # the ops this adapter calls its framework for (harness.case.ops)
+    grads = ALL_GRADS   # first order, forward mode and second order
     framework = "torch"
     variants = {"threads": int, "memory": ("contiguous", "channels_last", "nhwc_view"),
                 **COMMON_VARIANTS}
@@ -151,12 +171,18 @@ class _TorchImpl(Configurable):
 
         def convert(name: str):
             layout = ops.canonical_layout(case, name)
-            if case.kind == "depthwise" and name == "w":   # (C * M, 1, k): an OI... filter
+            if case.kind == "depthwise" and ops.base_tensor(name) == "w":   # (C * M, 1, k)
                 layout = layouts.canonical_filter(case.rank)
-            return _to_torch(ops.to_canonical(case, name, getattr(inputs, name)), layout,
+            return _to_torch(ops.to_canonical(case, name, inputs.get(name)), layout,
                              layout, case.dtype, memory, device)
-        tensors = once(lambda: tuple(convert(name) for name in ("x", "w", "dy")))
-        thunks = self.thunks(case, tensors, padding, emulated)
+        converted = {name: once(lambda name=name: convert(name)) for name in ops.TENSORS}
+
+        def tensor(name: str):   # converted once, on first use (in the thunk that needs it)
+            return converted[name]()
+        tensors = once(lambda: tuple(tensor(name) for name in ("x", "w", "dy")))
+        thunks = dict(self.thunks(case, tensors, padding, emulated))
+        if any(g in ops.SECOND_ORDER for g in grads):
+            thunks.update(self.second_order_thunks(case, tensor, padding, emulated))
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             outcomes = each_grad(grads, thunks, lambda g, t: _to_numpy(case, g, t),
@@ -169,6 +195,8 @@ class _TorchImpl(Configurable):
 
 class TorchAutograd(_TorchImpl):
     name = "torch.autograd"
+    # second: how forward mode and second order are taken (module docstring); default first
+    variants = {**_TorchImpl.variants, "second": ("autograd", "func", "fwd_over_rev")}
 
     def padding(self, case: Case):
         """(padding argument, emulated, recipe) for ``F.conv*d`` / ``F.conv_transpose*d``."""
@@ -199,9 +227,10 @@ class TorchAutograd(_TorchImpl):
                             f"F.pad(y, {_torch_pad_tuple(crop)}) crops / zero-pads it to the "
                             f"case's pads {[tuple(p) for p in case.pads]} and size")
 
-    def thunks(self, case, tensors, padding, emulated):
-        torch = _torch()
-        functional = torch.nn.functional
+    def forward_fn(self, case, padding, emulated):
+        """The forward ``call(x, w)``: ``F.conv*d`` / ``F.conv_transpose*d`` with the case's
+        padding (emulated with ``F.pad`` where torch cannot say it)."""
+        functional = _torch().nn.functional
 
         def call(x, w):
             if case.kind == "conv_transpose":
@@ -217,6 +246,11 @@ class TorchAutograd(_TorchImpl):
             xin = functional.pad(x, _torch_pad_tuple(padding)) if emulated else x
             return conv(xin, w, stride=case.strides, padding=0 if emulated else padding,
                         dilation=case.dilations, groups=case.conv_groups)
+        return call
+
+    def thunks(self, case, tensors, padding, emulated):
+        torch = _torch()
+        call = self.forward_fn(case, padding, emulated)
 
         @once
         def forward():
@@ -227,6 +261,70 @@ class TorchAutograd(_TorchImpl):
             x, w, dy, y = forward()
             return torch.autograd.grad(y, (x, w)[of], dy.detach(), retain_graph=True)[0]
         return {"y": lambda: forward()[3], "dx": lambda: grad(0), "dw": lambda: grad(1)}
+
+    def second_order_thunks(self, case, tensor, padding, emulated):
+        """``jvp``, ``ddy``, ``ddx``, ``ddw`` the way the setting ``second`` says (module
+        docstring); each grad its own thunk, the passes they share computed once."""
+        torch = _torch()
+        call = self.forward_fn(case, padding, emulated)
+        mode = self.settings.get("second", "autograd")
+
+        def leaves(*names):
+            return tuple(tensor(n).clone().requires_grad_(True) for n in names)
+
+        def first_vjp(dy, x, w):   # torch.func's first-order (dx, dw)
+            _, pullback = torch.func.vjp(call, x, w)
+            return pullback(dy)
+
+        if mode == "autograd":
+            def jvp():
+                forward_ad = torch.autograd.forward_ad
+                with forward_ad.dual_level():
+                    out = call(forward_ad.make_dual(tensor("x"), tensor("tx")),
+                               forward_ad.make_dual(tensor("w"), tensor("tw")))
+                    tangent = forward_ad.unpack_dual(out).tangent
+                return torch.zeros_like(out) if tangent is None else tangent
+
+            @once
+            def first_backward():   # dx, dw with create_graph: differentiable in dy, x, w
+                x, w, dy = leaves("x", "w", "dy")
+                dx, dw = torch.autograd.grad(call(x, w), (x, w), dy, create_graph=True)
+                return dy, x, w, dx, dw
+
+            def double_backward(of: int):
+                dy, x, w, dx, dw = first_backward()
+                return torch.autograd.grad((dx, dw), (dy, x, w)[of],
+                                           (tensor("gx"), tensor("gw")), retain_graph=True)[0]
+            return {"jvp": jvp, "ddy": lambda: double_backward(0),
+                    "ddx": lambda: double_backward(1), "ddw": lambda: double_backward(2)}
+
+        def func_jvp():
+            return torch.func.jvp(call, (tensor("x"), tensor("w")),
+                                  (tensor("tx"), tensor("tw")))[1]
+
+        if mode == "func":
+            @once
+            def pullback2():   # reverse over reverse
+                return torch.func.vjp(first_vjp, tensor("dy"), tensor("x"), tensor("w"))[1]
+
+            def reverse_over_reverse(of: int):
+                return pullback2()((tensor("gx"), tensor("gw")))[of]
+            return {"jvp": func_jvp, "ddy": lambda: reverse_over_reverse(0),
+                    "ddx": lambda: reverse_over_reverse(1),
+                    "ddw": lambda: reverse_over_reverse(2)}
+
+        # fwd_over_rev
+        @once
+        def tangents():   # the jvp of (dx, dw) along (gx, gw), dy fixed
+            dy = tensor("dy")
+            return torch.func.jvp(lambda x, w: first_vjp(dy, x, w), (tensor("x"), tensor("w")),
+                                  (tensor("gx"), tensor("gw")))[1]
+
+        def ddy():
+            return torch.func.jvp(call, (tensor("x"), tensor("w")),
+                                  (tensor("gx"), tensor("gw")))[1]
+        return {"jvp": func_jvp, "ddy": ddy, "ddx": lambda: tangents()[0],
+                "ddw": lambda: tangents()[1]}
 
 
 class TorchNnGrad(_TorchImpl):
@@ -249,9 +347,10 @@ class TorchNnGrad(_TorchImpl):
         return pads, True, (f"x padded by F.pad(x, {_torch_pad_tuple(pads)}), "
                             f"conv{case.rank}d_input/_weight with padding=0, dx cropped back")
 
-    def thunks(self, case, tensors, padding, emulated):
-        """The forward conv's three functions; for a conv_transpose its input is y-space
-        (``x`` plays ``dy``, ``dy`` plays the forward conv's input)."""
+    def functions(self, case, padding, emulated):
+        """The case's ``y``, ``dx``, ``dw`` as functions of ``(x, w, dy)``, from the forward
+        conv's three functions; for a conv_transpose its input is y-space (``x`` plays
+        ``dy``, ``dy`` plays the forward conv's input)."""
         torch = _torch()
         grad, functional = torch.nn.grad, torch.nn.functional
         rank = case.rank
@@ -278,12 +377,31 @@ class TorchNnGrad(_TorchImpl):
 
         if case.kind == "conv_transpose":
             y_shape = case.canonical_output_shape
-            return {"y": lambda: input_grad(y_shape, tensors()[1], tensors()[0]),
-                    "dx": lambda: forward(tensors()[2], tensors()[1]),
-                    "dw": lambda: weight_grad(tensors()[2], tensors()[1], tensors()[0])}
-        return {"y": lambda: forward(tensors()[0], tensors()[1]),
-                "dx": lambda: input_grad(tuple(tensors()[0].shape), tensors()[1], tensors()[2]),
-                "dw": lambda: weight_grad(tensors()[0], tensors()[1], tensors()[2])}
+            return {"y": lambda x, w, dy: input_grad(y_shape, w, x),
+                    "dx": lambda x, w, dy: forward(dy, w),
+                    "dw": lambda x, w, dy: weight_grad(dy, w, x)}
+        return {"y": lambda x, w, dy: forward(x, w),
+                "dx": lambda x, w, dy: input_grad(tuple(x.shape), w, dy),
+                "dw": lambda x, w, dy: weight_grad(x, w, dy)}
+
+    def thunks(self, case, tensors, padding, emulated):
+        functions = self.functions(case, padding, emulated)
+        return {g: (lambda f=f: f(*tensors())) for g, f in functions.items()}
+
+    def second_order_thunks(self, case, tensor, padding, emulated):
+        """Double backward and forward mode written by hand: each second-order grad the sum
+        of its first-order terms with the tangents swapped in (``ddx = dx(dy, w := gw)``,
+        ``ddw = dw(x := gx, dy)``, ``jvp``, ``ddy``: ``y(tx, w) + y(x, tw)``), added in the
+        case dtype."""
+        functions = self.functions(case, padding, emulated)
+
+        def identity(grad: str):
+            total = None
+            for base, swap in ops.SECOND_ORDER_TERMS[grad]:
+                term = functions[base](*(tensor(swap.get(t, t)) for t in ("x", "w", "dy")))
+                total = term if total is None else total + term
+            return total
+        return {g: (lambda g=g: identity(g)) for g in ops.SECOND_ORDER}
 
 
 IMPLS = (TorchNnGrad(), TorchAutograd())
