@@ -21,6 +21,8 @@ their own by appending to :data:`CATALOG` (or passing a catalog to
 from __future__ import annotations
 
 import dataclasses
+import functools
+import itertools
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
@@ -104,9 +106,11 @@ def _symmetric(case: Case, inputs: Inputs) -> list[Attempt]:
     x, w, dy = _canonical(case, inputs)
     out = []
     for note, pad_of in (("k // 2", lambda a: a.kernel // 2),
-                         ("d * (k - 1) // 2", lambda a: a.dilation * (a.kernel - 1) // 2)):
+                         ("d * (k - 1) // 2", lambda a: a.dilation * (a.kernel - 1) // 2),
+                         ("total // 2", lambda a: a.total // 2),        # the odd one dropped
+                         ("ceil(total / 2)", lambda a: a.total - a.total // 2)):
         wrong = [(pad_of(a), pad_of(a)) for a in case.axes]
-        if wrong != case.pads:
+        if wrong != case.pads and all(attempt.case.pads != wrong for attempt in out):
             out.append(Attempt(x, w, dy, _explicit(case, wrong), _back(case), note))
     return out
 
@@ -149,21 +153,47 @@ def _dilation_ignored(case: Case, inputs: Inputs) -> list[Attempt]:
     return [Attempt(x, w, dy, wrong, _back(case))]
 
 
+def _misread(a: np.ndarray, src: str, memory: str, read_as: str, canonical: str,
+             canonical_shape) -> np.ndarray:
+    """``a`` (laid out as ``src``) put in ``memory`` layout, its memory read as
+    ``read_as`` (a reshape, where a transpose was needed), then channels-first."""
+    in_memory = np.ascontiguousarray(layouts.convert(a, src, memory))
+    misread = np.reshape(in_memory, layouts.shape_in(canonical_shape, canonical, read_as))
+    return layouts.convert(misread, read_as, canonical)
+
+
+def _written_back(a: np.ndarray, canonical: str, memory: str, read_as: str,
+                  dst: str) -> np.ndarray:
+    """The inverse of :func:`_misread` for a result: channels-first -> ``read_as`` ->
+    reshaped to ``memory``'s shape -> laid out as ``dst``."""
+    as_read = np.ascontiguousarray(layouts.convert(a, canonical, read_as))
+    shape = layouts.shape_in(a.shape, canonical, memory)
+    return layouts.convert(np.reshape(as_read, shape), memory, dst)
+
+
 def _layout_reshaped(case: Case, inputs: Inputs) -> list[Attempt]:
-    data = layouts.canonical_data(case.rank)
-    if case.data_format == data:
-        return []
-    shape = lambda a: layouts.shape_in(a.shape, case.data_format, data)   # noqa: E731
-    x = np.reshape(inputs.x, shape(inputs.x))
-    dy = np.reshape(inputs.dy, shape(inputs.dy))
+    """x and dy in one data layout reshaped to the other (NHWC memory read as NCHW, or
+    NCHW read as NHWC): whichever layout the code received them in."""
+    canonical = layouts.canonical_data(case.rank)
     w = ops.to_canonical(case, "w", inputs.w)
     plain = _back(case)
+    out = []
+    for memory, read_as in itertools.permutations(layouts.data_formats(case.rank)):
+        def misread(name, memory=memory, read_as=read_as):
+            a = getattr(inputs, name)
+            return _misread(a, case.data_format, memory, read_as, canonical,
+                            layouts.shape_in(a.shape, case.data_format, canonical))
 
-    def back(grad, a):
-        if grad == "dw":
-            return plain(grad, a)
-        return np.reshape(a, case.shape_of(grad))
-    return [Attempt(x, w, dy, case, back)]
+        def back(grad, a, memory=memory, read_as=read_as, output=True):
+            if grad in ("dw", "ddw") or (not output and grad in ("y", "jvp", "ddy")):
+                return plain(grad, a)
+            return _written_back(a, canonical, memory, read_as, case.data_format)
+        note = f"{memory} read as {read_as}"
+        # x reshaped and y reshaped back (dy with it), or only x (y transposed back right)
+        out.append(Attempt(misread("x"), w, misread("dy"), case, back, note))
+        out.append(Attempt(misread("x"), w, ops.to_canonical(case, "dy", inputs.dy), case,
+                           functools.partial(back, output=False), note + " (x only)"))
+    return out
 
 
 def _filter_misread(case: Case, inputs: Inputs) -> list[Attempt]:
@@ -172,14 +202,19 @@ def _filter_misread(case: Case, inputs: Inputs) -> list[Attempt]:
     filt = layouts.canonical_filter(case.rank)
     x, w, dy = _canonical(case, inputs)
     out = []
-    if case.filter_format != filt:      # the filter's memory read as OIHW (a reshape)
-        wr = np.reshape(inputs.w, w.shape)
-        out.append(Attempt(x, wr, dy, case,
-                           lambda g, a: a.reshape(case.filter_shape) if g == "dw"
-                           else ops.from_canonical(case, g, a), "reshape"))
+    plain = _back(case)
+    # the filter's memory in one layout read as another (a reshape where a permute was
+    # needed): HWIO read as OIHW, OIHW read as HWIO, whichever the code received
+    for memory, read_as in itertools.permutations(layouts.filter_formats(case.rank)):
+        wr = _misread(inputs.w, case.filter_format, memory, read_as, filt, w.shape)
+
+        def back(g, a, memory=memory, read_as=read_as):
+            if g not in ("dw", "ddw"):
+                return plain(g, a)
+            return _written_back(a, filt, memory, read_as, case.filter_format)
+        out.append(Attempt(x, wr, dy, case, back, "reshape"))
     o, i = w.shape[:2]
     if o == i and case.groups == 1:     # O and I swapped (HWIO read as HWOI, OIHW as IOHW)
-        plain = _back(case)
         out.append(Attempt(x, np.swapaxes(w, 0, 1), dy, case,
                            lambda g, a: plain(g, np.swapaxes(a, 0, 1) if g == "dw" else a),
                            "O and I swapped"))
