@@ -188,9 +188,11 @@ def _deliver(args, argv, place: outputs.OutputSet, started, cases, results, info
         place.write(rendered(record, args.junit is not None, results), record["run_id"])
     except outputs.OutputError as exc:
         failure = exc
-    status = EXIT_FAILED if failing(record) else EXIT_OK
+    improbable = getattr(args, "strict_statistical", False) and record["summary"].get("improbable")
+    status = EXIT_FAILED if failing(record) or improbable else EXIT_OK
     try:
-        print_summary(record, sys.stdout, color=use_color(sys.stdout))
+        print_summary(record, sys.stdout, color=use_color(sys.stdout),
+                      strict_statistical=bool(getattr(args, "strict_statistical", False)))
         if github.enabled(args.github):
             github.publish(record, sys.stdout)
         if failure is None:
@@ -424,6 +426,10 @@ def parser() -> argparse.ArgumentParser:
                           "this machine runs it), all (that, and each lesser CPU class this "
                           "machine can take: cpu=avx512, cpu=avx2; see docs/platforms.md), "
                           "or a list such as native,cpu=avx2")
+    run.add_argument("--strict-statistical", action="store_true",
+                     help="exit 1 also where a passing verdict is improbable: within the error "
+                          "bound but beyond the statistical line (docs/cases.md, How a verdict "
+                          "is judged)")
     run.add_argument("--shard", metavar="K/N", help="run only shard K of N (a stable split "
                      "by case id, for N CI machines; join the records with 'convgrad merge')")
     run.set_defaults(func=cmd_run)

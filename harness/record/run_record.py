@@ -175,6 +175,7 @@ def summarize(verdicts: Sequence[dict], claims: Sequence[dict]) -> dict:
         claim_counts[c["status"]] = claim_counts.get(c["status"], 0) + 1
     return {"verdicts": counts, "claims": claim_counts,
             "emulated": sum(1 for v in verdicts if v.get("emulated")),
+            "improbable": sum(1 for v in verdicts if (v.get("stats") or {}).get("improbable")),
             "unsupported_by_limitation": dict(sorted(limitations.items()))}
 
 

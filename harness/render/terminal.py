@@ -89,6 +89,10 @@ def counts_line(record: dict) -> str:
     text = f"verdicts: {', '.join(parts) or 'none'}"
     if s.get("emulated"):
         text += f" ({s['emulated']} emulated, marked ~)"
+    if s.get("improbable"):
+        text += (f"; {s['improbable']} passing verdict{'s' if s['improbable'] != 1 else ''} "
+                 "improbable (within the bound, beyond the statistical line: --strict-statistical "
+                 "fails them)")
     if claim_parts:
         text += f"; source claims: {', '.join(claim_parts)}"
     by_limitation = s.get("unsupported_by_limitation") or {}
@@ -209,10 +213,14 @@ def script_command(v: dict, case_file: str, options: Optional[dict] = None) -> s
     return shlex.join(words)
 
 
-def exit_line(record: dict) -> str:
+def exit_line(record: dict, strict_statistical: bool = False) -> str:
     """Why the run exits as it does, in one line."""
     failing = [e for e in record["verdicts"] + record["claims"]
                if e["status"] in status.FAILING]
+    improbable = record["summary"].get("improbable") if strict_statistical else 0
+    if improbable and not failing:
+        return (f"exit 1: {improbable} passing verdicts improbable (--strict-statistical): "
+                "within the bound, beyond the statistical line")
     if not failing:
         return ("exit 0: every verdict passed, or is a documented limitation (unsupported), "
                 "a documented discrepancy (known) or cannot run here (skipped)")
@@ -256,11 +264,12 @@ def diagnoses(record: dict) -> list[str]:
     return out
 
 
-def print_summary(record: dict, stream: TextIO, color: bool) -> None:
+def print_summary(record: dict, stream: TextIO, color: bool,
+                  strict_statistical: bool = False) -> None:
     print(table(record, color=color), file=stream)
     for p in problems(record):
         print("\n" + p, file=stream)
     for d in diagnoses(record):
         print("\n" + d, file=stream)
     print("\n" + counts_line(record), file=stream)
-    print(exit_line(record), file=stream)
+    print(exit_line(record, strict_statistical), file=stream)

@@ -51,6 +51,11 @@ class Expected:
             return compare.bound(self.values, self.magnitude, self.terms, self.model.storage)
 
     @cached_property
+    def probable_bound(self) -> np.ndarray:
+        """The statistical line (:func:`harness.numerics.compare.probable_bound`)."""
+        return compare.probable_bound(self.values, self.magnitude, self.terms, self.model)
+
+    @cached_property
     def active(self) -> np.ndarray:
         """The elements that sum at least one product."""
         return self.terms > 0
@@ -71,7 +76,8 @@ class Expected:
             vacuous = self.vacuous_share
         return compare.compare(actual, self.values, limit, may_overflow=self.may_overflow,
                                model=self.model, active=self.active,
-                               storage_limit=storage, vacuous=vacuous)
+                               storage_limit=storage, vacuous=vacuous,
+                               probable_limit=self.probable_bound if extra is None else None)
 
     def judge_claim(self, claim: Claim, claimed: np.ndarray) -> compare.Comparison:
         """Judge a source's claimed values, allowing for how the source printed them."""
