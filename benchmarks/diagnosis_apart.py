@@ -11,9 +11,11 @@ port must get no diagnosis.
 
     python benchmarks/diagnosis_apart.py            # about 10 minutes
     python benchmarks/diagnosis_apart.py apart.p05  # some ports
+    python benchmarks/diagnosis_apart.py --batch ports_apart2   # the second batch
 """
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
@@ -22,7 +24,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from tests.ports_apart import labels  # noqa: E402
+labels = None   # the batch's labels module (tests/<batch>/labels.py)
 
 # the vocabulary the ports were labelled in -> the diagnosis' mistake ids
 AS_DIAGNOSED = {"pad-symmetric": "symmetric-padding", "data-reshaped": "layout-reshaped",
@@ -35,7 +37,7 @@ def judge(name: str, folder: Path) -> dict:
     suite, select, _ = labels.WHERE.get(name, ("conformance", "conv2d and float64", 0))
     out = folder / name
     cmd = [sys.executable, "-m", "harness.frontends.cli", "run", "--suite", suite, "-k", select,
-           "--impl-module", str(REPO / "tests/ports_apart" / labels.MODULE[name]),
+           "--impl-module", f"tests.{BATCH}.{labels.MODULE[name].removesuffix('.py')}",
            "--jobs", "1", "--out", str(out)]
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
     if done.returncode not in (0, 1):
@@ -46,7 +48,14 @@ def judge(name: str, folder: Path) -> dict:
     return {"diagnosis": impl.get("diagnosis") or {}, "failing": failing}
 
 
+BATCH = "ports_apart"
+
+
 def main(names: list[str]) -> int:
+    global labels, BATCH
+    if names[:1] == ["--batch"]:
+        BATCH, names = names[1], names[2:]
+    labels = importlib.import_module(f"tests.{BATCH}.labels")
     names = names or list(labels.LABELS)
     right = wrong = 0
     print(f"{'port':16} {'framework':10} {'true mistake':22} {'named':26} {'explains':>9}  ok")
