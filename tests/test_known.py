@@ -32,6 +32,16 @@ def test_except_impl_needs_impl(tmp_path):
         load_known(path)
 
 
+@pytest.mark.parametrize("grad", ["[ddx, ddw]", "dX", "ddz"])
+def test_a_grad_the_runner_never_judges_is_refused(tmp_path, grad):
+    """Found by the clean sweep: ``grad: [ddx, ddw]`` loaded as the text "['ddx', 'ddw']"
+    and matched nothing, so its failures stayed failures with no word why."""
+    path = tmp_path / "known.yaml"
+    path.write_text(f"- case: a\n  impl: b\n  grad: {grad}\n  reason: r\n  evidence: e\n")
+    with pytest.raises(SourceError, match=r"known.yaml:3: entry 0: grad .* is not one of y, dx"):
+        load_known(path)
+
+
 def test_intermittent_is_a_yaml_boolean(tmp_path):
     path = tmp_path / "known.yaml"
     path.write_text("- case: a\n  impl: b\n  intermittent: true\n  reason: r\n  evidence: e\n"

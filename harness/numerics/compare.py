@@ -110,16 +110,17 @@ PROBABLE_LAMBDA = 6.0
 
 
 def probable_bound(exact: np.ndarray, magnitude: np.ndarray, terms: np.ndarray,
-                   model, lam: float = PROBABLE_LAMBDA) -> np.ndarray:
+                   model, lam: float = PROBABLE_LAMBDA, extra=0.0) -> np.ndarray:
     """The statistical line: :func:`bound` with the accumulation's ``n * u_acc * M`` taken
     as ``min(lam * sqrt(n), n) * u_acc * M`` (everything else as deterministic as before),
-    so it is never above the hard bound."""
+    so it is never above the hard bound. ``extra``: deterministic slack the hard bound
+    has besides (a second-order grad's roundings of its terms), added as it is."""
     m = _model(model)
     u_acc, eta_acc = UNIT_ROUNDOFF[m.accumulate], UNDERFLOW[m.accumulate]
     u_out, eta_out = UNIT_ROUNDOFF[m.output], UNDERFLOW[m.output]
     with np.errstate(invalid="ignore", over="ignore"):
         growth = np.minimum(lam * np.sqrt(terms), terms)
-        acc = growth * u_acc * magnitude + terms * eta_acc + terms * U64 * magnitude
+        acc = growth * u_acc * magnitude + terms * eta_acc + terms * U64 * magnitude + extra
         return acc + u_out * (np.abs(exact) + acc) + eta_out
 
 

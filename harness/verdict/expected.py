@@ -40,6 +40,8 @@ class Expected:
     terms: np.ndarray          # n: products per element
     model: compare.BoundModel
     may_overflow: Optional[np.ndarray] = None   # where an infinity is right too
+    # a second-order grad's roundings of its terms before their sum (deterministic)
+    term_roundings: Union[float, np.ndarray] = 0.0
 
     @cached_property
     def storage_bound(self) -> Optional[np.ndarray]:
@@ -53,7 +55,8 @@ class Expected:
     @cached_property
     def probable_bound(self) -> np.ndarray:
         """The statistical line (:func:`harness.numerics.compare.probable_bound`)."""
-        return compare.probable_bound(self.values, self.magnitude, self.terms, self.model)
+        return compare.probable_bound(self.values, self.magnitude, self.terms, self.model,
+                                      extra=self.term_roundings)
 
     @cached_property
     def active(self) -> np.ndarray:
@@ -156,7 +159,7 @@ def expected_second_order(case: Case, grad: str, tensors: dict[str, np.ndarray],
     for a first-order grad."""
     model = model or compare.BoundModel.for_dtype(case.dtype)
     parts = ops.SECOND_ORDER_TERMS[grad]
-    exact = magnitude = slack = 0.0
+    exact = magnitude = slack = roundings = 0.0
     n = 0
     u_out, eta_out = compare.UNIT_ROUNDOFF[model.output], compare.UNDERFLOW[model.output]
     with np.errstate(invalid="ignore", over="ignore"):
@@ -167,13 +170,15 @@ def expected_second_order(case: Case, grad: str, tensors: dict[str, np.ndarray],
             count = _terms_for(case, base, term)
             acc = compare.accumulation_error(size, count, model)
             if len(parts) > 1:     # each term is rounded to the output dtype, then added
-                acc = acc + u_out * (np.abs(term) + acc) + eta_out
+                rounding = u_out * (np.abs(term) + acc) + eta_out
+                acc, roundings = acc + rounding, roundings + rounding
             exact, magnitude, slack, n = exact + term, magnitude + size, slack + acc, n + count
         limit = compare.bound(exact, magnitude, n, model, acc=slack)
     values, may_overflow = compare.round_overflow(exact, slack, model.output)
     return Expected(values=out(values), bound=out(limit), magnitude=out(magnitude),
                     terms=out(n), model=model,
-                    may_overflow=out(may_overflow) if may_overflow.any() else None)
+                    may_overflow=out(may_overflow) if may_overflow.any() else None,
+                    term_roundings=out(roundings) if np.ndim(roundings) else roundings)
 
 
 def expected(case: Case, inputs: Inputs,

@@ -25,6 +25,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from harness.verdict.facts import parse_when, when_matches
+from harness.case import ops
 from harness.safeio.yaml_source import Located, SourceError, load
 
 # Shipped with the package (so an installed convgrad knows them too); --known FILE
@@ -118,6 +119,11 @@ def load_known(path: str | Path) -> list[KnownDiscrepancy]:
                 raise SourceError(name, raw.line_of("versions"),
                                   f"entry {i}: versions {raw['versions']!r} is not a version "
                                   "range such as '>=2.16,<2.22'") from None
+        if "grad" in raw and raw["grad"] not in ops.ALL_GRADS:
+            # a grad the runner never judges would make the entry match nothing, silently
+            raise SourceError(name, raw.line_of("grad"),
+                              f"entry {i}: grad {raw['grad']!r} is not one of "
+                              f"{', '.join(ops.ALL_GRADS)} (one grad an entry)")
         if "intermittent" in raw and not isinstance(raw["intermittent"], bool):
             raise SourceError(name, raw.line_of("intermittent"),
                               f"entry {i}: 'intermittent' is true or false, got "
