@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Sequence
 
 from harness.safeio.argtypes import positive_float, positive_int
+from harness.case import ops
 from harness.case.loader import load_cases
 from harness.render.terminal import script_name
 from harness.session import selection
@@ -155,8 +156,9 @@ def add_parsers(sub) -> None:
     rep.add_argument("--case", required=True, metavar="ID", help="the case id (exact)")
     rep.add_argument("--impl", required=True, metavar="NAME",
                      help="one impl, with its variant, e.g. 'tf.backprop[onednn=off]'")
-    rep.add_argument("--grad", choices=("y", "dx", "dw"),
-                     help="which grad (default: the first that did not pass, else the first)")
+    rep.add_argument("--grad", choices=ops.ALL_GRADS,
+                     help="which grad, first order or forward mode / second order (default: "
+                          "the first that did not pass, else the first)")
     rep.add_argument("-o", "--output", metavar="FILE.py",
                      help="where the script goes (default: repro-<case>-<impl>-<grad>.py)")
     _judging(rep)
@@ -168,7 +170,7 @@ def add_parsers(sub) -> None:
     shr.add_argument("-k", metavar="ID", help="the case (an exact id, or a pattern matching "
                      "one case)")
     shr.add_argument("--impl", required=True, metavar="NAME", help="one impl (variant included)")
-    shr.add_argument("--grad", choices=("y", "dx", "dw"),
+    shr.add_argument("--grad", choices=ops.ALL_GRADS,
                      help="which grad (default: the first that did not pass)")
     shr.add_argument("-o", "--output", required=True, metavar="FILE.yaml",
                      help="the shrunk case")

@@ -85,7 +85,7 @@ class Finding:
                 "case_file": self.case_file, "script": self.script,
                 "original_case": self.first_case, "original_file": self.original_file,
                 "hits": self.hits,
-                "elements": {t: self.spec.elements(t) for t in ("x", "w", "dy")},
+                "elements": {t: self.spec.elements(t) for t in self.spec.present()},
                 "summary": self.spec.summary(), "shrink_steps": self.steps,
                 "shrink_seconds": round(self.shrink_seconds, 1),
                 "shrink_complete": self.shrink_complete, "every_impl_failed": self.consensus,
@@ -93,13 +93,15 @@ class Finding:
                 "message": self.message}
 
     def line(self) -> str:
-        sizes = "/".join(str(self.spec.elements(t)) for t in ("x", "w", "dy"))
+        names = self.spec.present()
+        sizes = "/".join(str(self.spec.elements(t)) for t in names)
         note = (" (every impl failed it: suspect the case, the oracle or the bound before "
                 "the frameworks)" if self.consensus else "")
         if self.confirmed is False:
             note += " (its script does NOT reproduce it in a fresh process)"
         return (f"#{self.number} {self.signature}: {self.spec.summary()} "
-                f"[x/w/dy elements {sizes}], {self.hits} hit(s){note} -> {self.case_file}, "
+                f"[{'/'.join(names)} elements {sizes}], {self.hits} hit(s){note} -> "
+                f"{self.case_file}, "
                 f"{self.script}")
 
 

@@ -12,7 +12,9 @@ float64 to it correctly by its bits (through float32 rounded to odd); convgrad's
 inputs went through float32 rounded to nearest first (ml_dtypes' cast, which
 :func:`harness.numerics.dtypes.round_to` uses, rounds twice), so the script rounds
 them to float32 before ``rnd``, and gets them bit for bit. Explicit values stay
-embedded (:mod:`harness.tools.repro.literals`).
+embedded (:mod:`harness.tools.repro.literals`). The tangents ``tx``, ``tw`` and
+cotangents ``gx``, ``gw`` of a forward-mode or second-order grad are regenerated (or
+embedded) the same way, in the layout of the tensor each goes with (:data:`TANGENTS`).
 
 NumPy does not promise the same stream from ``default_rng`` in every version,
 so the script checks what it regenerated against a CRC-32 of the values convgrad
@@ -24,16 +26,17 @@ from __future__ import annotations
 import math
 import zlib
 from types import MappingProxyType
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 
 from harness.numerics import layouts
-from harness.case import generators
+from harness.case import generators, ops
 from harness.case.model import Case
 from harness.tools.repro import literals
 
 TENSORS = ("x", "w", "dy")
+TANGENTS = tuple(t for t in ops.TENSORS if t not in TENSORS)   # tx, tw, gx, gw
 
 ROUND = {
     "bfloat16": '''\
@@ -67,9 +70,10 @@ def crc(a: np.ndarray) -> int:
     return zlib.crc32(np.ascontiguousarray(a, dtype="<f8").tobytes())
 
 
-def regenerable(case: Case) -> bool:
-    """Whether some tensor of the case comes from a generator (else nothing to regenerate)."""
-    return any(isinstance(getattr(case, name), Mapping) for name in TENSORS)
+def regenerable(case: Case, tensors: Sequence[str] = TENSORS) -> bool:
+    """Whether some tensor of the case (of ``tensors``) comes from a generator (else nothing
+    to regenerate)."""
+    return any(isinstance(getattr(case, name), Mapping) for name in tensors)
 
 
 def _number(v) -> str:
@@ -78,8 +82,8 @@ def _number(v) -> str:
 
 def generator_call(case: Case, name: str) -> str:
     """The expression :func:`harness.case.generators.generate` evaluates for tensor ``name``
-    (float64, the case's layout, not yet rounded); zeros for a tensor the case leaves out;
-    '' for explicit values."""
+    (float64, the case's layout, not yet rounded; a tangent shaped as the tensor it goes
+    with); zeros for a tensor the case leaves out; '' for explicit values."""
     spec, shape = getattr(case, name), tuple(int(n) for n in case.shape_of(name))
     if spec is None:
         return f"np.zeros({shape!r})"
@@ -110,27 +114,30 @@ def transposed(src: str, dst: str) -> str:
     return "" if perm == tuple(range(len(perm))) else f".transpose{perm!r}"
 
 
-def source(case: Case, inputs, names: Mapping[str, str] = MappingProxyType({})) -> tuple[str, bool]:
-    """Lines defining each tensor of :data:`TENSORS` (float64, the case's layouts, rounded to
-    its dtype; as the variable ``names`` gives, else its own name) and checking them against
-    ``inputs``; and whether they need the base64 decoder."""
+def source(case: Case, inputs, names: Mapping[str, str] = MappingProxyType({}),
+           tensors: Sequence[str] = TENSORS) -> tuple[str, bool]:
+    """Lines defining each of ``tensors`` (:data:`TENSORS`, and the tangents a grad takes;
+    float64, the case's layouts, rounded to its dtype; as the variable ``names`` gives,
+    else its own name) and checking them against ``inputs``; and whether they need the
+    base64 decoder."""
     lines, decoder = [], False
-    for tensor in TENSORS:
+    for tensor in tensors:
         name, call = names.get(tensor, tensor), generator_call(case, tensor)
         layout = case.layout_of(tensor)
         if call and getattr(case, tensor) is None:
-            lines.append(f"{name} = {call}   # {layout}: unused by this grad")
+            unused = "not in the case: zeros" if tensor in TANGENTS else "unused by this grad"
+            lines.append(f"{name} = {call}   # {layout}: {unused}")
         elif call and case.dtype == "bfloat16":   # ml_dtypes rounds float64 through float32
             call = f"({call})" if " * " in call else call
             lines.append(f"{name} = rnd({call}.astype(np.float32))   # {layout}, as ml_dtypes rounds")
         elif call:
             lines.append(f"{name} = rnd({call})   # {layout}")
         else:
-            values = getattr(inputs, tensor)
+            values = inputs.get(tensor)
             decoder = decoder or literals.needs_decoder([values])
             lines.append(f"{name} = {literals.literal(values)}   # {layout}, given in the case")
-    crcs = [crc(getattr(inputs, tensor)) for tensor in TENSORS]
-    held = ", ".join(names.get(tensor, tensor) for tensor in TENSORS)
+    crcs = [crc(inputs.get(tensor)) for tensor in tensors]
+    held = ", ".join(names.get(tensor, tensor) for tensor in tensors)
     return "\n".join(lines) + "\n" + CHECK.format(crcs=crcs, names=held), decoder
 
 
@@ -139,12 +146,15 @@ def script_inputs(case: Case, inputs, sources: Mapping[str, tuple[str, str]],
     """``rnd``, the tensors and their check, and the arrays a template's ``compute()`` reads
     (``sources``: NAME -> (tensor, layout)): an array laid out as the case is generated under
     its own name, the others transposed from it. Also whether the decoder is needed, and the
-    variable holding each tensor in the case's layout."""
-    held = {tensor: tensor for tensor in TENSORS}
+    variable holding each tensor in the case's layout. The tangents among ``sources`` are
+    generated after ``x``, ``w``, ``dy``."""
+    tensors = TENSORS + tuple(t for t in TANGENTS
+                              if any(tensor == t for tensor, _ in sources.values()))
+    held = {tensor: tensor for tensor in tensors}
     for name, (tensor, layout) in sources.items():
         if layout == case.layout_of(tensor):
             held[tensor] = name
-    text, decoder = source(case, inputs, held)
+    text, decoder = source(case, inputs, held, tensors)
     moved = [(name, f"{held[tensor]}{transposed(case.layout_of(tensor), layout)}")
              for name, (tensor, layout) in sources.items() if held[tensor] != name]
     if moved:

@@ -35,7 +35,7 @@ from harness.case.model import Case
 from harness.verdict.expected import Expected
 from harness.record.run_record import NUMERICS_VARIABLES
 from harness.tools.repro import literals, regenerate, upstream
-from harness.tools.repro.templates import template
+from harness.tools.repro.templates import check_op, template
 from harness.tools.repro.templates.code import Code, Request, py
 from harness.case.values import Inputs
 
@@ -77,10 +77,12 @@ def _header(t: Target, code: Code) -> str:
     pads = "VALID (no padding)" if case.padding == "VALID" else (
         f"{case.padding_name} -> pads {[tuple(p) for p in case.pads]} per spatial dim "
         "(before, after)")
+    groups = f", groups {case.groups}" if case.groups != 1 else ""
     what = textwrap.fill(
         f"The case: {case.op} {case.dtype}, x {list(case.input_shape)} ({case.data_format}), "
         f"w {list(case.filter_shape)} ({case.filter_format}), strides {list(case.strides)}, "
-        f"dilations {list(case.dilations)}, padding {pads}. The calls: {code.calls}.", 88)
+        f"dilations {list(case.dilations)}, padding {pads}{groups}. The calls: {code.calls}.",
+        88)
     text = f'''\
 #!/usr/bin/env python3
 """Standalone reproduction: {t.impl} {t.grad} of convgrad case {case.id}.
@@ -168,7 +170,10 @@ def _imports(code: Code, decoder: bool, check: bool = False) -> str:
 def regenerates(t: Target, code: Code) -> bool:
     """Whether the script regenerates the inputs (some come from generators, and the
     template says where each of its arrays comes from) rather than embedding them."""
-    return regenerate.regenerable(t.case) and set(code.sources) >= {n for n, _, _ in code.arrays}
+    tensors = regenerate.TENSORS + tuple(tensor for tensor, _ in code.sources.values()
+                                         if tensor in regenerate.TANGENTS)
+    return regenerate.regenerable(t.case, tensors) and \
+        set(code.sources) >= {n for n, _, _ in code.arrays}
 
 
 def _inputs(t: Target, code: Code) -> tuple[list[str], bool]:
@@ -385,7 +390,9 @@ def watch():
 
 def render(t: Target) -> str:
     """The script's source: the upstream-ready form for a value discrepancy it can compute
-    (:func:`harness.tools.repro.upstream.applies`), else the full one."""
+    (:func:`harness.tools.repro.upstream.applies`), else the full one.
+    :class:`~harness.tools.repro.templates.NoTemplate` where no template writes the calls."""
+    check_op(t.case)
     code = template(t.base)(Request(t.base, dict(t.settings), t.case, t.inputs, t.grad))
     if upstream.applies(t, code):
         return upstream.render(t, code, environment(t, code))

@@ -9,7 +9,8 @@ candidate costs a framework call in a worker process, far more than the
 cheap test functions Hypothesis' shrink passes are tuned for. What makes a
 case small is known here: fewer dimensions, a batch of 1, fewer channels,
 smaller sizes and kernels, strides and dilations of 1, no or simpler padding,
-the default layouts, float32, small integer values. So :func:`candidates`
+the default layouts, float32, small integer values (the tangents and cotangents of a
+forward-mode or second-order grad too). So :func:`candidates`
 lists those transformations, most aggressive first; the loop applies the
 first one whose case (validated by the loader) keeps the failure's
 :class:`~harness.tools.repro.signature.Signature` (impl, grad, status, kind), then
@@ -66,7 +67,8 @@ class Outcome:
     platform: dict = field(default_factory=dict)   # what the impl's process probed
 
     def elements(self) -> dict[str, int]:
-        return {t: self.spec.elements(t) for t in ("x", "w", "dy")}
+        """Elements per tensor: x, w, dy, and the tangents the shrunk case has."""
+        return {t: self.spec.elements(t) for t in self.spec.present()}
 
 
 # ------------------------------------------------------------------ transformations
@@ -86,7 +88,7 @@ def _fit(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 def _refit(s: CaseSpec) -> CaseSpec:
     """Explicit values cut to the (new) shapes; generators regenerate at any shape."""
     changes = {}
-    for name in ("x", "w", "dy"):
+    for name in spec_mod.TENSORS:
         value = getattr(s, name)
         if isinstance(value, np.ndarray):
             shape = s.canonical_shape(name)
@@ -117,7 +119,7 @@ def drop_axis(s: CaseSpec, axis: int) -> CaseSpec:
     pick = lambda t: tuple(t[i] for i in keep)  # noqa: E731
     padding = s.padding if isinstance(s.padding, str) else pick(s.padding)
     values = {}
-    for name in ("x", "w", "dy"):
+    for name in spec_mod.TENSORS:
         value = getattr(s, name)
         values[name] = np.take(value, 0, axis=2 + axis) if isinstance(value, np.ndarray) \
             else value
@@ -242,11 +244,8 @@ def explicit_small_values(s: CaseSpec, inputs) -> CaseSpec:
     for name in s.needed():
         value = getattr(s, name)
         if isinstance(value, dict) and "random" in value and s.elements(name) <= EXPLICIT_LIMIT:
-            layout = s.filter_format if name == "w" else s.data_format
-            canonical = (layouts.canonical_filter(s.rank) if name == "w"
-                         else layouts.canonical_data(s.rank))
             changes[name] = np.ascontiguousarray(
-                layouts.convert(getattr(inputs, name), layout, canonical))
+                layouts.convert(inputs.get(name), s.layout(name), s.canonical_layout(name)))
     return s.replace(**changes) if changes else s
 
 

@@ -83,11 +83,18 @@ def error_kind(message: str) -> str:
     return "exception:" + masked(first)
 
 
-def magnitude(case, inputs: Inputs, grad: str) -> np.ndarray:
-    """``M`` per element of ``grad``: the oracle run on the absolute values."""
-    absolute = Inputs(x=np.abs(inputs.x), w=np.abs(inputs.w), dy=np.abs(inputs.dy))
+def magnitudes(case, inputs: Inputs) -> dict[str, np.ndarray]:
+    """``M`` per element of every grad of the case: the oracle run on the absolute values
+    (of the tangents too, for forward-mode and second-order grads)."""
+    absolute = Inputs(**{name: np.abs(value) for name, value in vars(inputs).items()
+                         if value is not None})
     with np.errstate(invalid="ignore", over="ignore"):
-        return expected(case, absolute)[grad].values
+        return {grad: e.values for grad, e in expected(case, absolute).items()}
+
+
+def magnitude(case, inputs: Inputs, grad: str) -> np.ndarray:
+    """``M`` per element of ``grad`` (:func:`magnitudes`)."""
+    return magnitudes(case, inputs)[grad]
 
 
 def fail_kind(case, inputs: Inputs, grad: str, exp: Expected, actual: np.ndarray) -> str:

@@ -6,7 +6,9 @@ all, weighted). Today there is one, ``conv``: every (grouped) convolution the lo
 accepts (ranks 1-3, groups, strides, dilations, VALID / SAME / SAME_LOWER / explicit pads,
 channels-last and channels-first data, both filter layouts, the four dtypes,
 1 to 64 channels, kernels larger than the input where the padding allows it,
-and several value distributions, wide dynamic range included). Depthwise
+and several value distributions, wide dynamic range included); a share of them
+(:data:`SECOND_ORDER_SHARE`) ask for forward mode and second order too (``jvp``, ``ddy``,
+``ddx``, ``ddw``, with tangents drawn as the other values are). Depthwise
 filters (HWCM) and transposed convolutions need generators of their own, with
 a spec that carries their geometry: not yet.
 
@@ -23,9 +25,10 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from harness.numerics import dtypes as dtypes_mod
+from harness.case import ops
 from harness.case.model import Case
 from harness.case.values import materialize
-from harness.tools.repro.signature import magnitude
+from harness.tools.repro.signature import magnitudes
 from harness.tools.repro.spec import CaseSpec
 
 Generator = Callable[[np.random.Generator, Sequence[str]], CaseSpec]
@@ -34,6 +37,9 @@ MAX_MACS = 400_000            # multiply-adds of one evaluation: fast in every f
 MAX_ELEMENTS = 40_000         # per tensor
 DTYPES = ("float32", "float64", "float16", "bfloat16")
 DTYPE_WEIGHTS = (0.4, 0.2, 0.2, 0.2)
+SECOND_ORDER_SHARE = 0.3      # of the cases that ask for every grad, second order included
+GROUPED_SHARE = {False: 0.25, True: 0.5}   # of the cases that can be grouped, by second order
+TANGENTS = ops.TENSORS[3:]    # tx, tw, gx, gw
 
 
 def generator(name: str, weight: float = 1.0):
@@ -108,16 +114,25 @@ def conv(rng: np.random.Generator, dtypes: Sequence[str]) -> CaseSpec:
     weights = [w for d, w in zip(DTYPES, DTYPE_WEIGHTS) if d in dtypes]
     dtype = str(_choice(rng, allowed, weights))
     c_in, c_out = _channels(rng), _channels(rng)
-    # grouped sometimes: a common divisor of both channel counts (groups = C: depthwise)
+    # forward mode and second order too, for a share of the cases (with tangents)
+    second = rng.random() < SECOND_ORDER_SHARE
+    # grouped sometimes: a common divisor of both channel counts (groups = C: depthwise);
+    # more often with second order, where the upstream bugs were (pytorch#51430, #75219)
     common = [g for g in range(2, min(c_in, c_out) + 1) if c_in % g == 0 and c_out % g == 0]
-    groups = int(_choice(rng, common)) if common and rng.random() < 0.25 else 1
+    grouped = GROUPED_SHARE[second]
+    groups = int(_choice(rng, common)) if common and rng.random() < grouped else 1
     spec = CaseSpec(
         id="", rank=rank, grads=("y", "dx", "dw"), batch=int(_choice(rng, (1, 1, 2, 3))),
         groups=groups, in_channels=c_in, out_channels=c_out, sizes=sizes, kernel=kernel,
         strides=strides, dilations=dilations, padding=padding, dtype=dtype,
         channels_last=bool(rng.random() < 0.6), filter_spatial_first=bool(rng.random() < 0.6))
-    return spec.replace(**{name: values(rng, dtype, spec.canonical_shape(name))
+    spec = spec.replace(**{name: values(rng, dtype, spec.canonical_shape(name))
                            for name in ("x", "w", "dy")})
+    if second:   # every grad, the tangents drawn as the other values are
+        spec = spec.replace(grads=ops.ALL_GRADS,
+                            **{name: values(rng, dtype, spec.canonical_shape(name))
+                               for name in TANGENTS})
+    return spec
 
 
 def affordable(spec: CaseSpec) -> bool:
@@ -126,10 +141,19 @@ def affordable(spec: CaseSpec) -> bool:
         return False
     macs = (math.prod(spec.canonical_shape("dy")) * (spec.in_channels // spec.groups)
             * math.prod(spec.kernel))
-    return macs <= MAX_MACS and all(spec.elements(t) <= MAX_ELEMENTS for t in ("x", "w", "dy"))
+    return macs <= MAX_MACS and all(spec.elements(t) <= MAX_ELEMENTS for t in spec.present())
 
 
 PRODUCT_OF = {"y": ("x", "w"), "dx": ("w", "dy"), "dw": ("x", "dy")}
+
+
+def products(grad: str) -> list[tuple[str, str]]:
+    """The pairs of tensors whose products ``grad`` sums: one pair for a first-order grad,
+    one per term of a forward-mode or second-order one (``ddx``: ``gw`` and ``dy``)."""
+    if grad in PRODUCT_OF:
+        return [PRODUCT_OF[grad]]
+    return [tuple(swap.get(t, t) for t in PRODUCT_OF[base])
+            for base, swap in ops.SECOND_ORDER_TERMS[grad]]
 
 
 def _smallest_normal(dtype: str) -> float:
@@ -145,17 +169,19 @@ def representable(case: Case) -> bool:
     inputs = materialize(case)
     limit = dtypes_mod.largest_finite(case.dtype) / 16
     tiny = _smallest_normal(case.dtype)
+    every = magnitudes(case, inputs)
     for grad in case.grads:
-        m = magnitude(case, inputs, grad)
+        m = every[grad]
         if m.size and not np.nanmax(m) < limit:
             return False
-        smallest = []
-        for name in PRODUCT_OF[grad]:
-            a = np.abs(getattr(inputs, name))
-            a = a[a > 0]
-            smallest.append(float(a.min()) if a.size else np.inf)
-        if smallest[0] * smallest[1] < tiny:
-            return False
+        for pair in products(grad):
+            smallest = []
+            for name in pair:
+                a = np.abs(inputs.get(name))
+                a = a[a > 0]
+                smallest.append(float(a.min()) if a.size else np.inf)
+            if smallest[0] * smallest[1] < tiny:
+                return False
     return True
 
 

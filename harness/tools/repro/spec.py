@@ -5,7 +5,9 @@ dimension, halve the channels, simplify the padding...). A :class:`~harness.case
 is frozen and laid out in the case's own formats, so they work on a
 :class:`CaseSpec` instead: the same convolution described channels-first
 (``N, C, *spatial`` and ``O, I, *kernel``), with the values as generator specs
-or as float64 arrays in that canonical layout. :meth:`CaseSpec.to_raw` gives
+or as float64 arrays in that canonical layout; so are the tangents ``tx``, ``tw`` and
+cotangents ``gx``, ``gw`` of forward-mode and second-order grads (shaped and laid out as
+``x``, ``w``, ``x``, ``w``). :meth:`CaseSpec.to_raw` gives
 the YAML mapping of ``docs/cases.md`` (laid out as the case's formats), and
 :meth:`CaseSpec.to_case` validates it with the loader itself, so a
 transformation can never produce a case that ``convgrad run`` would refuse.
@@ -20,13 +22,16 @@ from typing import Any, Optional, Union
 import numpy as np
 import yaml
 
-from harness.case import generators
+from harness.case import generators, ops
 from harness.numerics import layouts, padding as pad
-from harness.case.model import GRADS, Case
+from harness.case.model import Case
 from harness.case.loader import CaseError, parse_case
 from harness.safeio.yaml_source import Located
 
-NEEDS = {"y": ("x", "w"), "dx": ("w", "dy"), "dw": ("x", "dy")}
+# The tensors whose values each grad uses (first order, forward mode, second order).
+NEEDS = {grad: ops.tensors_needed(grad) for grad in ops.ALL_GRADS}
+TENSORS = ops.TENSORS            # x, w, dy, tx, tw, gx, gw
+BASE = ("x", "w", "dy")
 Values = Union[None, dict, np.ndarray]   # a generator spec, canonical float64 values, or none
 
 
@@ -49,6 +54,10 @@ class CaseSpec:
     x: Values = None                # canonical (N, C, *sizes)
     w: Values = None                # canonical (O, I / groups, *kernel)
     dy: Values = None               # canonical (N, O, *out)
+    tx: Values = None               # forward-mode tangents: canonical as x
+    tw: Values = None               #                        as w
+    gx: Values = None               # second-order cotangents: as x
+    gw: Values = None               #                          as w
     description: str = ""
     source: str = ""
     groups: int = 1                 # grouped convolution (divides both channel counts)
@@ -75,26 +84,34 @@ class CaseSpec:
         return tuple(a.output_size for a in self.axes)
 
     def canonical_shape(self, name: str) -> tuple[int, ...]:
+        """The channels-first shape of ``x``, ``w``, ``dy`` or a tangent (as its tensor's)."""
         return {"x": (self.batch, self.in_channels, *self.sizes),
                 "w": (self.out_channels, self.in_channels // self.groups, *self.kernel),
-                "dy": (self.batch, self.out_channels, *self.output_sizes)}[name]
+                "dy": (self.batch, self.out_channels, *self.output_sizes)}[ops.base_tensor(name)]
 
     def elements(self, name: str) -> int:
         return math.prod(self.canonical_shape(name))
 
     def needed(self) -> tuple[str, ...]:
-        """The tensors whose values the case's grads use, in x, w, dy order."""
-        return tuple(t for t in ("x", "w", "dy") if any(t in NEEDS[g] for g in self.grads))
+        """The tensors whose values the case's grads use, in x, w, dy, tx, tw, gx, gw order."""
+        return tuple(t for t in TENSORS if any(t in NEEDS[g] for g in self.grads))
+
+    def present(self) -> tuple[str, ...]:
+        """The tensors the case has: x, w, dy always (zeros where a grad does not use them),
+        the tangents where it gives them."""
+        return BASE + tuple(t for t in TENSORS[3:] if getattr(self, t) is not None)
 
     def replace(self, **changes) -> "CaseSpec":
         return dataclasses.replace(self, **changes)
 
     # ------------------------------------------------------------ to YAML
-    def _layout(self, name: str) -> str:
-        return self.filter_format if name == "w" else self.data_format
+    def layout(self, name: str) -> str:
+        """The case's layout of a tensor (a tangent: its tensor's)."""
+        return self.filter_format if ops.base_tensor(name) == "w" else self.data_format
 
-    def _canonical_layout(self, name: str) -> str:
-        return (layouts.canonical_filter(self.rank) if name == "w"
+    def canonical_layout(self, name: str) -> str:
+        """The channels-first layout of a tensor (a tangent: its tensor's)."""
+        return (layouts.canonical_filter(self.rank) if ops.base_tensor(name) == "w"
                 else layouts.canonical_data(self.rank))
 
     def to_raw(self) -> dict:
@@ -111,16 +128,16 @@ class CaseSpec:
                    strides=list(self.strides), dilations=list(self.dilations),
                    dtype=self.dtype, **({"groups": self.groups} if self.groups != 1 else {}),
                    input_shape=list(layouts.shape_in(self.canonical_shape("x"),
-                                                     self._canonical_layout("x"),
+                                                     self.canonical_layout("x"),
                                                      self.data_format)),
                    filter_shape=list(layouts.shape_in(self.canonical_shape("w"),
-                                                      self._canonical_layout("w"),
+                                                      self.canonical_layout("w"),
                                                       self.filter_format)))
-        for name in ("x", "w", "dy"):
+        for name in TENSORS:
             value = getattr(self, name)
             if isinstance(value, np.ndarray):
-                raw[name] = layouts.convert(value, self._canonical_layout(name),
-                                            self._layout(name)).tolist()
+                raw[name] = layouts.convert(value, self.canonical_layout(name),
+                                            self.layout(name)).tolist()
             elif value is not None:
                 raw[name] = dict(value)
         return raw
@@ -162,7 +179,7 @@ def from_case(case: Case) -> CaseSpec:
     n, c, *sizes = case.canonical_input_shape
     o, i, *kernel = case.canonical_filter_shape
     values = {}
-    for name in ("x", "w", "dy"):
+    for name in TENSORS:
         spec = getattr(case, name)
         if isinstance(spec, dict):
             spec = dict(spec)
@@ -171,7 +188,7 @@ def from_case(case: Case) -> CaseSpec:
             values[name] = spec
         elif spec is not None:
             layout = case.layout_of(name)
-            canonical = (layouts.canonical_filter(rank) if name == "w"
+            canonical = (layouts.canonical_filter(rank) if ops.base_tensor(name) == "w"
                          else layouts.canonical_data(rank))
             values[name] = np.ascontiguousarray(
                 layouts.convert(np.asarray(spec, dtype=np.float64), layout, canonical))
@@ -189,12 +206,13 @@ def from_case(case: Case) -> CaseSpec:
 
 
 def only_grad(spec: CaseSpec, grad: str) -> CaseSpec:
-    """The case computing ``grad`` only, without the values it does not use."""
-    if grad not in GRADS:
-        raise ValueError(f"{grad!r} is not one of {', '.join(GRADS)}")
+    """The case computing ``grad`` only, without the values it does not use (tangents
+    included: ``ddx`` keeps ``gw`` and ``dy``)."""
+    if grad not in NEEDS:
+        raise ValueError(f"{grad!r} is not one of {', '.join(NEEDS)}")
     keep = set(NEEDS[grad])
     return spec.replace(grads=(grad,), **{t: (getattr(spec, t) if t in keep else None)
-                                         for t in ("x", "w", "dy")})
+                                         for t in TENSORS})
 
 
 def _located(value: Any) -> Any:

@@ -2,8 +2,9 @@
 
 * :func:`from_record`: a ``results.json`` verdict. Its case is loaded again from
   the file the record names (the record keeps whole tensors only when they are
-  small) and checked against the values the record stored, so a case file
-  edited since the run is refused rather than reproduced wrongly.
+  small) and checked against the values the record stored (the tangents of a
+  second-order case too), so a case file edited since the run is refused rather
+  than reproduced wrongly.
 * :func:`from_case_file`: the case is judged now, with that impl, on a worker.
 * :func:`from_result`: a verdict just judged (the shrinker's, the fuzzer's).
 """
@@ -16,6 +17,7 @@ import numpy as np
 
 from harness.record import run_record as record_mod
 from harness.backend import variants
+from harness.case import ops
 from harness.verdict.expected import expected as expected_of
 from harness.case.loader import load_cases
 from harness.tools.repro.judge import Judge, default_backend
@@ -159,8 +161,8 @@ def from_record(path: str, case_id: str, impl, grad: Optional[str] = None,
     v = next(v for v in mine if v["grad"] == chosen)
     case = find_case([_record_case_file(entry, record_path)], case_id)
     inputs = materialize(case)
-    for name, view in (entry.get("inputs") or {}).items():
-        if not _stored_arrays_agree(view, getattr(inputs, name)):
+    for name, view in (entry.get("inputs") or {}).items():   # tangents too (tx, tw, gx, gw)
+        if name in ops.TENSORS and not _stored_arrays_agree(view, inputs.get(name)):
             raise ReproError(f"case {case_id} in {case.file} no longer has the {name} the "
                              f"record {path} was judged with (edited since?); run it again "
                              "or give the case file")

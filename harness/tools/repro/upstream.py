@@ -30,6 +30,14 @@ its traceback says which; an uncaught exception would exit 1, "reproduced").
 :func:`applies` says when this form is used: a ``fail`` of a plain convolution
 (no groups, no cropping pads, finite values) whose template computes in any
 dtype; every other verdict keeps the full script of :mod:`harness.tools.repro.script`.
+
+A forward-mode or second-order grad (``jvp``, ``ddy``, ``ddx``, ``ddw``) is a sum of
+first-order convolutions with the tangents swapped in
+(:data:`harness.case.ops.SECOND_ORDER_TERMS`): the script computes each term with the
+first-order oracle (``oracle_dx(x, gw, dy)`` for ``ddx``) and the bound of
+:func:`harness.verdict.expected.expected_second_order` (each term within its
+accumulation error and, where there are two, rounded to the case dtype before they are
+added; then the final rounding).
 """
 from __future__ import annotations
 
@@ -40,9 +48,10 @@ import numpy as np
 
 from harness import __version__
 from harness.backend import platforms
+from harness.case import ops
 from harness.numerics import dtypes, layouts
 from harness.tools.repro import literals, regenerate
-from harness.tools.repro.templates.code import Code, py
+from harness.tools.repro.templates.code import MEANING, Code, py
 
 # Bits of the significand (the implicit one included) and the smallest normal exponent.
 FORMATS = {"float64": (53, -1022), "float32": (24, -126), "float16": (11, -14),
@@ -85,14 +94,35 @@ def oracle(x, w, dy):
 ''',
 }
 
-MAIN = '''\
+MAIN_HEAD = '''\
 def main():
     print(f"python {{platform.python_version()}}, numpy {{np.__version__}}, {{platform.platform()}}")
     print(versions() + "\\nconvgrad recorded: " + {recorded!r})
+'''
+
+EXACT = '''\
     c = [{cx}, {cw}, {cdy}]   # channels-first
     exact, mag, n = (oracle(*v){pout} for v in (c, map(abs, c), map(np.ones_like, c)))
     acc = n * {u_acc} * mag + n * {eta_acc} + n * 2.0**-53 * mag   # accumulated in {acc},
     bound = acc + {u_out} * (abs(exact) + acc) + {eta_out}   # then rounded once: convgrad's bound
+'''
+
+# A forward-mode or second-order grad: a sum of first-order convs, the tangents swapped in.
+EXACT_TERMS = '''\
+    c = {{{tensors}}}   # channels-first
+    exact = slack = 0.0   # {grad} = {formula}: each term a conv
+    for oracle, names in {terms}:
+        v = [c[name] for name in names]
+        t, mag, n = (oracle(*a){pout} for a in (v, map(abs, v), map(np.ones_like, v)))
+        acc = n * {u_acc} * mag + n * {eta_acc} + n * 2.0**-53 * mag   # accumulated in {acc}{rounded}
+        exact, slack = exact + t, slack + acc
+    bound = slack + {u_out} * (abs(exact) + slack) + {eta_out}   # then rounded once: convgrad's bound
+'''
+
+ROUNDED = ''',
+        acc = acc + {u_out} * (abs(t) + acc) + {eta_out}   # each term rounded to {dtype}, then added'''
+
+MAIN = '''\
     got = np.asarray(compute(), dtype=np.float64)
 {witness}\
     ratio = lambda a: np.nan_to_num(abs(a - exact) / bound, nan=np.inf)   # > 1: outside
@@ -123,13 +153,16 @@ def witness(t, code: Code) -> str:
 
 def applies(t, code: Code) -> bool:
     """Whether the verdict gets the upstream-ready script: a value discrepancy of a plain
-    convolution the in-script oracle computes, from a template that computes in any dtype."""
+    convolution the in-script oracle computes (a first-order grad, or a sum of them: forward
+    mode and second order), from a template that computes in any dtype."""
     case, expected = t.case, t.expected
-    return (t.status == "fail" and t.grad in ORACLE and code.takes_dtype and bool(code.versions)
+    tensors = set(regenerate.TENSORS) | {tensor for tensor, _ in code.sources.values()}
+    return (t.status == "fail" and (t.grad in ORACLE or t.grad in ops.SECOND_ORDER_TERMS)
+            and code.takes_dtype and bool(code.versions)
             and set(code.sources) >= {name for name, _, _ in code.arrays}
             and case.kind == "conv" and case.groups == 1 and case.dtype in FORMATS
             and all(b >= 0 and a >= 0 for b, a in case.pads)
-            and all(np.isfinite(getattr(t.inputs, n)).all() for n in regenerate.TENSORS)
+            and all(np.isfinite(t.inputs.get(n)).all() for n in tensors)
             and expected.may_overflow is None and bool(np.isfinite(expected.values).all()))
 
 
@@ -146,10 +179,12 @@ def _header(t, code: Code) -> str:
     version = t.platform.get("version")
     title = (f"{code.framework}{' ' + version if version else ''}: {case.dtype} {t.grad} of "
              f"{code.calls.split(' (')[0]} misses the bound of {model.accumulate} accumulation.")
-    facts = (f"{case.op}: x {list(case.input_shape)} ({case.data_format}), w "
+    meaning = (f"{t.grad} is {MEANING[t.grad]}. " if t.grad in MEANING else "")
+    facts = (meaning + f"{case.op}: x {list(case.input_shape)} ({case.data_format}), w "
              f"{list(case.filter_shape)} ({case.filter_format}), strides {list(case.strides)}, "
              f"dilations {list(case.dilations)}, padding {pads}"
-             + ("; seeded NumPy inputs" if regenerate.regenerable(case) else "")
+             + ("; seeded NumPy inputs" if regenerate.regenerable(
+                 case, regenerate.TENSORS + regenerate.TANGENTS) else "")
              + f". Found by convgrad {__version__} (case {case.id}, {t.impl} {t.grad}: "
              + t.status + (f", {t.kind}" if t.kind else "") + "). Exit 1: reproduces, 0: "
              "does not, 2: cannot run here.")
@@ -211,10 +246,11 @@ def render(t, code: Code, environment) -> str:
     wide = witness(t, code)
     inputs, decoder, held = regenerate.script_inputs(case, t.inputs, code.sources,
                                                      code.framework)
-    canonical = {name: (layouts.canonical_filter(case.rank) if name in ("w", "dw")
-                        else layouts.canonical_data(case.rank)) for name in ("x", "w", "dy", t.grad)}
+    tensors = tuple(held)   # x, w, dy and the tangents the calls take
+    canonical = {name: (layouts.canonical_filter(case.rank) if ops.base_tensor(name) == "w"
+                        else layouts.canonical_data(case.rank)) for name in (*tensors, t.grad)}
     moved = {name: held[name] + regenerate.transposed(case.layout_of(name), canonical[name])
-             for name in ("x", "w", "dy")}
+             for name in tensors}
     rows = [(f"{code.framework} {case.dtype}", "got"),
             (f"exact rounded to {case.dtype}", "rnd(exact)")]
     if wide:
@@ -223,20 +259,38 @@ def render(t, code: Code, environment) -> str:
     bits, emin = FORMATS[case.dtype]
     same = {code.sources[n][0]: n for n in code.sources
             if code.sources[n][1] == canonical[code.sources[n][0]]}
-    main = MAIN.format(cx=same.get("x", moved["x"]), cw=same.get("w", moved["w"]),
-                       cdy=same.get("dy", moved["dy"]), grad=t.grad, dtype=case.dtype,
-                       tiny=_power(2.0 ** emin), emin=emin, bits1=bits - 1,
-                       recorded=platforms.summary(t.platform) if t.platform else "not probed",
-                       pout=regenerate.transposed(canonical[t.grad], code.output_layout),
-                       layout=code.output_layout,
-                       u_acc=_power(dtypes.UNIT_ROUNDOFF[model.accumulate]),
-                       eta_acc=_power(dtypes.UNDERFLOW[model.accumulate]),
-                       u_out=_power(dtypes.UNIT_ROUNDOFF[model.output]),
-                       eta_out=_power(dtypes.UNDERFLOW[model.output]), acc=model.accumulate,
-                       rows=listed, witness=WITNESS_LINES.format(wide=wide) if wide else "")
+    second = t.grad in ops.SECOND_ORDER_TERMS
+    parts = ops.SECOND_ORDER_TERMS.get(t.grad, ())
+    terms = [(f"oracle_{base}", tuple(swap.get(n, n) for n in ("x", "w", "dy")))
+             for base, swap in parts]
+    channels_first = {n: same.get(n, moved[n]) for n in tensors}
+    exact = (EXACT_TERMS if second else EXACT).replace(
+        "{rounded}", ROUNDED if len(parts) > 1 else "")
+    main = (MAIN_HEAD + exact + MAIN).format(
+        tensors=", ".join(f"{n!r}: {channels_first[n]}" for n in tensors
+                          if any(n in names for _, names in terms)),
+        terms="(" + ", ".join(f"({f}, {names!r})" for f, names in terms)
+              + ("," if len(terms) == 1 else "") + ")",
+        formula=MEANING.get(t.grad, "").rsplit(": ", 1)[-1],
+        cx=channels_first["x"], cw=channels_first["w"], cdy=channels_first["dy"],
+        grad=t.grad, dtype=case.dtype, tiny=_power(2.0 ** emin), emin=emin, bits1=bits - 1,
+        recorded=platforms.summary(t.platform) if t.platform else "not probed",
+        pout=regenerate.transposed(canonical[t.grad], code.output_layout),
+        layout=code.output_layout,
+        u_acc=_power(dtypes.UNIT_ROUNDOFF[model.accumulate]),
+        eta_acc=_power(dtypes.UNDERFLOW[model.accumulate]),
+        u_out=_power(dtypes.UNIT_ROUNDOFF[model.output]),
+        eta_out=_power(dtypes.UNDERFLOW[model.output]), acc=model.accumulate,
+        rows=listed, witness=WITNESS_LINES.format(wide=wide) if wide else "")
     framework = "".join(p.strip("\n").replace("\n\n\n", "\n") + "\n"
                         for p in (code.helpers, code.compute, code.versions) if p)
+    if second:   # the first-order oracles its terms take, one each
+        bases = dict.fromkeys(base for base, _ in parts)
+        oracles = "\n".join(ORACLE[base].format(window=WINDOW).replace(
+            "def oracle(", f"def oracle_{base}(") for base in bases)
+    else:
+        oracles = ORACLE[t.grad].format(window=WINDOW)
     return "\n".join([_header(t, code), _top(t, code, environment, decoder),
                       *([literals.DECODER] if decoder else []), inputs, framework,
-                      ORACLE[t.grad].format(window=WINDOW), main,
+                      oracles, main,
                       'if __name__ == "__main__":\n    sys.exit(main())\n'])

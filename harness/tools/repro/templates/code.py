@@ -7,6 +7,10 @@ variant's memory format, dtype staging, device), ``compute()`` with the very
 calls the adapter makes, the layout of its result, and ``framework_info()``
 (versions and numerics flags). :mod:`harness.tools.repro.script` puts it together.
 
+A forward-mode or second-order grad (``jvp``, ``ddy``, ``ddx``, ``ddw``) takes the case's
+tangents ``tx``, ``tw`` or cotangents ``gx``, ``gw`` too (:func:`tangents`): the template
+hands them over as the adapter does (as the tensor each goes with: :func:`arrays`).
+
 A template that fills ``sources`` (where each array comes from: a tensor of the case,
 transposed to a layout) lets the script regenerate seeded inputs instead of embedding
 them; one whose ``compute(dtype=DTYPE)`` takes another dtype (``takes_dtype``) and that
@@ -22,6 +26,7 @@ from typing import Mapping
 import numpy as np
 
 from harness.numerics import layouts
+from harness.case import ops
 from harness.case.model import Case
 from harness.case.values import Inputs
 
@@ -58,10 +63,38 @@ class Code:
     versions: str = ""               # def versions(): -> one line (framework, numerics path)
 
 
+# What each forward-mode or second-order grad is, for a script's header
+# (harness.case.ops.SECOND_ORDER_TERMS; y = B(x, w), dx = dx(dy, w), dw = dw(x, dy)).
+MEANING = {
+    "jvp": "the forward-mode derivative of y along the tangents (tx, tw): "
+           "y(tx, w) + y(x, tw)",
+    "ddy": "the gradient of <dx, gx> + <dw, gw> with respect to dy: y(gx, w) + y(x, gw)",
+    "ddx": "the gradient of <dx, gx> + <dw, gw> with respect to x: dx(dy, w := gw)",
+    "ddw": "the gradient of <dx, gx> + <dw, gw> with respect to w: dw(x := gx, dy)",
+}
+
+
+def tangents(grad: str) -> tuple[str, ...]:
+    """The tangents an autodiff framework's calls for ``grad`` take: ``(tx, tw)`` for
+    ``jvp`` (forward mode), ``(gx, gw)`` for ``ddy``, ``ddx``, ``ddw`` (the cotangents of
+    ``dx``, ``dw`` in double backward); none for a first-order grad."""
+    if grad == "jvp":
+        return ("tx", "tw")
+    return ("gx", "gw") if grad in ops.SECOND_ORDER else ()
+
+
+def identity_tangents(grad: str) -> tuple[str, ...]:
+    """The tangents the bilinear identity of ``grad`` reads (``ddx = dx(dy, w := gw)``
+    reads ``gw`` only): what an impl that writes the identities by hand takes."""
+    needed = ops.tensors_needed(grad) if grad in ops.SECOND_ORDER else ()
+    return tuple(t for t in tangents(grad) if t in needed)
+
+
 def arrays(req: Request, specs) -> dict:
     """``Code`` fields ``arrays`` and ``sources`` of ``specs``, each ``(NAME, tensor, layout,
-    note)``: the case's ``tensor`` laid out as ``layout`` (C order), and where it came from."""
-    made = [(name, np.ascontiguousarray(layouts.convert(getattr(req.inputs, tensor),
+    note)``: the case's ``tensor`` laid out as ``layout`` (C order), and where it came from
+    (a tangent the case leaves out is zeros, as the adapters take it: ``Inputs.get``)."""
+    made = [(name, np.ascontiguousarray(layouts.convert(req.inputs.get(tensor),
                                                         req.case.layout_of(tensor), layout)),
              note or f"{tensor}, laid out {layout}") for name, tensor, layout, note in specs]
     return {"arrays": made,
