@@ -184,3 +184,29 @@ def test_github_step_summary_and_annotations(tmp_path, capsys, monkeypatch):
     text = summary.read_text()
     assert text.startswith("### convgrad") and "| fail | article/same-dx |" in text
     assert "| wrong | article/same-dx | claim: article" in text
+
+
+def test_no_standalone_script_is_offered_where_repro_writes_none(tmp_path, capsys):
+    """repro has script templates for plain convolutions only: a depthwise or transposed
+    failure gets its reproduce line, and no 'standalone script' that would be refused."""
+    port = tmp_path / "sym_port.py"
+    port.write_text("from tests.planted_ports import SymmetricPadding\n"
+                    "IMPLS = [SymmetricPadding()]\n")
+    junit = tmp_path / "j.xml"
+    assert main(["run", "cases/conformance/depthwise.yaml", "cases/conformance/conv2d.yaml",
+                 "-k", "SAME and s2x2 and k3x3", "--impl-module", str(port), "--in-process",
+                 "--junit", str(junit), "--out", str(tmp_path / "out")]) == 1
+    out = capsys.readouterr().out
+    blocks = out.split("\n\n")
+    depthwise = [b for b in blocks if b.startswith(("FAIL conformance/depthwise",
+                                                    "ERROR conformance/depthwise"))]
+    plain = [b for b in blocks if b.startswith(("FAIL conformance/conv2d",
+                                                "ERROR conformance/conv2d"))]
+    assert depthwise and plain
+    assert all("reproduce:" in b and "standalone script" not in b for b in depthwise)
+    assert all("standalone script: convgrad repro" in b for b in plain)
+    import xml.etree.ElementTree as ET
+    cases = ET.parse(junit).getroot().iter("testcase")
+    text = {c.get("classname") + c.get("name"): "".join(c.itertext()) for c in cases}
+    assert any("standalone script" in t for k, t in text.items() if "conv2d" in k)
+    assert not any("standalone script" in t for k, t in text.items() if "depthwise" in k)

@@ -405,7 +405,8 @@ class VerdictItem(CaseItem):
             raise VerdictFailed(_report(f"{status} {v.case} [{v.impl}] {v.grad}",
                                         v.message + notes,
                                         repro_command(v.to_dict(), self.case.file, options),
-                                        script_command(v.to_dict(), self.case.file, options)))
+                                        script_command(v.to_dict(), self.case.file, options,
+                                                       self.case.kind)))
 
 
 class ClaimItem(CaseItem):

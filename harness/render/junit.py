@@ -56,12 +56,14 @@ def _testcase(case_file: str, name: str, seconds: object = 0) -> ET.Element:
                       time=_seconds(seconds))
 
 
-def verdict_case(v: dict, case_file: str, options: dict | None = None) -> ET.Element:
+def verdict_case(v: dict, case_file: str, options: dict | None = None,
+                 kind: str = "conv") -> ET.Element:
     tc = _testcase(case_file, testids.entry_name(v), v.get("seconds"))
     message, status = (v.get("message") or "").strip(), v["status"]
     repro = f"reproduce: {repro_command(v, case_file, options)}"
-    if status in FAILURES or status == "known":
-        repro += f"\nstandalone script: {script_command(v, case_file, options)}"
+    script = script_command(v, case_file, options, kind)
+    if script and (status in FAILURES or status == "known"):
+        repro += f"\nstandalone script: {script}"
     if status in FAILURES:
         ET.SubElement(tc, "failure", message=_text(_first_line(message)),
                       type=FAILURES[status]).text = _text(f"{message}\n\n{repro}")
@@ -131,12 +133,14 @@ def properties(record: dict) -> dict:
 def build(record: dict) -> ET.Element:
     """The ``<testsuites>`` element of a run record."""
     files = {c["id"]: c.get("file") or "cases/" for c in record["cases"]}
+    kinds = {c["id"]: c.get("kind", "conv") for c in record["cases"]}
     options = run_options(record)
     by_impl: dict[str, list] = defaultdict(list)
     for i in record.get("impls") or []:
         by_impl[i["name"]]    # keep the record's impl order, even for an impl with no verdict
     for v in record["verdicts"]:
-        by_impl[v["impl"]].append(verdict_case(v, files.get(v["case"], "cases/"), options))
+        by_impl[v["impl"]].append(verdict_case(v, files.get(v["case"], "cases/"), options,
+                                               kinds.get(v["case"], "conv")))
     claims = [claim_case(c, n, files.get(c["case"], "cases/"))
               for c, n in zip(record["claims"], _claim_names(record["claims"]))]
     props = properties(record)

@@ -133,7 +133,7 @@ def is_small_case(case: dict) -> bool:
 
 
 def verdict_view(v: dict, case_file: str, case_slug: str, small_case: bool = True,
-                 options: Optional[dict] = None) -> dict:
+                 options: Optional[dict] = None, kind: str = "conv") -> dict:
     arrays = v.get("arrays") or {}
     # Grids for every verdict that did not pass; for a pass, only in small cases,
     # where seeing each value is the point: in a big suite they would be most of the
@@ -151,7 +151,7 @@ def verdict_view(v: dict, case_file: str, case_slug: str, small_case: bool = Tru
         "message": clip((v.get("message") or "").strip()) if v["status"] != "pass" else "",
         "compared": (v.get("stats") or {}).get("total") is not None,
         "repro": repro_command(v, case_file, options),
-        "script": script_command(v, case_file, options) if v["status"] in
+        "script": script_command(v, case_file, options, kind) if v["status"] in
         ("fail", "error", "nondeterministic", "known") else "",
         "link": safe_url((v.get("known") or {}).get("link")),
         "limitation_link": safe_url((v.get("limitation") or {}).get("link")),
@@ -217,7 +217,8 @@ def _oracle_grid(case: dict, grad: str):
 def grad_view(case: dict, case_slug: str, grad: str, verdicts: list[dict],
               claims: list[tuple], options: Optional[dict] = None) -> dict:
     small = is_small_case(case)
-    vs = [verdict_view(v, case.get("file") or "cases/", case_slug, small, options)
+    vs = [verdict_view(v, case.get("file") or "cases/", case_slug, small, options,
+                       case.get("kind", "conv"))
           for v in verdicts]
     cs = [claim_view(c, i, case_slug) for i, c in claims]
     return {"grad": grad, "slug": f"{case_slug}--{slug(grad)}", "verdicts": vs,

@@ -113,15 +113,16 @@ def problems(record: dict, limit: int = 20) -> list[str]:
             notes = "".join("\n" + n for n in c.get("notes") or [])
             out.append(line(f"WRONG CLAIM {c['case']} {c['grad']} ({c['source']}):") + "\n  "
                        + block(c["message"] + notes).replace("\n", "\n  "))
+    kinds = {c["id"]: c.get("kind", "conv") for c in record["cases"]}
     for v in record["verdicts"]:
         if v["status"] in (status.Status.FAIL, status.Status.ERROR,
                            status.Status.NONDETERMINISTIC):
             case_file = files.get(v["case"], "cases/")
+            script = script_command(v, case_file, options, kinds.get(v["case"], "conv"))
             out.append(line(f"{v['status'].upper()} {v['case']} [{v['impl']}] {v['grad']}:")
                        + "\n  " + block(v["message"].strip()).replace("\n", "\n  ")
                        + "\n  reproduce: " + line(repro_command(v, case_file, options))
-                       + "\n  standalone script: "
-                       + line(script_command(v, case_file, options)))
+                       + ("\n  standalone script: " + line(script) if script else ""))
     return out[:limit] + ([f"... and {len(out) - limit} more"] if len(out) > limit else [])
 
 
@@ -203,9 +204,16 @@ def script_name(v: dict) -> str:
     return re.sub(r"[^A-Za-z0-9._=-]+", "_", text).strip("_")[:150] + ".py"
 
 
-def script_command(v: dict, case_file: str, options: Optional[dict] = None) -> str:
+SCRIPTED_KINDS = ("conv",)   # the op kinds convgrad repro writes scripts for
+
+
+def script_command(v: dict, case_file: str, options: Optional[dict] = None,
+                   kind: str = "conv") -> str:
     """The shell-quoted ``convgrad repro`` command that writes a standalone script (NumPy
-    and the framework only) reproducing this verdict; see docs/repro.md."""
+    and the framework only) reproducing this verdict; see docs/repro.md. Empty for an op
+    kind (``kind``: the case's) repro has no script for: depthwise and transposed."""
+    if kind not in SCRIPTED_KINDS:
+        return ""
     modules = [w for m in (options or {}).get("impl_modules") or () for w in ("--impl-module", m)]
     words = ["convgrad", "repro", case_file, "--case", v["case"], "--impl", v["impl"],
              *modules, "--grad", v["grad"], *_judging_words(options, known=False),
