@@ -3,6 +3,10 @@ torch and JAX impls with the one thing each upstream bug got wrong, so the mista
 surfaces as it did for users (wrong values, or the framework's own shape error).
 tests/planted_second_order.py has the same bugs in NumPy.
 
+* pytorch#80766: conv double backward passed ``transposed=False`` for a transposed conv:
+  torch.autograd's double backward of a conv_transpose computed as the forward conv's
+  (wrong values where the shapes agree: as many in as out channels, stride 1, SAME; a
+  shape error elsewhere);
 * pytorch#51430: ``torch.nn.grad.conv*_weight`` with groups > 1 read the first group's
   input channels for every group: torch.nn_grad's dw and ddw;
 * pytorch#75219 / #81111: forward-over-reverse of a grouped conv took the tangent's
@@ -80,6 +84,18 @@ class TorchFwdOverRevGroups(TorchAutograd):
         return out
 
 
+class TorchTransposedFlag(TorchAutograd):
+    name, bug = "planted.torch_transposed_flag", "pytorch#80766"
+
+    def compute(self, case, inputs, grads):
+        if case.kind != "conv_transpose":
+            return super().compute(case, inputs, grads)
+        forward = dataclasses.replace(case, op=f"conv{case.rank}d")   # transposed=False
+        return _split(lambda c, i, gs: super(TorchTransposedFlag, self).compute(
+            forward if gs[0] in DOUBLE_BACKWARD else c, i, gs),
+            case, inputs, grads, DOUBLE_BACKWARD, inputs)
+
+
 class JaxTransposedDilation(JaxVjp):
     name, bug = "planted.jax_transposed_dilation", "jax#563"
 
@@ -92,4 +108,4 @@ class JaxTransposedDilation(JaxVjp):
             case, inputs, grads, DOUBLE_BACKWARD, inputs)
 
 
-BUGS = (TorchWeightGroups, TorchFwdOverRevGroups, JaxTransposedDilation)
+BUGS = (TorchTransposedFlag, TorchWeightGroups, TorchFwdOverRevGroups, JaxTransposedDilation)

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.frameworks
 # float32 and float64 (16-bit results carry the frameworks' own accumulation findings)
 CASES = [c for c in load_cases(["cases/second-order", "tests/data/second_order.yaml"])
          if c.dtype in ("float32", "float64")]
-FRAMEWORK = {"planted.torch_weight_groups": "torch",
+FRAMEWORK = {"planted.torch_transposed_flag": "torch", "planted.torch_weight_groups": "torch",
              "planted.torch_fwd_over_rev_groups": "torch",
              "planted.jax_transposed_dilation": "jax"}
 
