@@ -17,18 +17,21 @@ Everything else in ``harness`` may move between releases; these stay::
   converts between layout strings (``NHWC`` <-> ``NCHW``).
 * :class:`NoDevice` says the requested device is not here (a ``skipped`` verdict).
 * :data:`CATALOG` holds the porting mistakes a failure is tried against; append a
-  :class:`Mistake` of your own (docs/migration.md).
+  :class:`Mistake` of your own (docs/migration.md); :class:`Idioms`, how a framework's
+  adapter writes a diagnosis' fixes as its code (docs/plugins.md).
 """
 from __future__ import annotations
 
 from harness.backend.adapters.base import (Configurable, Impl, NoDevice, Outcome, each_grad,
                                            failed, framework_outcome, is_installed)
+from harness.backend.adapters.idioms import Idioms
 from harness.backend.port import ImplModuleError, impl, module_impls
 from harness.case.model import Case, Claim
 from harness.case.values import Inputs
 from harness.numerics import layouts
 from harness.verdict.diagnosis import CATALOG, Mistake
 
-__all__ = ["CATALOG", "Case", "Claim", "Configurable", "Impl", "ImplModuleError", "Inputs", "NoDevice",
+__all__ = ["CATALOG", "Case", "Claim", "Configurable", "Idioms", "Impl", "ImplModuleError",
+           "Inputs", "NoDevice",
            "Outcome", "each_grad", "failed", "framework_outcome", "impl", "is_installed",
            "layouts", "Mistake", "module_impls"]
