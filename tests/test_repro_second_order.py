@@ -372,11 +372,14 @@ def test_second_order_scripts_compute_the_adapters_very_result(tmp_path, impl):
                    for n in names)
     cases = load_text(tmp_path, text)
     chosen = variants.resolve([impl])[0]
-    compared = 0
+    compared = refused = 0
     with Judge([chosen], backend=runner.InProcess()) as judge:
         for case in cases:
             result = judge.one(case, chosen.name)
             for v in result.verdicts:
+                if str(v.status) == "unsupported" and v.limitation:
+                    refused += 1   # a documented refusal of the path (TF's NCHW, oneDNN off)
+                    continue
                 # pass or fail (TensorFlow's bfloat16 ddx sums in 16 bits): values either way
                 assert str(v.status) in ("pass", "fail") and v.actual is not None, \
                     (case.id, v.grad, v.message)
@@ -389,7 +392,7 @@ def test_second_order_scripts_compute_the_adapters_very_result(tmp_path, impl):
                                        case.layout_of(v.grad), code.output_layout)
                 assert got.shape == mine.shape and np.array_equal(got, mine), (case.id, v.grad)
                 compared += 1
-    assert compared == 4 * len(names)
+    assert compared + refused == 4 * len(names) and compared >= 4 * (len(names) - 1)
 
 
 # The real findings (docs/repro.md): torch.nn.grad's float16 ddx, TensorFlow's float16
