@@ -66,6 +66,16 @@ def single_thread_settings() -> dict[str, str]:
     return {k: v for f in FRAMEWORKS for k, v in f.single_thread}
 
 
+def own_variables(module: str | None = None) -> set[str]:
+    """The variables that belong to one framework (its path and thread variables, its
+    one-thread settings), or to any (``module`` None): what a script for another leaves
+    out."""
+    return {v for f in FRAMEWORKS if module in (None, f.module)
+            for v in (*f.path_variables, *f.thread_variables, *(k for k, _ in f.single_thread))
+            if not any(v in (*g.path_variables, *g.thread_variables) for g in FRAMEWORKS
+                       if g.module != f.module)}
+
+
 def adapter_modules() -> tuple[str, ...]:
     return tuple(f.adapter for f in FRAMEWORKS)
 

@@ -122,9 +122,8 @@ def _environment_parts(t: Target, code: Code) -> tuple[list, list, dict]:
                if k not in taken and k in frameworks.path_variables(code.framework)] + env
     forced = [(k, v, why) for k, v, why in env if k != "TF_CPP_MIN_LOG_LEVEL"]
     quiet = [(k, v, why) for k, v, why in env if k == "TF_CPP_MIN_LOG_LEVEL"]
-    relevant = {k: v for k, v in t.worker_env.items()
-                if not (k.startswith("TF_") and code.framework != "tensorflow")
-                and not (k == "XLA_FLAGS" and code.framework != "jax")}
+    others = frameworks.own_variables() - frameworks.own_variables(code.framework)
+    relevant = {k: v for k, v in t.worker_env.items() if k not in others}
     return forced, quiet, relevant
 
 
