@@ -18,8 +18,8 @@ is found by bisection (in log scale, to 2 %), and printed with the ratio to conv
 """
 from __future__ import annotations
 
-import math
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -27,6 +27,11 @@ from harness.case import ops
 from harness.case.loader import load_cases
 from harness.case.values import materialize
 from harness.verdict.expected import expected
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from detection import smallest  # noqa: E402  (the same bisection as the first-order one)
+
+HIGH = 1e3   # a relative error of 1000x: beyond it nothing is being measured
 
 CASES = ["tests/data/second_order.yaml"]
 PICK = ("so/grouped-SAME", "so/grouped-VALID")
@@ -114,21 +119,6 @@ def convgrad_catches(case, exp, t, i, k, delta, jik) -> bool:
     return not exp["ddw"].compare(ops.from_canonical(case, "ddw", ddw)).passed
 
 
-def smallest(catches, low=1e-18, high=1e3) -> float:
-    """The smallest delta in [low, high] that ``catches`` (monotone), to 2 %; inf if none.
-    A checker that fails the correct conv (delta 0) is broken here, not sensitive."""
-    if catches(0.0):
-        raise SystemExit("a checker fails the conv with no error planted: the plant is wrong")
-    if not catches(high):
-        return math.inf
-    if catches(low):
-        return low
-    while high / low > 1.02:
-        mid = math.sqrt(low * high)
-        low, high = (low, mid) if catches(mid) else (mid, high)
-    return high
-
-
 def main() -> int:
     rows = []
     for case in [c for c in load_cases(CASES) if c.id in PICK]:
@@ -143,11 +133,12 @@ def main() -> int:
         i = int(np.argmax(weight))            # the entry that moves ddw_k the most
         jik = float(column.reshape(-1)[i])
         found = {
-            "convgrad": smallest(lambda d: convgrad_catches(case, exp, t, i, k, d, jik)),
+            "convgrad": smallest(lambda d: convgrad_catches(case, exp, t, i, k, d, jik),
+                                 high=HIGH),
             "gradgradcheck": smallest(lambda d: gradgradcheck_catches(case, t, i, k, d, jik),
-                                      low=1e-9),
+                                      low=1e-9, high=HIGH),
             "check_grads": smallest(lambda d: check_grads_catches(case, t, i, k, d, jik),
-                                    low=1e-9),
+                                    low=1e-9, high=HIGH),
         }
         rows.append((case.id, found))
     print(f"{'case':22} {'convgrad':>11} {'gradgradcheck':>14} {'ratio':>10} "
