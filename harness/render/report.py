@@ -55,17 +55,18 @@ def slug(text: str) -> str:
 
 
 def case_slugs(ids: Sequence[str]) -> dict[str, str]:
-    """A distinct slug per case id: ``-2``, ``-3`` ... where two ids clean to the same one."""
+    """A distinct slug per case id: ``-2``, ``-3`` ... where two ids clean to the same one,
+    letter case aside (a case's page is ``<slug>.html``, and macOS and Windows disks ignore case)."""
     out: dict[str, str] = {}
     taken: set[str] = set()
     for case_id in ids:
         base = candidate = slug(case_id)
         n = 1
-        while candidate in taken:
+        while candidate.lower() in taken:   # page names: one on case-insensitive disks too
             n += 1
             candidate = f"{base}-{n}"
         out[case_id] = candidate
-        taken.add(candidate)
+        taken.add(candidate.lower())
     return out
 
 

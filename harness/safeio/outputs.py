@@ -97,20 +97,39 @@ def check_dir(path: str | Path, what: str = "--out") -> Path:
     return path
 
 
+def _own_link(path: Path) -> bool:
+    """Whether ``path`` is one of the fixed links of an ``--out`` directory (``results.json
+    -> .convgrad/current/results.json``): convgrad's own, replaced (never followed)."""
+    try:
+        return os.readlink(path).startswith(f"{STATE}/current/")
+    except OSError:
+        return False
+
+
 def check_file(path: str | Path, what: str = "-o") -> Path:
     """``path`` as a file convgrad may write (atomically, replacing a regular file): its
-    folder is created if missing; a directory or a device there is refused, not replaced."""
+    folder is created if missing; a directory, a device or a symbolic link there is
+    refused, not replaced and never followed (a link's target is not convgrad's to
+    overwrite). The exception is convgrad's own fixed links in an ``--out`` directory."""
     path = Path(path)
     label = f"{what} {path}"
+    if not str(path) or path.name in ("", ".", ".."):
+        raise OutputError(f"{label}: names a directory, not a file")
     try:
-        st = os.stat(path)
+        st = os.lstat(path)
     except (FileNotFoundError, NotADirectoryError):
         st = None
     except OSError as exc:
         raise OutputError(f"{label}: {_reason(exc)}") from None
-    if st is not None and not stat.S_ISREG(st.st_mode):
+    if st is not None and stat.S_ISLNK(st.st_mode) and not _own_link(path):
+        raise OutputError(f"{label}: is a symbolic link; convgrad does not write through "
+                          "links: remove it or choose another name")
+    if st is not None and not stat.S_ISREG(st.st_mode) and not stat.S_ISLNK(st.st_mode):
         raise OutputError(f"{label}: is {files.kind(st.st_mode)}, not a file convgrad may "
                           "replace")
+    if len(os.fsencode(path.name)) > 200:
+        raise OutputError(f"{label}: the file name is {len(os.fsencode(path.name))} bytes; "
+                          "at most 200")
     check_dir(path.parent if str(path.parent) else Path("."), f"{label}: its folder")
     return path
 
@@ -140,26 +159,51 @@ def _umask() -> int:
     return umask
 
 
-def write_file(path: str | Path, text: str) -> None:
+def write_file(path: str | Path, text: str | bytes, *, executable: bool = False) -> None:
     """One file written atomically (a temp file beside it, renamed over it): all or
-    nothing. A directory or a device at ``path`` is refused, never replaced."""
+    nothing, and never through a link (the rename replaces a link itself). A directory,
+    a device or a link other than convgrad's own at ``path`` is refused, never replaced.
+    Raises ``OSError`` (or :class:`OutputError` for a refused place)."""
     path = Path(path)
     try:
-        st = os.stat(path)
-        if not stat.S_ISREG(st.st_mode):
-            raise OutputError(f"{path}: is {files.kind(st.st_mode)}, not a file convgrad may "
-                              "replace")
+        st = os.lstat(path)
     except FileNotFoundError:
         pass
+    else:
+        if stat.S_ISLNK(st.st_mode) and not _own_link(path):
+            raise OutputError(f"{path}: is a symbolic link; convgrad does not write through "
+                              "links")
+        if not stat.S_ISREG(st.st_mode) and not stat.S_ISLNK(st.st_mode):
+            raise OutputError(f"{path}: is {files.kind(st.st_mode)}, not a file convgrad may "
+                              "replace")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=".convgrad-", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         write_text(Path(tmp), text)
+        if executable:   # on the temp file: a link's target is never made executable
+            os.chmod(tmp, 0o777 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_dir(path.parent)
+
+
+def write_output(path: str | Path, text: str | bytes, what: str = "-o", *,
+                 executable: bool = False) -> Path:
+    """The one way a command writes a file the user names (a repro script, a shrunk case,
+    fuzz findings, cases-from YAML, a merged record, a diff's Markdown or HTML): the place
+    checked (:func:`check_file`), the file written atomically and never through a link
+    (:func:`write_file`); every failure one :class:`OutputError` line, and whatever was at
+    ``path`` before is left as it was."""
+    path = check_file(path, what)
+    try:
+        write_file(path, text, executable=executable)
+    except OSError as exc:
+        raise OutputError(f"{what} {path}: could not write: {_reason(exc)}; nothing was "
+                          "changed there") from None
+    return path
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -385,8 +429,17 @@ def write_report(path: Path, index: str, pages: Mapping[str, str], folder: str) 
     report with its pages or the new one with its own, never a mix. One render at a time
     per ``path`` (a lock in the pages' parent folder)."""
     root = path.parent / Path(folder).parent
+    try:
+        st = os.lstat(root)
+    except FileNotFoundError:
+        st = None
+    if st is not None and not stat.S_ISDIR(st.st_mode):   # a planted link is never followed
+        kind = "a symbolic link" if stat.S_ISLNK(st.st_mode) else files.kind(st.st_mode)
+        raise OutputError(f"-o {path}: {root} (where its case pages go) is {kind}, not a "
+                          "folder of convgrad's; remove it or choose another name")
     root.mkdir(parents=True, exist_ok=True)
-    lock = os.open(root / ".lock", os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
+    lock = os.open(root / ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW
+                   | getattr(os, "O_CLOEXEC", 0), 0o666)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if pages:
@@ -404,7 +457,8 @@ def write_report(path: Path, index: str, pages: Mapping[str, str], folder: str) 
         write_file(path, index)
         keep = Path(folder).name if pages else None
         for entry in root.iterdir():
-            if entry.name != keep and PAGES_TOKEN.match(entry.name):
+            if entry.name != keep and PAGES_TOKEN.match(entry.name) and not entry.is_symlink() \
+                    and entry.is_dir():
                 shutil.rmtree(entry, ignore_errors=True)
     finally:
         os.close(lock)

@@ -9,6 +9,8 @@ is left alone.
 """
 from __future__ import annotations
 
+import re
+
 
 def _escape(c: str) -> str:
     return c if c.isprintable() else repr(c)[1:-1]
@@ -28,3 +30,23 @@ def excerpt(text: object, limit: int = 60) -> str:
     """At most ``limit`` characters of ``text`` on one line, escaped, ``...`` where cut."""
     shown = line(str(text)[:limit + 1])
     return shown if len(shown) <= limit else shown[:limit - 3] + "..."
+
+
+def comment(text: object, limit: int = 500) -> str:
+    """``text`` for a ``#`` comment of a generated YAML or Python file: one line (a newline
+    in it would start code or YAML of the text's choosing), every character that either
+    language refuses or treats as a line break (NUL, ESC, NEL, U+2028, lone surrogates)
+    escaped, at most ``limit`` characters."""
+    return excerpt(text, limit)
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+
+
+def markdown(text: object, limit: int = 500) -> str:
+    """``text`` as inline Markdown (a CI step summary, a PR comment): one line, escaped like
+    :func:`line`, Markdown's punctuation backslash-escaped and ``<``, ``&`` as entities, so
+    no heading, link, image, table cell or HTML tag can come from it."""
+    shown = excerpt(text, limit)
+    shown = shown.replace("&", "&amp;").replace("<", "&lt;")
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", shown)
