@@ -221,13 +221,6 @@ def failing(record: dict) -> bool:
     return any(e["status"] in FAILING for e in record["verdicts"] + record["claims"])
 
 
-def _write_file(path: Path, text: str) -> None:
-    try:
-        outputs.write_file(path, text)
-    except OSError as exc:
-        raise outputs.OutputError(f"{path}: could not write: {exc.strerror or exc}") from None
-
-
 def cmd_report(args: argparse.Namespace, argv: Sequence[str]) -> int:
     html = outputs.check_file(args.output, "-o")
     junit_path = outputs.check_file(args.junit, "--junit") if args.junit else None
@@ -239,7 +232,7 @@ def cmd_report(args: argparse.Namespace, argv: Sequence[str]) -> int:
     except OSError as exc:
         raise outputs.OutputError(f"{html}: could not write: {exc.strerror or exc}") from None
     if junit_path:
-        _write_file(junit_path, junit_mod.to_string(record))
+        outputs.write_output(junit_path, junit_mod.to_string(record), "--junit")
     say(f"report: {args.output}" + (f"\njunit: {args.junit}" if args.junit else ""))
     return EXIT_OK
 
@@ -248,7 +241,7 @@ def cmd_merge(args: argparse.Namespace, argv: Sequence[str]) -> int:
     output = outputs.check_file(args.output, "-o")
     merged = merge.load(args.paths, allow_mismatch=args.allow_mismatch,
                         by_platform=args.by_platform)
-    _write_file(output, record_mod.dumps(merged))
+    outputs.write_output(output, record_mod.dumps(merged), "-o")
     counts = merged["summary"]["verdicts"]
     say(f"merged {len(args.paths)} records ({len(merged['cases'])} cases, "
         f"{sum(counts.values())} verdicts) into {args.output}")
