@@ -5,6 +5,7 @@ Records are built by the real pipeline with the NumPy fake impls of tests/test_r
 (no framework needed)."""
 from __future__ import annotations
 
+import json
 import re
 from urllib.parse import unquote
 
@@ -127,3 +128,20 @@ def test_what_records_carry_is_escaped_as_workflow_commands_require(matrix_recor
     props, message = _fields(line)
     assert "file=a%3Ab%2Cc%25d.yaml," in line and props["file"] == "a:b,c%d.yaml"
     assert "t,1:%\\x1b[31m" in message and "x%y" in message
+
+
+def test_the_step_summary_carries_no_markdown_of_the_records_choosing(matrix_record):
+    """A case id, impl name or message holding a newline, a heading, an image, a link, a
+    tag or a table bar stays one cell of text in the step summary (issue 23)."""
+    record = json.loads(json.dumps(matrix_record))
+    forged = "m\n# forged heading ![x](http://evil.example/x.png) <img src=x> | cell"
+    for v in record["verdicts"]:
+        if v["status"] in ("fail", "error"):
+            v["case"] = forged
+            v["message"] = "boom\n## also forged [link](http://evil.example)"
+    text = github.summary_markdown(record)
+    lines = text.splitlines()
+    assert [ln for ln in lines if ln.startswith("#")] == ["### convgrad"]
+    assert "<img" not in text and "](" not in text
+    rows = [ln for ln in lines if ln.startswith("| ") and "forged" in ln]
+    assert rows and all(re.sub(r"\\\|", "", ln).count("|") == 6 for ln in rows)

@@ -163,7 +163,9 @@ def annotations(record: dict) -> list[str]:
 
 
 def _cell(text: object) -> str:
-    return printable.line(text).replace("|", "\\|")
+    """A table cell of the step summary: no heading, link, image, tag or cell break can
+    come from what a record carries (printable.markdown)."""
+    return printable.markdown(text, 300)
 
 
 def summary_markdown(record: dict) -> str:
@@ -190,7 +192,7 @@ def summary_markdown(record: dict) -> str:
     by_limitation = s.get("unsupported_by_limitation") or {}
     if by_limitation:
         lines += ["", "unsupported, by documented limitation: " + ", ".join(
-            f"{n} `{k}`" for k, n in by_limitation.items())]
+            f"{n} {_cell(k)}" for k, n in by_limitation.items())]
     return "\n".join(lines) + "\n"
 
 
