@@ -498,7 +498,7 @@ OUTPUT_PLACES = [
             setup=_file("f")),
     refused("out/junit-dev-stdout", "output place",
             ["run", ARTICLE_DX, "--out", "{tmp}/out", "--junit", "/dev/stdout"],
-            r"--junit /dev/stdout: is a (FIFO|character device|regular file|socket)"),
+            r"--junit /dev/stdout: is a (FIFO|character device|regular file|socket|symbolic link)"),
     refused("out/disk-full", "output place",
             ["run", "cases/article", "--impl", "planted.correct", "--out", "{tmp}/mnt"],
             r"could not write the outputs to .*/mnt: No space left on device; they are kept in "
