@@ -11,6 +11,7 @@ from harness.record import diff
 from harness.render import diff_views
 from harness.record import run_record as record_mod
 from harness.frontends.cli import main
+from harness.safeio import printable
 from harness.verdict.known import KnownDiscrepancy
 from tests.test_report import build_record
 
@@ -44,7 +45,8 @@ def test_a_changed_status_a_drifted_ratio_and_a_lost_verdict_are_worse(tmp_path,
                  "--markdown", str(tmp_path / "summary.md")]) == 1
     md = (tmp_path / "summary.md").read_text()
     assert md.startswith("### convgrad diff") and "| ❌ | status |" in md
-    assert f"| {broke['case']} | {broke['impl']} | {broke['grad']} | pass | fail |" in md
+    cells = " | ".join(map(printable.markdown, (broke["case"], broke["impl"], broke["grad"])))
+    assert f"| {cells} | pass | fail |" in md   # record strings escaped for Markdown
     assert main(["diff", str(tmp_path / "old.json"), str(tmp_path / "old.json")]) == 0
     assert "0 changes, 0 worse" in capsys.readouterr().out
 

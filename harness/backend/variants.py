@@ -62,8 +62,10 @@ def _check(impl: Impl, settings: dict[str, str]) -> None:
             known = describe(impl) or "none"
             raise VariantError(f"{impl.name} has no setting {key!r}; its settings: {known}")
         if allowed[key] is int:
-            if not value.isdigit() or int(value) < 1:
-                raise VariantError(f"{impl.name}[{key}={value}]: expected a positive integer")
+            # ASCII digits only ('²'.isdigit() holds, int('²') raises), and a bounded count
+            if not (value.isascii() and value.isdigit() and len(value) <= 6) or int(value) < 1:
+                raise VariantError(f"{impl.name}[{key}={value[:40]!r}]: expected a positive "
+                                   "integer up to 999999")
         elif value not in allowed[key]:
             raise VariantError(f"{impl.name}[{key}={value}]: expected one of "
                                f"{', '.join(allowed[key])}")

@@ -35,6 +35,7 @@ import numpy as np
 
 from harness import __version__
 from harness.safeio import files, outputs, printable
+from harness.record import values_file
 from harness.numerics import layouts
 from harness.backend import platforms
 from harness.case import ops
@@ -238,22 +239,33 @@ def _deflates(data) -> bool:
     return len(zlib.compress(data[:DEFLATE_SAMPLE], 1)) < 0.8 * DEFLATE_SAMPLE
 
 
-def read_values(record_path: str | Path) -> dict:
-    """The arrays of ``values.npz`` beside a record, ``{}`` if there is none or it
-    belongs to another run (a record copied next to another run's values)."""
+def read_values(record_path: str | Path, record: Optional[dict] = None) -> dict:
+    """The arrays of ``values.npz`` beside a record, ``{}`` if there is none, it belongs
+    to another run (a record copied next to another run's values), or it is refused
+    (:func:`values_beside`, which says why)."""
+    return values_beside(record_path, record)[0]
+
+
+def values_beside(record_path: str | Path, record: Optional[dict] = None) -> tuple[dict, str]:
+    """``(values, problem)``: the arrays of ``values.npz`` beside the record at
+    ``record_path`` (``record``: that record, already read; else it is read here, as
+    :func:`read` reads it), read with the bounds of :mod:`harness.record.values_file`.
+    ``problem`` is "" or one line naming the file and why it was not used (a file that is
+    not a values file of this record): the values are then ``{}``. No values file, or
+    one of another run: ``({}, "")``."""
     record_path = Path(record_path)
     path = record_path.parent / "values.npz"
-    if not path.is_file():
-        return {}
+    if not os.path.lexists(path):
+        return {}, ""
+    if record is None:
+        record = read(record_path)
+    run_id = record.get("run_id")
     try:
-        run_id = json.loads(record_path.read_text(encoding="utf-8")).get("run_id")
-        with np.load(path, allow_pickle=False) as data:
-            values = {k: data[k] for k in data.files}
-    except (OSError, ValueError, AttributeError):
-        return {}
-    if "run_id" not in values or str(values.pop("run_id")) != run_id:
-        return {}
-    return values
+        values = values_file.read(path, run_id if isinstance(run_id, str) else None,
+                                  values_file.member_bounds(record))
+    except values_file.ValuesRefused as exc:
+        return {}, printable.line(f"{path}: not used: {exc}")
+    return values, ""
 
 
 def build(results: Sequence[CaseResult], impls: Sequence[ImplInfo], argv: Sequence[str],

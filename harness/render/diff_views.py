@@ -1,11 +1,19 @@
 """How a :class:`harness.record.diff.Diff` is shown: a terminal text, a Markdown table for a
-CI step summary, a self-contained HTML page (the report's template environment)."""
+CI step summary, a self-contained HTML page (the report's template environment).
+
+Everything a diff shows comes from two records (case ids, impl names, claim sources,
+known entries, platform facts, file names), untrusted input: each string is escaped for
+where it goes, one by one, never the assembled text. The terminal gets
+:func:`harness.safeio.printable.line` (a newline in a case id cannot forge a line), the
+Markdown :func:`harness.safeio.printable.markdown` (no heading, link, image, table cell or
+HTML tag can come from a record), the HTML Jinja's autoescape."""
 from __future__ import annotations
 
 import math
 
 from harness.record.diff import Diff
 from harness.render import report
+from harness.safeio import printable
 
 
 def _fmt(value) -> str:
@@ -15,22 +23,25 @@ def _fmt(value) -> str:
 
 
 def text(d: Diff) -> str:
-    lines = [f"convgrad diff {d.old} -> {d.new}: {d.compared} verdicts and "
+    line = printable.line
+    lines = [f"convgrad diff {line(d.old)} -> {line(d.new)}: {d.compared} verdicts and "
              f"{d.claims_compared} claims in both, "
              f"{len(d.changes)} changes, {len(d.worse)} worse"]
     for name, facts in d.platforms.items():
-        lines.append(f"  platform of {name} differs: {facts}")
+        lines.append(f"  platform of {line(name)} differs: {line(facts)}")
     for c in d.changes:
-        case, subject, grad = c.key
+        case, subject, grad = map(line, c.key)
         mark = "WORSE " if c.worse else ""
-        lines.append(f"  {mark}{c.kind:7} {case} [{subject}] {grad}: {_fmt(c.old)} -> "
-                     f"{_fmt(c.new)}" + (f" ({c.detail})" if c.detail else "")
-                     + (f"\n          where {c.facts}" if c.facts else ""))
+        lines.append(f"  {mark}{line(c.kind):7} {case} [{subject}] {grad}: "
+                     f"{line(_fmt(c.old))} -> {line(_fmt(c.new))}"
+                     + (f" ({line(c.detail)})" if c.detail else "")
+                     + (f"\n          where {line(c.facts)}" if c.facts else ""))
     return "\n".join(lines)
 
 
 def markdown(d: Diff) -> str:
-    head = (f"### convgrad diff\n\n`{d.old}` → `{d.new}`: {d.compared} verdicts and "
+    md = printable.markdown
+    head = (f"### convgrad diff\n\n{md(d.old)} → {md(d.new)}: {d.compared} verdicts and "
             f"{d.claims_compared} claims in both, "
             f"**{len(d.changes)} changes, {len(d.worse)} worse**\n")
     if not d.changes:
@@ -39,9 +50,9 @@ def markdown(d: Diff) -> str:
             "|---|---|---|---|---|---|---|---|---|"]
     for c in d.changes:
         case, subject, grad = c.key
-        cells = ["❌" if c.worse else "", c.kind, case, subject, grad, _fmt(c.old), _fmt(c.new),
-                 c.detail, c.facts]
-        rows.append("| " + " | ".join(str(x).replace("|", "\\|") for x in cells) + " |")
+        cells = [md(x, 1000) for x in (c.kind, case, subject, grad, _fmt(c.old), _fmt(c.new),
+                                 c.detail, c.facts)]
+        rows.append("| " + " | ".join(["❌" if c.worse else "", *cells]) + " |")
     return head + "\n" + "\n".join(rows) + "\n"
 
 

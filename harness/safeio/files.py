@@ -69,3 +69,24 @@ def read_bytes(path: str | Path, limit: int, what: str = "file") -> bytes:
         raise FileRefused(path, f"file is more than {limit} bytes; {what}s are limited to "
                                 f"{limit}")
     return b"".join(chunks)
+
+
+def open_regular(path: str | Path, limit: int, what: str = "file"):
+    """``path`` opened for reading as a binary file object, after the checks of
+    :func:`read_bytes` (a regular file, at most ``limit`` bytes, by its type and size
+    before it is opened and again on the open descriptor); for a reader that reads only
+    parts of a file (an archive's directory, then its members one by one). The caller
+    closes it. :class:`FileRefused` otherwise."""
+    try:
+        _check(path, os.stat(path), limit, what)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise FileRefused(path, "no such file or directory") from None
+    except OSError as exc:
+        raise FileRefused(path, f"cannot read: {exc.strerror or exc}") from None
+    try:
+        _check(path, os.fstat(fd), limit, what)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise

@@ -11,17 +11,22 @@ import shlex
 from pathlib import Path
 from typing import Sequence
 
-from harness.safeio.argtypes import positive_float, positive_int
+from harness.safeio import outputs, printable
+from harness.safeio.argtypes import bounded_int, repeat, seconds, seed
 from harness.case import ops
-from harness.case.loader import load_cases
+from harness.case.loader import MAX_ID_CHARS, load_cases
 from harness.render.terminal import script_name
 from harness.session import selection
 from harness.session.config import DEFAULT_TIMEOUT_S, RunOptions, UsageError
 from harness.tools.repro import fuzz as fuzz_mod, script, shrink as shrink_mod
 from harness.tools.repro import target as target_mod
 from harness.tools.repro.confirm import confirmer
-from harness.tools.repro.templates import NoTemplate, templates
+from harness.tools.repro.templates import NoTemplate, check_op, template, templates
 from harness.verdict import known as known_mod
+
+
+MAX_JOBS = 256            # --jobs of the tools (the fuzzer draws 2 x jobs cases at a time)
+MAX_CASES = 10 ** 9       # fuzz --max-cases
 
 
 def _usage(message: str):
@@ -46,10 +51,23 @@ def _command(argv: Sequence[str]) -> str:
 
 # ------------------------------------------------------------------ repro
 
+def _check_template(impl_name: str, flag: str = "--impl") -> None:
+    """A usage error now, before anything is judged or written, when no script template
+    writes the calls of ``impl_name`` (a plug-in impl)."""
+    base = target_mod.split_impl(impl_name)[0]
+    try:
+        template(base)
+    except NoTemplate as exc:
+        raise _usage(f"{flag}: {exc}") from None
+
+
 def cmd_repro(args: argparse.Namespace, argv: Sequence[str]) -> int:
     command = _command(argv)
+    if args.output:   # checked before the case is judged (minutes, for a large case)
+        outputs.check_file(args.output, "-o")
     options = _options(args)
     impl = options.one_impl()
+    _check_template(impl.name)
     try:
         if _is_record(args.paths):
             t = target_mod.from_record(args.paths[0], args.case, impl, args.grad,
@@ -63,19 +81,22 @@ def cmd_repro(args: argparse.Namespace, argv: Sequence[str]) -> int:
         raise _usage(str(exc)) from None
     out = args.output or script_name({"case": t.case.id, "impl": t.impl, "grad": t.grad})
     try:
-        script.write(t, out)
+        script.write(t, out, "-o")
     except NoTemplate as exc:
         raise _usage(str(exc)) from None
     kind = f" ({t.kind})" if t.kind else ""
-    print(f"{t.case.id} [{t.impl}] {t.grad}: {t.status}{kind}")
-    print(f"wrote {out}: python3 {shlex.quote(out)} exits 1 if the discrepancy reproduces, "
-          "0 if not (needs only NumPy and the framework)")
+    print(printable.line(f"{t.case.id} [{t.impl}] {t.grad}: {t.status}{kind}"))
+    print(printable.line(f"wrote {out}: python3 {shlex.quote(out)} exits 1 if the discrepancy "
+                         "reproduces, 0 if not (needs only NumPy and the framework)"))
     return 0
 
 
 # ------------------------------------------------------------------ shrink
 
 def cmd_shrink(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    outputs.check_file(args.output, "-o")   # the places first: a shrink takes minutes
+    if args.script:
+        outputs.check_file(args.script, "--script")
     cases = selection.matching(load_cases(args.paths), args.k)
     exact = [c for c in cases if c.id == args.k]
     cases = exact or cases
@@ -86,22 +107,35 @@ def cmd_shrink(args: argparse.Namespace, argv: Sequence[str]) -> int:
                      + " (narrow it with -k ID)")
     options = _options(args)
     impl = options.one_impl()
+    if args.script:   # --script needs a template: known now, not after the shrink
+        _check_template(impl.name, "--script")
+        try:
+            check_op(cases[0])
+        except NoTemplate as exc:
+            raise _usage(f"--script: {exc}") from None
     backend = options.backend([impl])
 
     def confirm(result, verdict):   # the worker's thread settings, known once it started
         env = target_mod.worker_threads(getattr(backend, "envs", {}).get(impl.name, {}))
         return confirmer(args.repeat, env)(result, verdict)
+    suffix = "-shrunk"
+    new_id = cases[0].id[:MAX_ID_CHARS - len(suffix)] + suffix
     try:
         outcome = shrink_mod.shrink(cases[0], impl, args.grad, backend=backend,
                                     time_budget=args.time, repeat=args.repeat,
-                                    limitations=options.limitation_entries(), log=print,
-                                    new_id=f"{cases[0].id}-shrunk",
+                                    limitations=options.limitation_entries(),
+                                    log=lambda text: print(printable.line(text), flush=True),
+                                    new_id=new_id,
                                     confirm=confirm if impl.name.split("[")[0] in templates()
                                     else None)
     except shrink_mod.ShrinkError as exc:
         raise _usage(str(exc)) from None
-    shrink_mod.write_outcome(outcome, args.output, args.script, command=_command(argv))
-    print(f"wrote {args.output}" + (f" and {args.script}" if args.script else ""))
+    try:
+        shrink_mod.write_outcome(outcome, args.output, args.script, command=_command(argv))
+    except NoTemplate as exc:
+        raise _usage(f"--script: {exc}") from None
+    print(printable.line(f"wrote {args.output}" + (f" and {args.script}" if args.script
+                                                    else "")))
     return 0
 
 
@@ -131,12 +165,13 @@ def cmd_fuzz(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 def _judging(p: argparse.ArgumentParser, jobs: bool = True) -> None:
     if jobs:
-        p.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1, metavar="N",
+        p.add_argument("--jobs", type=bounded_int(1, MAX_JOBS, "a worker count"),
+                       default=min(os.cpu_count() or 1, MAX_JOBS), metavar="N",
                        help="worker processes, as for convgrad run: each gets cores / N "
                             "threads (default: the cores)")
-    p.add_argument("--repeat", type=positive_int, default=1, metavar="N",
+    p.add_argument("--repeat", type=repeat, default=1, metavar="N",
                    help="evaluate N times (a nondeterministic verdict needs N >= 2)")
-    p.add_argument("--timeout", type=positive_float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
+    p.add_argument("--timeout", type=seconds, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
                    help="per case and impl, as for convgrad run (default: 300)")
     p.add_argument("--in-process", action="store_true",
                    help="compute in this process, no worker (no crash isolation)")
@@ -176,17 +211,18 @@ def add_parsers(sub) -> None:
                      help="the shrunk case")
     shr.add_argument("--script", metavar="FILE.py",
                      help="also write the standalone script of the shrunk case")
-    shr.add_argument("--time", type=positive_float, default=120.0, metavar="SECONDS",
+    shr.add_argument("--time", type=seconds, default=120.0, metavar="SECONDS",
                      help="time budget (default: 120); the smallest case so far is kept")
     _judging(shr)
     shr.set_defaults(func=cmd_shrink)
 
     fz = sub.add_parser("fuzz", help="judge random cases, shrink and report every new "
                         "discrepancy")
-    fz.add_argument("--time", type=positive_float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
+    fz.add_argument("--time", type=seconds, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
                     help="time budget of the whole run, shrinking included (default: 300)")
-    fz.add_argument("--seed", type=int, default=0, metavar="N",
-                    help="the random seed: the same seed generates the same cases (default: 0)")
+    fz.add_argument("--seed", type=seed, default=0, metavar="N",
+                    help="the random seed, 0 to 2**63 - 1: the same seed generates the same "
+                         "cases (default: 0)")
     fz.add_argument("--impl", action="append", metavar="NAMES",
                     help="impls (names, globs, variants) as for convgrad run (default: all)")
     fz.add_argument("--platforms", default="native", metavar="native|all|LIST",
@@ -199,9 +235,10 @@ def add_parsers(sub) -> None:
                     help="comma-separated case generators (default: all; see docs/repro.md)")
     fz.add_argument("--out", default="fuzz-out", metavar="DIR",
                     help="where findings go (default: fuzz-out/)")
-    fz.add_argument("--shrink-time", type=positive_float, default=60.0, metavar="SECONDS",
+    fz.add_argument("--shrink-time", type=seconds, default=60.0, metavar="SECONDS",
                     help="time budget of each shrink (default: 60)")
-    fz.add_argument("--max-cases", type=positive_int, default=None, metavar="N",
+    fz.add_argument("--max-cases", type=bounded_int(1, MAX_CASES, "a case count"), default=None,
+                    metavar="N",
                     help="stop after N generated cases (an exactly reproducible run)")
     fz.add_argument("--known", default=known_mod.DEFAULT_FILE, metavar="FILE",
                     help="skip discrepancies with the signature of a documented one "

@@ -15,6 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from harness.safeio import outputs
 from harness.tools.repro import script
 from harness.tools.repro.target import from_result
 from harness.tools.repro.templates import NoTemplate
@@ -29,7 +30,7 @@ def reproduces(t: script.Target, timeout: float = 300.0) -> bool:
         return False
     with tempfile.TemporaryDirectory(prefix="convgrad-confirm-") as tmp:
         path = Path(tmp) / "repro.py"
-        path.write_text(text, encoding="utf-8")
+        outputs.write_output(path, text, "the confirming script")
         env = {k: v for k, v in os.environ.items() if k != "CONVGRAD_REPRO_SAVE"}
         try:
             done = subprocess.run([sys.executable, str(path)], cwd=tmp, env=env,

@@ -30,6 +30,7 @@ import numpy as np
 
 from harness.case.loader import LoadErrors, load_cases
 from harness.render.terminal import script_command
+from harness.safeio import outputs, printable
 from harness.session import runner
 from harness.tools.repro import script as script_mod, shrink as shrink_mod, space
 from harness.tools.repro import target as target_mod
@@ -99,10 +100,9 @@ class Finding:
                 "the frameworks)" if self.consensus else "")
         if self.confirmed is False:
             note += " (its script does NOT reproduce it in a fresh process)"
-        return (f"#{self.number} {self.signature}: {self.spec.summary()} "
-                f"[{'/'.join(names)} elements {sizes}], {self.hits} hit(s){note} -> "
-                f"{self.case_file}, "
-                f"{self.script}")
+        return printable.line(f"#{self.number} {self.signature}: {self.spec.summary()} "
+                              f"[{'/'.join(names)} elements {sizes}], {self.hits} hit(s)"
+                              f"{note} -> {self.case_file}, {self.script}")
 
 
 @dataclass
@@ -160,9 +160,10 @@ class Progress:
 
     def show(self, report: Report, doing: str = "", force: bool = False) -> None:
         now = time.monotonic() - self.start
-        text = (f"[fuzz] {report.cases} cases, {sum(report.verdicts.values())} verdicts, "
-                f"{len(report.findings)} finding(s), {sum(report.known.values())} known hit(s); "
-                f"{self.left():.0f} s left{'; ' + doing if doing else ''}")
+        text = printable.line(
+            f"[fuzz] {report.cases} cases, {sum(report.verdicts.values())} verdicts, "
+            f"{len(report.findings)} finding(s), {sum(report.known.values())} known hit(s); "
+            f"{self.left():.0f} s left{'; ' + doing if doing else ''}")
         if self.tty:
             self.stream.write("\r\033[K" + text[:150])
             self.stream.flush()
@@ -172,9 +173,10 @@ class Progress:
             self.last = now
 
     def line(self, text: str) -> None:
+        """One line of ``text`` (a framework's message, a case id: escaped)."""
         if self.tty:
-            self.stream.write("\r\033[K")
-        print(text, file=self.stream, flush=True)
+            self.stream.write("\r\033[K")   # convgrad's own: clears the progress line
+        print(printable.line(text), file=self.stream, flush=True)
 
 
 # ------------------------------------------------------------------ the loop
@@ -195,23 +197,25 @@ def _related(findings: Sequence[Finding], grad: str) -> list[CaseSpec]:
     return out
 
 
+WHAT = "fuzz --out"   # the output place, in an error
+
+
 def _write_findings(out: Path, findings: Sequence[Finding]) -> None:
-    path = out / "findings.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps([f.to_dict() for f in findings], indent=2) + "\n",
-                   encoding="utf-8")
-    tmp.replace(path)
+    """``findings.json``, replaced atomically (a reader sees the old list or the new one;
+    JSON escapes whatever the messages held)."""
+    outputs.write_output(out / "findings.json",
+                         json.dumps([f.to_dict() for f in findings], indent=2) + "\n", WHAT)
 
 
 def _new_finding(judge, result, v, sig, report, options, progress, deadline,
                  limitations) -> Finding:
     number = len(report.findings) + 1
-    stem = f"{number:02d}-{_slug(sig.impl)}-{sig.grad}"
+    stem = f"{number:02d}-{_slug(sig.impl)[:60]}-{sig.grad}"   # a file name, part of an id
     out = options.out
     original_file = str(out / f"{stem}.original.yaml")
     original = shrink_mod.spec_mod.from_case(result.case)
-    Path(original_file).write_text(original.yaml_text(
-        f"A case convgrad fuzz (seed {options.seed}) drew, as drawn: {sig}"), encoding="utf-8")
+    outputs.write_output(original_file, original.yaml_text(
+        f"A case convgrad fuzz (seed {options.seed}) drew, as drawn: {sig}"), WHAT)
     budget = min(options.shrink_seconds, max(deadline - time.monotonic(), MIN_SHRINK_S))
     progress.line(f"new discrepancy {sig} on {result.case.id}: shrinking "
                   f"(up to {budget:.0f} s)")
@@ -229,14 +233,14 @@ def _new_finding(judge, result, v, sig, report, options, progress, deadline,
     except shrink_mod.ShrinkError as exc:
         progress.line(f"  not shrunk ({exc}): the case as drawn is the finding")
         spec = original.replace(id=new_id)
-        Path(case_file).write_text(spec.yaml_text(f"convgrad fuzz: {sig} (not shrunk: {exc})"),
-                                   encoding="utf-8")
+        outputs.write_output(case_file, spec.yaml_text(
+            f"convgrad fuzz: {sig} (not shrunk: {exc})"), WHAT)
         _script_of(result, v, options, case_file, script_file, sig, env, probed)
         return Finding(number, sig, result.case.id, spec, case_file, script_file,
                        original_file, message=v.message)
     shrink_mod.write_outcome(outcome, case_file, None,
                              command=f"convgrad shrink {original_file} --impl {v.impl} "
-                                     f"--grad {v.grad}")
+                                     f"--grad {v.grad}", what=WHAT)
     _script_of(outcome.result, outcome.verdict, options, case_file, script_file, sig, env,
                probed)
     return Finding(number, sig, result.case.id, outcome.spec, case_file, script_file,
@@ -254,9 +258,10 @@ def _script_of(result, v, options, case_file, script_file, sig, worker_env=None,
                                origin=f"found by convgrad fuzz --seed {options.seed}",
                                command=command, platform=platform)
     try:
-        script_mod.write(t, script_file)
+        script_mod.write(t, script_file, WHAT)
     except NoTemplate as exc:
-        Path(script_file).write_text(f"# no standalone script: {exc}\n", encoding="utf-8")
+        outputs.write_output(script_file, f"# no standalone script: {printable.comment(exc)}\n",
+                             WHAT)
 
 
 def fuzz(impls: Sequence, options: Options, *, backend=None, known: Sequence = (),
@@ -277,7 +282,7 @@ def fuzz(impls: Sequence, options: Options, *, backend=None, known: Sequence = (
         if unknown:
             raise FuzzError(f"--dtype: unknown {', '.join(unknown)}; known: "
                             f"{', '.join(space.DTYPES)}")
-    out.mkdir(parents=True, exist_ok=True)
+    outputs.check_dir(out, "--out")   # before any case is judged
     judge = Judge(impls, backend=backend, repeat=options.repeat, limitations=limitations)
     try:
         available = [i.impl.name for i in judge.infos if i.available]
@@ -327,7 +332,7 @@ def fuzz(impls: Sequence, options: Options, *, backend=None, known: Sequence = (
         judge.close()
     report.seconds = time.monotonic() - started
     progress.line("")
-    print(_summary(report, options), flush=True)   # the result, on stdout
+    print(_summary(report, options), flush=True)   # the result, on stdout (escaped)
     return report
 
 
@@ -339,4 +344,4 @@ def _summary(report: Report, options: Options) -> str:
         lines.append(f"known (skipped): {text}: {hits} hit(s)")
     lines += [f.line() for f in report.findings]
     lines.append(f"{len(report.findings)} finding(s); {options.out / 'findings.json'}")
-    return "\n".join(lines)
+    return "\n".join(map(printable.line, lines))   # each line one line, escaped

@@ -77,7 +77,12 @@ def regenerable(case: Case, tensors: Sequence[str] = TENSORS) -> bool:
 
 
 def _number(v) -> str:
-    return repr(int(v)) if isinstance(v, int) and not isinstance(v, bool) else repr(float(v))
+    """Python source of a generator's parameter: an integer, or a float (``float("nan")`` and
+    ``float("inf")`` where ``repr`` would write a bare ``nan``, a NameError in the script)."""
+    if isinstance(v, int) and not isinstance(v, bool):
+        return repr(int(v))
+    v = float(v)
+    return repr(v) if math.isfinite(v) else f'float("{v!r}")'
 
 
 def generator_call(case: Case, name: str) -> str:
@@ -90,7 +95,7 @@ def generator_call(case: Case, name: str) -> str:
     if not isinstance(spec, Mapping):
         return ""
     if "constant" in spec:
-        return f"np.full({shape!r}, {float(spec['constant'])!r})"
+        return f"np.full({shape!r}, {_number(float(spec['constant']))})"
     if "range" in spec:
         start = spec["range"] if isinstance(spec["range"], int) else spec["range"][0]
         return (f"np.arange({int(start)}, {int(start) + math.prod(shape)}, "
@@ -100,7 +105,8 @@ def generator_call(case: Case, name: str) -> str:
     kind = spec["random"]
     if kind == "normal":
         scale = float(spec.get("scale", 1.0))
-        return f"{rng}.standard_normal({shape!r})" + (f" * {scale!r}" if scale != 1.0 else "")
+        return f"{rng}.standard_normal({shape!r})" + (f" * {_number(scale)}" if scale != 1.0
+                                                      else "")
     if kind == "uniform":
         return (f"{rng}.uniform({_number(spec.get('low', -1.0))}, "
                 f"{_number(spec.get('high', 1.0))}, {shape!r})")

@@ -24,20 +24,24 @@ wider type; under 80 lines for a bfloat16 finding.
 """
 from __future__ import annotations
 
+import importlib
 import textwrap
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from harness import __version__
 from harness.numerics import layouts
-from harness.backend import frameworks, platforms
+from harness.backend import frameworks, platforms, variants
+from harness.safeio import argtypes, outputs, printable
 from harness.case.model import Case
 from harness.verdict.expected import Expected
 from harness.record.run_record import NUMERICS_VARIABLES
 from harness.tools.repro import literals, regenerate, upstream
-from harness.tools.repro.templates import check_op, template
+from harness.tools.repro.templates import NoTemplate, check_op, template
 from harness.tools.repro.templates.code import Code, Request, py
 from harness.case.values import Inputs
+
+
+MAX_THREADS = 4096   # a threads=N setting a script takes
 
 
 @dataclass
@@ -61,6 +65,56 @@ class Target:
     command: str = ""              # the convgrad command that writes this script
     platform: dict = field(default_factory=dict)   # what the impl's process probed
     #                                                (harness.backend.platforms.probe_impl)
+
+
+class BadTarget(NoTemplate):
+    """A target no script is written for: a setting its impl does not declare, a run
+    count out of bounds (what would become code, checked before it does)."""
+
+
+def _declared(base: str) -> dict:
+    """The variants the built-in impl ``base`` declares (``{}``: none, or not built in)."""
+    for module in frameworks.adapter_modules():
+        for impl in importlib.import_module(module).IMPLS:
+            if impl.name == base:
+                return variants.declared(impl)
+    return {}
+
+
+def check_target(t: Target) -> None:
+    """:class:`BadTarget` unless every value of ``t`` that becomes code is one convgrad
+    could have recorded: each variant setting one the impl declares (a number of threads
+    1 to :data:`MAX_THREADS`), the run count 1 to
+    :data:`~harness.safeio.argtypes.MAX_REPEAT`, the worker's thread variables printable
+    ASCII (``os.environ`` takes no NUL, no lone surrogate). Settings reach the script as
+    literals, comments and calls (``torch.set_num_threads(N)``); a record or a caller may
+    hold anything."""
+    if isinstance(t.runs, bool) or not isinstance(t.runs, int) or \
+            not 1 <= t.runs <= argtypes.MAX_REPEAT:
+        raise BadTarget(f"{printable.excerpt(t.impl)}: {printable.excerpt(t.runs, 30)} "
+                        f"evaluations; a script makes 1 to {argtypes.MAX_REPEAT}")
+    for key, value in t.worker_env.items():   # set in os.environ before the import
+        if not all(isinstance(x, str) and x.isascii() and x.isprintable() and len(x) <= 1000
+                   for x in (key, value)):
+            raise BadTarget(f"{printable.excerpt(t.impl)}: the worker's thread setting "
+                            f"{printable.excerpt(key, 40)}={printable.excerpt(value, 40)} is "
+                            "not printable ASCII; no script is written for it")
+    allowed = _declared(t.base)
+    for key, value in t.settings.items():
+        choices = allowed.get(key) if isinstance(key, str) else None
+        if choices is int:
+            ok = isinstance(value, str) and value.isascii() and value.isdigit() and \
+                len(value) <= 6 and 1 <= int(value) <= MAX_THREADS
+            expected = f"an integer from 1 to {MAX_THREADS}"
+        else:
+            ok = choices is not None and value in choices
+            expected = ("one of " + ", ".join(choices)) if choices else "none declared"
+        if not ok:
+            raise BadTarget(f"{printable.excerpt(t.impl)}: setting "
+                            f"{printable.excerpt(key, 40)}={printable.excerpt(value, 40)} is not "
+                            f"one {printable.excerpt(t.base, 60)} declares "
+                            f"({printable.excerpt(key, 40)}: {expected}); no script is "
+                            "written for it")
 
 
 def message_lines(t: Target, limit: int = 8) -> list[str]:
@@ -102,11 +156,16 @@ Exit status: 1 the discrepancy reproduces, 0 it does not, 2 it cannot run here.
     if t.command:
         text += f"Regenerate: {t.command}\n"
     head, body = text.split('"""', 1)
-    return head + '"""' + _docstring_safe(body) + '"""\n'
+    return head + '"""' + docstring_safe(body) + '"""\n'
 
 
-def _docstring_safe(text: str) -> str:
-    """Text that cannot end the docstring or start an escape (messages are arbitrary)."""
+def docstring_safe(text: str) -> str:
+    """``text`` for the body of a ``\"\"\"`` docstring, whatever it holds (messages, ids, a
+    record's fields are arbitrary): every line escaped as :func:`harness.safeio.printable.line`
+    escapes it (NUL, ESC, lone surrogates, U+2028 and every other character Python source
+    or a terminal takes badly), then backslashes doubled and triple quotes broken, so it
+    can neither end the docstring nor start an escape."""
+    text = "\n".join(printable.line(part) for part in text.split("\n"))
     return text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
 
 
@@ -146,8 +205,10 @@ def _environment(t: Target, code: Code) -> str:
     forced, quiet, relevant = _environment_parts(t, code)
     if forced:
         lines.append("# Settings the framework reads once, at import: set before importing it.")
-        lines += [f"os.environ[{k!r}] = {v!r}   # {why}" for k, v, why in forced]
-    lines += [f"os.environ.setdefault({k!r}, {v!r})   # {why}" for k, v, why in quiet]
+        lines += [f"os.environ[{k!r}] = {v!r}   # {printable.comment(why)}"
+                  for k, v, why in forced]
+    lines += [f"os.environ.setdefault({k!r}, {v!r})   # {printable.comment(why)}"
+              for k, v, why in quiet]
     if relevant:
         lines.append("# Thread pools as convgrad's worker process had them: some bugs show with one")
         lines.append("# thread count only (change these to explore).")
@@ -247,7 +308,13 @@ def print_environment():
     rows += [(name, os.environ.get(name, "unset")) for name in FLAGS]
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
-        print(f"{{key:<{{width}}}}  {{value}}")
+        print(f"{{key:<{{width}}}}  {{shown(value)}}")
+
+
+def shown(text):
+    """Text from the record or a framework, safe on any terminal and any stdout encoding:
+    every non-printable character (ESC, NUL, a lone surrogate, a line break) escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
 
 
 def describe(exc):
@@ -308,7 +375,8 @@ def distinct(results):
 
 
 def main():
-    print(f"convgrad case {{CASE}}: {{IMPL}} {{GRAD}} (convgrad recorded: {{RECORDED['status']}})")
+    print(shown(f"convgrad case {{CASE}}: {{IMPL}} {{GRAD}} (convgrad recorded: "
+                f"{{RECORDED['status']}})"))
     print_environment()
     print()
     results = []
@@ -317,22 +385,24 @@ def main():
             results.append(np.asarray(compute()).astype(np.float64))
         except Exception as exc:  # noqa: BLE001 - the exception may be the discrepancy
             text = describe(exc)
-            print(f"{{IMPL}} raised {{text}}")
+            print(shown(f"{{IMPL}} raised {{text}}"))
             if RECORDED["exception"] and same_exception(text, RECORDED["exception"]):
                 print("REPRODUCED: the exception convgrad recorded")
                 return 1
             if RECORDED["status"] == "pass":
                 print("REPRODUCED a discrepancy: convgrad recorded a pass, this is an exception")
                 return 1
-            print("NOT REPRODUCED: convgrad recorded "
-                  + (f"a different exception: {{RECORDED['exception']}}" if RECORDED["exception"]
-                     else f"{{RECORDED['status']}} {{RECORDED['kind']}}".strip()))
+            print(shown("NOT REPRODUCED: convgrad recorded "
+                        + (f"a different exception: {{RECORDED['exception']}}"
+                           if RECORDED["exception"]
+                           else f"{{RECORDED['status']}} {{RECORDED['kind']}}".strip())))
             return 0
     if os.environ.get("CONVGRAD_REPRO_SAVE"):   # for convgrad's own tests: the raw result
         np.save(os.environ["CONVGRAD_REPRO_SAVE"], results[0])
     if RECORDED["exception"]:
         report_values(results[0])
-        print(f"NOT REPRODUCED: no exception (convgrad recorded {{RECORDED['exception']}})")
+        print(shown(f"NOT REPRODUCED: no exception (convgrad recorded "
+                    f"{{RECORDED['exception']}})"))
         return 0
     bad = report_values(results[0])
     kinds = distinct(results)
@@ -381,8 +451,8 @@ def watch():
         return 1 if RECORDED["kind"] in (f"crash:{{name}}", "crash") else 0
     if RECORDED["kind"] == f"exit:{{proc.returncode}}":
         return 1
-    print(f"the child exited with status {{proc.returncode}}: NOT REPRODUCED "
-          f"(convgrad recorded {{RECORDED['kind']}})")
+    print(shown(f"the child exited with status {{proc.returncode}}: NOT REPRODUCED "
+                f"(convgrad recorded {{RECORDED['kind']}})"))
     return 0
 '''
 
@@ -392,7 +462,9 @@ def render(t: Target) -> str:
     (:func:`harness.tools.repro.upstream.applies`), else the full one.
     :class:`~harness.tools.repro.templates.NoTemplate` where no template writes the calls."""
     check_op(t.case)
-    code = template(t.base)(Request(t.base, dict(t.settings), t.case, t.inputs, t.grad))
+    make = template(t.base)
+    check_target(t)
+    code = make(Request(t.base, dict(t.settings), t.case, t.inputs, t.grad))
     if upstream.applies(t, code):
         return upstream.render(t, code, environment(t, code))
     inputs, decoder = _inputs(t, code)
@@ -419,10 +491,11 @@ def render(t: Target) -> str:
     return "\n\n".join(p.rstrip("\n") + "\n" for p in parts)
 
 
-def write(t: Target, path: str) -> str:
+def write(t: Target, path: str, what: str = "-o") -> str:
+    """Render the script of ``t`` and write it to ``path`` (executable), through the one
+    checked, atomic writer (:func:`harness.safeio.outputs.write_output`: never through a
+    link, an existing file left as it was on failure); ``what`` names the place in an
+    error (``-o``, ``--script``)."""
     text = render(t)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(text, encoding="utf-8")
-    Path(path).chmod(0o755)
+    outputs.write_output(path, text, what, executable=True)
     return text
-

@@ -25,7 +25,6 @@ from __future__ import annotations
 import shlex
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, Iterator, Optional, Sequence
 
 import numpy as np
@@ -34,6 +33,7 @@ from harness.numerics import layouts
 from harness.case.generators import default_seed
 from harness.case.model import Case
 from harness.render.terminal import script_command
+from harness.safeio import outputs, printable
 from harness.tools.repro import script as script_mod, spec as spec_mod, target as target_mod
 from harness.tools.repro.judge import Judge
 from harness.tools.repro.signature import Signature, signature
@@ -412,21 +412,34 @@ def header(outcome: Outcome, command: str = "") -> str:
     return "\n".join(lines)
 
 
-def write_outcome(outcome: Outcome, path: str, script_path: Optional[str] = None,
-                  command: str = "") -> None:
-    """The shrunk case as YAML (with how it was shrunk), and optionally its script."""
-    description = (f"shrunk from {outcome.original.id}: {outcome.signature}")
+def outcome_texts(outcome: Outcome, path: str, script_path: Optional[str] = None,
+                  command: str = "") -> tuple[str, Optional[str]]:
+    """The shrunk case as YAML (with how it was shrunk, every line of it a comment that
+    cannot break the YAML), and the text of its script when ``script_path`` is given:
+    both rendered before either is written (a script that cannot be written,
+    :class:`~harness.tools.repro.templates.NoTemplate`, leaves no YAML behind)."""
+    description = printable.line(f"shrunk from {outcome.original.id}: {outcome.signature}")
     spec = outcome.spec.replace(description=description, source=outcome.original.source)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(spec.yaml_text(header(outcome, command)), encoding="utf-8")
-    if script_path:
-        v = outcome.verdict
-        regenerate = script_command({"case": outcome.case.id, "impl": v.impl, "grad": v.grad},
-                                    path, {"repeat": outcome.repeat})
-        regenerate = regenerate.rsplit(" -o ", 1)[0] + " -o " + shlex.quote(script_path)
-        t = target_mod.from_result(outcome.result, v, runs=outcome.repeat,
-                                   worker_env=outcome.worker_env,
-                                   origin=f"shrunk from case {outcome.original.id}",
-                                   command=regenerate, platform=outcome.platform)
-        script_mod.write(t, script_path)
+    yaml_text = spec.yaml_text(header(outcome, command))
+    if not script_path:
+        return yaml_text, None
+    v = outcome.verdict
+    regenerate = script_command({"case": outcome.case.id, "impl": v.impl, "grad": v.grad},
+                                path, {"repeat": outcome.repeat})
+    regenerate = regenerate.rsplit(" -o ", 1)[0] + " -o " + shlex.quote(script_path)
+    t = target_mod.from_result(outcome.result, v, runs=outcome.repeat,
+                               worker_env=outcome.worker_env,
+                               origin=f"shrunk from case {outcome.original.id}",
+                               command=regenerate, platform=outcome.platform)
+    return yaml_text, script_mod.render(t)
 
+
+def write_outcome(outcome: Outcome, path: str, script_path: Optional[str] = None,
+                  command: str = "", what: str = "-o") -> None:
+    """The shrunk case as YAML (with how it was shrunk), and optionally its script, each
+    through the checked, atomic writer (:func:`harness.safeio.outputs.write_output`);
+    ``what`` names the YAML's place in an error."""
+    yaml_text, script_text = outcome_texts(outcome, path, script_path, command)
+    outputs.write_output(path, yaml_text, what)
+    if script_path and script_text is not None:
+        outputs.write_output(script_path, script_text, "--script", executable=True)

@@ -26,6 +26,7 @@ from harness.case import generators, ops
 from harness.numerics import layouts, padding as pad
 from harness.case.model import Case
 from harness.case.loader import CaseError, parse_case
+from harness.safeio import printable
 from harness.safeio.yaml_source import Located
 
 # The tensors whose values each grad uses (first order, forward mode, second order).
@@ -245,7 +246,11 @@ _Dumper.add_representer(dict, _mapping)
 
 
 def dump_yaml(raw: Any, header: str = "") -> str:
-    """Case data as YAML the loader reads back exactly (floats are written with ``repr``)."""
+    """Case data as YAML the loader reads back exactly (floats are written with ``repr``;
+    strings the emitter quotes and escapes as YAML needs), under ``header`` as ``#``
+    comments: each of its lines escaped by :func:`harness.safeio.printable.comment` (a
+    framework's message may hold ESC, NUL or a line break YAML would refuse or obey)."""
     text = yaml.dump(raw, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
-    comment = "".join(f"# {line}".rstrip() + "\n" for line in header.splitlines())
+    comment = "".join(f"# {printable.comment(line, 1000)}".rstrip() + "\n"
+                      for line in header.split("\n") if header)
     return comment + text

@@ -10,6 +10,8 @@
 """
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -17,6 +19,8 @@ import numpy as np
 
 from harness.record import run_record as record_mod
 from harness.backend import variants
+from harness.case import suites as bundled
+from harness.safeio import argtypes, printable
 from harness.case import ops
 from harness.verdict.expected import expected as expected_of
 from harness.case.loader import load_cases
@@ -27,6 +31,7 @@ from harness.case.values import materialize
 from harness.backend.worker import THREAD_VARIABLES, thread_environment
 
 PROBLEM_STATUSES = ("fail", "error", "nondeterministic", "known")
+MAX_THREADS = 4096   # a record's threads_per_worker (the thread pools of a script)
 
 
 class ReproError(Exception):
@@ -45,7 +50,10 @@ def worker_threads(env: dict) -> dict:
 
 def from_result(result, v, *, runs: int = 1, worker_env: Optional[dict] = None,
                 origin: str = "", command: str = "", platform: Optional[dict] = None) -> Target:
-    base, settings = split_impl(v.impl)
+    try:
+        base, settings = split_impl(v.impl)
+    except variants.VariantError:   # a plug-in's own name: no template has it anyway
+        base, settings = v.impl, {}
     sig = signature(result, v)
     exception = ""
     if (sig.status == "error" and sig.kind.startswith("exception:")) or \
@@ -101,23 +109,95 @@ def from_case_file(paths: Sequence[str], case_id: str, impl,
                        command=command, platform=info.platform), v
 
 
+CASE_SUFFIXES = (".yaml", ".yml")
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def case_roots(record_path: Path) -> list[Path]:
+    """Where a record's case files may be (real paths, links resolved): the working
+    directory (where ``convgrad run`` was run, as the error says), the record's folder
+    and its parent (an ``--out`` folder beside the cases), and the bundled suites (a
+    ``--suite`` run records their files by absolute path)."""
+    roots = [Path.cwd(), record_path.parent, record_path.parent.parent, bundled.root()]
+    out: list[Path] = []
+    for root in roots:
+        try:
+            real = Path(os.path.realpath(root))
+        except (OSError, ValueError):
+            continue
+        if real not in out:
+            out.append(real)
+    return out
+
+
 def _record_case_file(entry: dict, record_path: Path) -> str:
-    name = entry.get("file") or ""
-    for candidate in (Path(name), record_path.parent / name, record_path.parent.parent / name):
-        if name and candidate.is_file():
-            return str(candidate)
-    raise ReproError(f"case {entry['id']}: its file {name!r} (named in the record) is not "
-                     "here; run convgrad repro from the directory the run was made in, or "
-                     "give the case file instead of the record")
+    """The case file a record names for a case (its real path), confined to
+    :func:`case_roots`: a relative name is joined to each root, an absolute one taken as
+    is, and it must resolve (every ``..`` and link followed) to a ``.yaml`` / ``.yml``
+    regular file inside one of the roots; the name itself must end so too. A refused file
+    is never read (its content never shown)."""
+    name = entry.get("file")
+    case_id = printable.excerpt(entry.get("id"), 200)
+    give = "; give the case file instead of the record"
+    if not isinstance(name, str) or not name:
+        raise ReproError(f"{record_path}: case {case_id}: the record names no case file{give}")
+    shown = printable.excerpt(name, 200)
+    problem = _refused_name(name)
+    if problem:
+        raise ReproError(f"{record_path}: case {case_id}: its file {shown!r} is not a case "
+                         f"file convgrad reads from a record: {problem}{give}")
+    roots = case_roots(record_path)
+    given = Path(name)
+    candidates = [given] if given.is_absolute() else [root / given for root in roots]
+    outside = False
+    for candidate in candidates:
+        try:
+            real = Path(os.path.realpath(candidate))
+        except (OSError, ValueError):
+            continue
+        if not any(_inside(real, root) for root in roots) or \
+                real.suffix.lower() not in CASE_SUFFIXES:
+            outside = outside or os.path.lexists(candidate)   # a link out, or to a non-case
+            continue
+        if real.is_file():
+            return str(real)   # what was checked is what is read: no link swapped since
+    if outside:
+        where = ", ".join(str(r) for r in roots)
+        raise ReproError(f"{record_path}: case {case_id}: its file {shown!r} lies outside the "
+                         f"folders a record's case files are read from ({where}), or is not "
+                         f"a .yaml case file; not read{give}")
+    raise ReproError(f"{record_path}: case {case_id}: its file {shown!r} (named in the record) "
+                     "is not here; run convgrad repro from the directory the run was made in, "
+                     "or give the case file instead of the record")
+
+
+def _refused_name(name: str) -> str:
+    """Why a record's ``file`` is refused by its name alone ("" if it is not)."""
+    if len(name) > 4096 or "\x00" in name:
+        return "not a file name"
+    if not name.lower().endswith(CASE_SUFFIXES):
+        return "not a .yaml or .yml file"
+    return ""
 
 
 def _stored_arrays_agree(view: dict, values: np.ndarray) -> bool:
     """Whether a record's stored array (whole, or one plane) equals ``values``."""
     if list(values.shape) != list(view.get("shape", [])):
         return False
-    if "plane" in view:
-        values = values[tuple(slice(None) if a is None else a for a in view["at"])]
-    stored = np.asarray(view.get("data"), dtype=object).astype(np.float64)  # "nan" -> nan
+    try:   # a record's plane and data are untrusted: any mismatch is "not the same values"
+        if "plane" in view:
+            at = view.get("at")
+            if not isinstance(at, list) or len(at) != values.ndim or not all(
+                    a is None or (isinstance(a, int) and not isinstance(a, bool)
+                                  and 0 <= a < n) for a, n in zip(at, values.shape)):
+                return False
+            values = values[tuple(slice(None) if a is None else a for a in at)]
+        stored = np.asarray(view.get("data"), dtype=object).astype(np.float64)  # "nan" -> nan
+    except (ValueError, TypeError, IndexError, OverflowError):
+        return False
     if stored.shape != values.shape:
         return False
     return bool(np.array_equal(stored, values, equal_nan=True))
@@ -140,6 +220,46 @@ def verdict_status(v: dict) -> tuple[str, str]:
             status == "unsupported":
         exception = message.split("\n", 1)[0]
     return status, exception
+
+
+def _shown(value: object) -> str:
+    """A record's value in an error message: short, escaped, its JSON type said."""
+    if isinstance(value, str):
+        return f"the string {printable.excerpt(value, 40)!r}"
+    return printable.excerpt(json.dumps(value) if isinstance(value, (bool, int, float))
+                             or value is None else type(value).__name__, 40)
+
+
+def recorded_run(record: dict, path: str) -> tuple[int, dict]:
+    """(evaluations, the worker's thread settings) of a record's ``environment.run``, every
+    value a script or a computation takes checked first: ``repeat`` an integer from 1 to
+    :data:`~harness.safeio.argtypes.MAX_REPEAT` (absent: 1), ``isolation`` ``workers`` or
+    ``in-process``, ``threads_per_worker`` an integer from 1 to :data:`MAX_THREADS` (or
+    null). :class:`ReproError` naming the record and the field otherwise."""
+    environment = record.get("environment")
+    run = environment.get("run") if isinstance(environment, dict) else None
+    run = {} if run is None else run
+    if not isinstance(run, dict):
+        raise ReproError(f"{path}: environment.run is {_shown(run)}, not an object")
+
+    def bad(name: str, value: object, expected: str) -> ReproError:
+        return ReproError(f"{path}: environment.run.{name} is {_shown(value)}; expected "
+                          f"{expected} (a record convgrad run wrote has one)")
+
+    repeat = run.get("repeat")
+    repeat = 1 if repeat is None else repeat
+    if isinstance(repeat, bool) or not isinstance(repeat, int) or \
+            not 1 <= repeat <= argtypes.MAX_REPEAT:
+        raise bad("repeat", repeat, f"an integer from 1 to {argtypes.MAX_REPEAT}")
+    isolation = run.get("isolation")
+    if isolation not in (None, "workers", "in-process"):
+        raise bad("isolation", isolation, "'workers' or 'in-process'")
+    threads = run.get("threads_per_worker")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
+                                or not 1 <= threads <= MAX_THREADS):
+        raise bad("threads_per_worker", threads, f"null or an integer from 1 to {MAX_THREADS}")
+    env = thread_environment(threads) if isolation == "workers" and threads else {}
+    return repeat, env
 
 
 def from_record(path: str, case_id: str, impl, grad: Optional[str] = None,
@@ -171,14 +291,12 @@ def from_record(path: str, case_id: str, impl, grad: Optional[str] = None,
     status, exception = verdict_status(v)
     kind = error_kind(v.get("message") or "") if status == "error" else ""
     base, settings = split_impl(impl)
-    run = (record.get("environment") or {}).get("run") or {}
+    runs, env = recorded_run(record, path)
     probed = next((i.get("platform") or {} for i in record.get("impls") or []
                    if i.get("name") == impl), {})
-    env = (thread_environment(run["threads_per_worker"])
-           if run.get("isolation") == "workers" and run.get("threads_per_worker") else {})
     return Target(case=case, inputs=inputs, expected=expected_of(case, inputs)[chosen],
                   impl=impl, base=base, settings=settings, grad=chosen, status=status,
                   kind=kind, message=v.get("message") or "", exception=exception,
-                  runs=int(run.get("repeat") or 1), worker_env=env,
+                  runs=runs, worker_env=env,
                   origin=f"recorded in {path} ({record.get('started', '')})", command=command,
                   platform=probed)

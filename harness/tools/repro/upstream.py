@@ -50,6 +50,7 @@ from harness import __version__
 from harness.backend import platforms
 from harness.case import ops
 from harness.numerics import dtypes, layouts
+from harness.safeio import printable
 from harness.tools.repro import literals, regenerate
 from harness.tools.repro.templates.code import MEANING, Code, py
 
@@ -190,7 +191,8 @@ def _header(t, code: Code) -> str:
              "does not, 2: cannot run here.")
     text = (" ".join(title.split()) + "\n\n"
             + textwrap.fill(facts, 96, break_on_hyphens=False, break_long_words=False))
-    text = text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    text = "\n".join(printable.line(part) for part in text.split("\n"))   # as script's
+    text = text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')         # docstring_safe
     return f'#!/usr/bin/env python3\n"""{text}\n"""\n'
 
 
@@ -203,8 +205,8 @@ def _environment(groups) -> list[str]:
         why = "; ".join(label for label, _, how in groups if how == "set")
         lines.append("os.environ.update({" + _wrap([f"{k!r}: {v!r}" for k, v in forced], 19,
                                                    98)[1:-1] + "})")
-        lines[-1] += f"   # read at import: {why}"
-    lines += [f"os.environ.setdefault({k!r}, {v!r})   # {why}"
+        lines[-1] += f"   # read at import: {printable.comment(why)}"
+    lines += [f"os.environ.setdefault({k!r}, {v!r})   # {printable.comment(why)}"
               for why, values, how in groups if how == "default" for k, v in values]
     return lines
 
@@ -274,7 +276,7 @@ def render(t, code: Code, environment) -> str:
         formula=MEANING.get(t.grad, "").rsplit(": ", 1)[-1],
         cx=channels_first["x"], cw=channels_first["w"], cdy=channels_first["dy"],
         grad=t.grad, dtype=case.dtype, tiny=_power(2.0 ** emin), emin=emin, bits1=bits - 1,
-        recorded=platforms.summary(t.platform) if t.platform else "not probed",
+        recorded=printable.line(platforms.summary(t.platform)) if t.platform else "not probed",
         pout=regenerate.transposed(canonical[t.grad], code.output_layout),
         layout=code.output_layout,
         u_acc=_power(dtypes.UNIT_ROUNDOFF[model.accumulate]),
