@@ -28,6 +28,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import os
+import stat
 import sys
 from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence
@@ -35,7 +36,7 @@ from typing import Callable, Iterable, Optional, Sequence
 import numpy as np
 
 from harness.backend import frameworks
-from harness.backend.adapters import as_impls
+from harness.backend.adapters import ImplError, load_impls
 from harness.backend.adapters.base import (LEGACY_OPS, Explained, Outcome, each_grad,
                                            framework_values)
 from harness.case import ops
@@ -153,31 +154,47 @@ def impl(fn: Callable, *, framework: str, name: str, layout: Optional[str] = Non
 
 # --------------------------------------------------------------- --impl-module
 
-class ImplModuleError(ValueError):
+class ImplModuleError(ImplError):
     """An ``--impl-module`` that cannot be loaded or holds no impls; ``str`` says why."""
 
 
-def module_impls(spec: str) -> list:
+def module_impls(spec: str, limit_s: Optional[float] = None) -> list:
     """The impls that ``--impl-module`` names: ``FILE.py[:ATTR]`` or ``MODULE[:ATTR]``
-    (ATTR defaults to ``IMPLS``): an impl, an impl class, or a list of either."""
+    (ATTR defaults to ``IMPLS``): an impl, an impl class, or a list of either.
+
+    The module is user code run in this process: its import and every impl's attributes
+    run under :class:`harness.backend.adapters.UserCode`, within ``limit_s`` seconds
+    (default :data:`harness.backend.adapters.LOAD_LIMIT_S`), and whatever ends them (an
+    exception, ``sys.exit``, a hang, an attribute that raises) is one
+    :class:`ImplModuleError` line. The impls come back as checked snapshots
+    (:class:`harness.backend.adapters.UserImpl`)."""
 
     target, _, attr = spec.partition(":") if not spec.endswith(".py") else (spec, "", "")
     if ":" in spec and spec.rsplit(":", 1)[0].endswith(".py"):
         target, attr = spec.rsplit(":", 1)
-    try:
-        if target.endswith(".py"):
-            path = Path(target)
-            if not path.is_file():
-                raise ImplModuleError(f"--impl-module {spec}: no such file")
+    origin = f"--impl-module {spec}"
+    path = Path(target) if target.endswith(".py") else None
+    if path is not None:
+        try:
+            found = os.stat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            raise ImplModuleError(f"{origin}: no such file") from None
+        except OSError as exc:
+            raise ImplModuleError(f"{origin}: {exc.strerror or exc}") from None
+        if not stat.S_ISREG(found.st_mode):
+            raise ImplModuleError(f"{origin}: no such file (not a regular file)")
+
+    def load():
+        if path is not None:
             # importable by its own name from its folder, so worker processes (which get
             # this sys.path) can unpickle what it defines
             folder = str(path.resolve().parent)
             if folder not in sys.path:
                 sys.path.insert(0, folder)
             module = importlib.import_module(path.stem)
-            if Path(module.__file__).resolve() != path.resolve():
-                raise ImplModuleError(f"--impl-module {spec}: the name {path.stem!r} is "
-                                      f"already {module.__file__}; rename the file")
+            if Path(str(module.__file__)).resolve() != path.resolve():
+                raise ImplModuleError(f"{origin}: the name {path.stem!r} is already "
+                                      f"{module.__file__}; rename the file")
         else:
             if os.getcwd() not in sys.path:
                 # found from the folder convgrad runs in, as `python -m` would (the console
@@ -186,20 +203,18 @@ def module_impls(spec: str) -> list:
                 sys.path.append(os.getcwd())
             module = importlib.import_module(target)
         found = getattr(module, attr or "IMPLS")
+        if isinstance(found, (list, tuple)) and not found:
+            # else the run would fall back to the built-in impls: a green gate that never
+            # judged the port
+            raise ImplModuleError(f"{origin}: {attr or 'IMPLS'} is empty: no impl to judge")
+        return found
+    try:
+        return load_impls(load, origin, limit_s)
     except ImplModuleError:
         raise
-    except Exception as exc:  # noqa: BLE001 - the user's module: any failure is its message
-        raise ImplModuleError(f"--impl-module {spec}: {type(exc).__name__}: {exc}") from None
-    found = list(found) if isinstance(found, (list, tuple)) else [found]
-    if not found:   # else the run would fall back to the built-in impls: a green gate
-        raise ImplModuleError(f"--impl-module {spec}: {attr or 'IMPLS'} is empty: no impl "
-                              "to judge")   # that never judged the port
-    try:
-        return as_impls([i() if isinstance(i, type) else i for i in found],
-                        f"--impl-module {spec}")
-    except TypeError as exc:
+    except ImplError as exc:
         raise ImplModuleError(str(exc)) from None
 
 
-def all_module_impls(specs: Sequence[str]) -> list:
-    return [i for spec in specs for i in module_impls(spec)]
+def all_module_impls(specs: Sequence[str], limit_s: Optional[float] = None) -> list:
+    return [i for spec in specs for i in module_impls(spec, limit_s)]

@@ -2,11 +2,12 @@
 
 Exit status: 0 all verdicts pass (or are unsupported / skipped / known) and
 no source claim is wrong; 1 a verdict failed or errored, or a claim is wrong;
-2 bad input or usage, or outputs that could not be written. Bad input never
-prints a traceback, and nothing from a case file, a record or a plug-in
-reaches the terminal unescaped (:mod:`harness.safeio.printable`). A closed stdout
-(``convgrad list | head -1``) ends the output, not the command: the exit
-status is what it would have been.
+2 bad input or usage, or outputs that could not be written; 3 an internal error
+(a bug in convgrad: one line naming the exception, ``CONVGRAD_DEBUG=1`` shows the
+traceback). Bad input never prints a traceback, and nothing from a case file, a
+record or a plug-in reaches the terminal unescaped
+(:mod:`harness.safeio.printable`). A closed stdout (``convgrad list | head -1``)
+ends the output, not the command: the exit status is what it would have been.
 """
 from __future__ import annotations
 
@@ -38,8 +39,8 @@ from harness.safeio import outputs
 from harness.safeio import printable
 from harness.record import run_record as record_mod
 from harness.session import selection
-from harness.safeio.argtypes import positive_float, positive_int
-from harness.backend.adapters import UnknownImpl, all_impls, is_installed, select
+from harness.safeio.argtypes import bounded_int, positive_float, repeat, seconds
+from harness.backend.adapters import ImplError, UnknownImpl, all_impls, is_installed, select
 from harness.case.loader import LoadErrors, load_cases
 from harness.session.config import DEFAULT_TIMEOUT_S, RunOptions, UsageError, make_backend
 from harness.render.terminal import print_summary
@@ -47,7 +48,7 @@ from harness.session.runner import Session, probe
 from harness.backend.variants import VariantError
 from harness.safeio.yaml_source import SourceError
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 class Progress:
@@ -310,33 +311,37 @@ def cmd_platform(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def cmd_diff(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """Two records compared. A ``values.npz`` beside either that is not one of its record
+    (refused by :mod:`harness.record.values_file`) costs its element-by-element comparison,
+    with one warning line, not the diff (docs/record.md)."""
+    for flag, path in (("--markdown", args.markdown), ("--html", args.html)):
+        if path:   # checked before any work: a bad place is exit 2, not a lost diff
+            outputs.check_file(path, flag)
     old, new = record_mod.read(args.old), record_mod.read(args.new)
+    old_values, old_problem = record_mod.values_beside(args.old, old)
+    new_values, new_problem = record_mod.values_beside(args.new, new)
+    for problem in filter(None, (old_problem, new_problem)):
+        say(f"warning: {printable.line(problem)}; compared without its values",
+            stream=sys.stderr)
     result = diff.diff(old, new, factor=args.factor, old_name=args.old, new_name=args.new,
-                       old_values=record_mod.read_values(args.old),
-                       new_values=record_mod.read_values(args.new))
+                       old_values=old_values, new_values=new_values)
     say(diff_views.text(result))
     if args.markdown:
-        outputs.write_file(args.markdown, diff_views.markdown(result))
+        outputs.write_output(args.markdown, diff_views.markdown(result), "--markdown")
     if args.html:
-        outputs.write_file(args.html, diff_views.html(result))
+        outputs.write_output(args.html, diff_views.html(result), "--html")
     return EXIT_FAILED if result.worse else EXIT_OK
 
 
 def cmd_cases_from(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    shape = None
-    if args.input_shape:
-        try:
-            shape = [int(v) for v in args.input_shape.replace("x", ",").split(",") if v]
-        except ValueError:
-            raise UsageError(f"--input-shape {args.input_shape!r}: expected integers such as "
-                             "1,224,224,3") from None
     try:
+        shape = cases_from.parse_input_shape(args.input_shape) if args.input_shape else None
         out = cases_from.write(args.model, args.output, shape)
     except cases_from.ModelError as exc:
         raise UsageError(str(exc)) from None
     count = len(load_cases([str(out)]))
-    print(f"{count} cases from the conv layers of {args.model} -> {out}\n"
-          f"judge them: convgrad run {out}")
+    say(f"{count} cases from the conv layers of {printable.line(args.model)} -> "
+        f"{printable.line(out)}\njudge them: convgrad run {printable.line(shlex.quote(str(out)))}")
     return EXIT_OK
 
 
@@ -398,16 +403,16 @@ def parser() -> argparse.ArgumentParser:
                           "cache this folder); a second run skips JAX's compilations")
     run.add_argument("--no-jax-cache", action="store_true",
                      help="compile every JAX shape afresh")
-    run.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1, metavar="N",
+    run.add_argument("--jobs", type=bounded_int(1, 256, "a worker count"), default=os.cpu_count() or 1, metavar="N",
                      help="worker processes computing at once (default: the machine's cores)")
-    run.add_argument("--timeout", type=positive_float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
+    run.add_argument("--timeout", type=seconds, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
                      help="per case and impl; a worker past it is killed and the verdict is "
                           "an error (default: 300)")
-    run.add_argument("--max-memory", type=positive_int, default=None, metavar="MIB",
+    run.add_argument("--max-memory", type=bounded_int(1, 1 << 40, "MiB"), default=None, metavar="MIB",
                      help="kill a worker whose resident memory exceeds this (default: none)")
     run.add_argument("--in-process", action="store_true",
                      help="compute in this process, no workers (no crash isolation)")
-    run.add_argument("--repeat", type=positive_int, default=1, metavar="N",
+    run.add_argument("--repeat", type=repeat, default=1, metavar="N",
                      help="evaluate each verdict N times; bitwise-different results are "
                           "'nondeterministic'")
     run.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
@@ -473,7 +478,7 @@ def parser() -> argparse.ArgumentParser:
     plat.add_argument("--env", metavar="CLASS", help="print the shell exports that take the "
                       "paths of CLASS (avx2, avx512) on this machine, e.g. for a test run")
     plat.add_argument("--json", action="store_true", help="print it as JSON")
-    plat.add_argument("--timeout", type=positive_float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
+    plat.add_argument("--timeout", type=seconds, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
                       help=argparse.SUPPRESS)
     plat.set_defaults(func=cmd_platform)
     lst = sub.add_parser("list", help="list cases and impls (with availability and versions)")
@@ -531,8 +536,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LoadErrors as exc:
         for error in exc.errors:
             _error(error)
-    except (SourceError, UsageError, UnknownImpl, VariantError, record_mod.RecordError,
-            outputs.OutputError) as exc:
+    except (SourceError, UsageError, UnknownImpl, ImplError, VariantError,
+            record_mod.RecordError, outputs.OutputError) as exc:
         _error(exc)
     except BrokenPipeError:   # the reader of stdout is gone (convgrad list | head -1)
         _silence_stdout()
@@ -543,6 +548,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (OSError, ValueError):
             pass
         return 130
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: a bug of convgrad's
+        if os.environ.get("CONVGRAD_DEBUG", "") not in ("", "0"):
+            raise
+        try:
+            message = printable.excerpt(exc, 500)
+        except Exception:  # noqa: BLE001 - a message that cannot be read: the type says it
+            message = "(no readable message)"
+        _error(f"internal error: {type(exc).__name__}: {message} (a bug in convgrad; "
+               "CONVGRAD_DEBUG=1 shows the traceback)")
+        return EXIT_INTERNAL
     return EXIT_USAGE
 
 

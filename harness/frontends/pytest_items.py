@@ -96,6 +96,7 @@ class RunState:
         self.markers = set(MARKERS)
         self.worker_records: list[tuple[str, dict]] = []
         self.written = ""
+        self.write_failed = False      # the record and report could not be written
 
     # -------------------------------------------------------------- options
     def options(self) -> RunOptions:
@@ -269,7 +270,7 @@ class RunState:
                 place.write({outputs.RECORD: record_mod.dumps(record),
                              **report.output_files(record)}, record["run_id"])
         except outputs.OutputError as exc:
-            self.written = f"error: {exc}"
+            self.written, self.write_failed = f"error: {exc}", True
             return
         self.written = f"record {out / outputs.RECORD}, report {out / outputs.REPORT}"
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.safeio import outputs, printable
 from harness.safeio.argtypes import positive_float
 from harness.frontends.pytest_shared import MARKERS, STATE
 from harness.session.config import DEFAULT_TIMEOUT_S
@@ -98,10 +99,32 @@ def pytest_configure(config: pytest.Config) -> None:
     if not config.pluginmanager.hasplugin("xdist"):
         config.addinivalue_line("markers", "xdist_group(name): convgrad: items of one case")
     config.stash[SCOPE] = scope = Scope(config)
+    check_places(config)
     explicit = (config.getoption("convgrad_impl") or config.getoption("convgrad_known")
-                or config.getoption("convgrad_impl_module"))
+                or config.getoption("convgrad_impl_module")
+                or config.getoption("convgrad_limitations"))
     if scope.active and explicit:
         run_state(config).prepare_or_usage_error()
+
+
+def check_places(config: pytest.Config) -> None:
+    """The places the options name, checked before any test runs (a usage error, exit 4):
+    ``--convgrad-out`` must be a directory convgrad can write into (created if missing, as
+    ``convgrad run --out``), not a file, where the record would silently not be written;
+    ``--convgrad-known`` and ``--convgrad-limitations`` files must exist."""
+    here = config.invocation_params.dir
+    out = config.getoption("convgrad_out")
+    if out is not None and not config.option.collectonly:
+        try:
+            outputs.check_dir(here / out, "--convgrad-out")
+        except outputs.OutputError as exc:
+            raise pytest.UsageError(str(exc)) from None
+    for option, given in (("known", [config.getoption("convgrad_known")]),
+                          ("limitations", config.getoption("convgrad_limitations") or [])):
+        for name in given:
+            if name is not None and not (here / name).exists():
+                raise pytest.UsageError(printable.line(
+                    f"--convgrad-{option} {name}: no such file"))
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector):
@@ -149,6 +172,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     else:
         state.write_outputs([("pytest", state.record(interrupted))] if state.results else [],
                             interrupted)
+    if state.write_failed and session.exitstatus in (pytest.ExitCode.OK,
+                                                     pytest.ExitCode.NO_TESTS_COLLECTED):
+        # the record the run promised is not there: not a green run (the terminal summary
+        # says why); a run that failed already keeps its status
+        session.exitstatus = pytest.ExitCode.USAGE_ERROR
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from harness.backend import variants
-from harness.backend.adapters import UnknownImpl, all_impls
+from harness.backend.adapters import ImplError, UnknownImpl, all_impls
 from harness.backend.port import ImplModuleError, all_module_impls
 from harness.case import suites as bundled
 from harness.case.loader import load_cases
@@ -120,9 +120,10 @@ class RunOptions:
     # ------------------------------------------------------------------ impls
     @functools.cached_property
     def module_impls(self) -> list:
-        """The impls of the ``--impl-module`` files and modules, in the order named."""
+        """The impls of the ``--impl-module`` files and modules, in the order named; each
+        module's import is bounded by ``--timeout``."""
         try:
-            return all_module_impls(self.impl_modules)
+            return all_module_impls(self.impl_modules, self.timeout)
         except ImplModuleError as exc:
             raise UsageError(str(exc).replace("--impl-module", self.flag("impl-module"))) \
                 from None
@@ -130,7 +131,10 @@ class RunOptions:
     @functools.cached_property
     def registry(self) -> list:
         """Every impl this run may name: the built-ins, plug-ins, then the module impls."""
-        registry = all_impls() + self.module_impls
+        try:
+            registry = all_impls() + self.module_impls
+        except ImplError as exc:
+            raise UsageError(str(exc)) from None
         names = [i.name for i in registry]
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
@@ -149,7 +153,7 @@ class RunOptions:
         try:
             paths = variants.parse_paths(self.platforms)
             return variants.resolve(specs, self.registry, run_wide=run_wide, paths=paths)
-        except (UnknownImpl, variants.VariantError) as exc:
+        except (UnknownImpl, variants.VariantError, ImplError) as exc:
             raise UsageError(str(exc)) from None
 
     def one_impl(self):

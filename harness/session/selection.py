@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+from functools import lru_cache
 from typing import Sequence, TypeVar
 
+from harness.safeio import printable
+from harness.safeio.patterns import compile_pattern, matchable
 from harness.verdict import testids
 
 T = TypeVar("T")
@@ -29,8 +32,19 @@ class ExpressionError(ValueError):
 def _term_matches(term: str, texts: Sequence[str]) -> bool:
     """A word of ``-k``: a substring of one of ``texts``, ignoring case as pytest does;
     ``*`` and ``?`` are wildcards (``[`` and ``]`` are themselves: test names hold them)."""
+    regex = _term_regex(term)
+    return any(regex.search(matchable(t)) for t in texts)
+
+
+@lru_cache(maxsize=256)
+def _term_regex(term: str):
+    """A ``-k`` word as a regular expression matched by RE2 (linear time: a word such as
+    ``*a*a*a*a*a*a*a*a*a*a*a*a*b`` backtracks for ever in Python's ``re``)."""
     regex = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in term)
-    return any(re.search(regex, t, re.IGNORECASE | re.DOTALL) for t in texts)
+    try:
+        return compile_pattern("(?is)" + regex)
+    except ValueError as exc:
+        raise ExpressionError(f"-k {printable.excerpt(term)!s}: {exc}") from None
 
 
 def expression(pattern: str):

@@ -13,6 +13,14 @@ as ``known``; one that passes although an entry matches is flagged, so a fixed
 bug does not stay hidden, unless the entry is ``intermittent: true`` (a bug that
 shows only in some runs, such as uninitialized memory that is sometimes zero:
 its passes are expected, and the pytest plugin's xfail is not strict).
+
+``case``, ``impl``, ``except_impl`` and ``claim`` are shell globs, matched by
+:func:`fnmatch.fnmatchcase`, whose translation (since Python 3.9) commits to
+each ``*`` as it goes: the time to match is linear in the text for a given
+glob, never exponential. No entry is a regular expression. Each glob is at
+most :data:`MAX_GLOB` characters and a ``versions`` range at most
+:data:`MAX_VERSIONS`, refused with file, line, entry and field when the file
+is loaded.
 """
 from __future__ import annotations
 
@@ -33,6 +41,9 @@ from harness.safeio.yaml_source import Located, SourceError, load
 DEFAULT_FILE = str(Path(__file__).resolve().parents[1] / "data" / "known-discrepancies.yaml")
 KEYS = ("case", "impl", "except_impl", "claim", "grad", "versions", "when", "platforms",
         "intermittent", "reason", "evidence", "link")
+GLOBS = ("case", "impl", "except_impl", "claim")
+MAX_GLOB = 1000        # characters of a case, impl or claim glob
+MAX_VERSIONS = 200     # characters of a versions range
 
 
 @dataclass(frozen=True)
@@ -112,6 +123,15 @@ def load_known(path: str | Path) -> list[KnownDiscrepancy]:
         if "except_impl" in raw and "impl" not in raw:
             raise SourceError(name, raw.line_of("except_impl"),
                               f"entry {i}: 'except_impl' narrows 'impl'; give 'impl' too")
+        for key in GLOBS:
+            if key in raw and len(str(raw[key])) > MAX_GLOB:
+                raise SourceError(name, raw.line_of(key),
+                                  f"entry {i}: {key} is {len(str(raw[key]))} characters; a "
+                                  f"glob is at most {MAX_GLOB}")
+        if "versions" in raw and len(str(raw["versions"])) > MAX_VERSIONS:
+            raise SourceError(name, raw.line_of("versions"),
+                              f"entry {i}: versions is {len(str(raw['versions']))} characters;"
+                              f" at most {MAX_VERSIONS}")
         if "versions" in raw:
             try:
                 SpecifierSet(str(raw["versions"]))

@@ -12,16 +12,26 @@ framework's message (``Type: message``), the configurations it covers
 (``when``: facts of the case and impl, each a value or a list of values; every
 key must match), and its evidence and link. The facts a ``when`` may test are
 those :func:`facts` returns.
+
+``message`` is matched with RE2 (google-re2), whose matching time is linear in
+the message, never with Python's backtracking ``re``: a pattern such as
+``(a+)+$`` in a ``--limitations`` file is matched in convgrad's own process,
+where ``--timeout`` does not reach, and must not be able to hang the run. RE2
+has no backreferences, lookaround or possessive quantifiers: a pattern that
+needs them is refused when the file is loaded (file, line, entry and field
+named), as is one longer than :data:`MAX_PATTERN` characters or one RE2 cannot
+compile within its memory budget.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
 from harness.verdict.facts import FACTS, facts, parse_when, when_matches  # noqa: F401 (facts: re-export)
+from harness.safeio import printable
+from harness.safeio.patterns import compile_pattern, matchable  # noqa: F401 (re-export)
 from harness.safeio.yaml_source import Located, SourceError, load
 
 DEFAULT_FILE = Path(__file__).resolve().parents[1] / "data" / "limitations.yaml"
@@ -32,7 +42,7 @@ KEYS = ("id", "framework", "message", "when", "summary", "evidence", "link")
 class Limitation:
     id: str
     framework: str
-    message: re.Pattern
+    message: Any   # an RE2 pattern as loaded (harness.safeio.patterns); a re.Pattern where code builds one
     summary: str
     evidence: str
     link: str = ""
@@ -40,7 +50,7 @@ class Limitation:
     line: int = 0
 
     def matches(self, framework: str, text: str, facts_: Mapping[str, Any]) -> bool:
-        if framework != self.framework or not self.message.search(text):
+        if framework != self.framework or not self.message.search(matchable(text)):
             return False
         return when_matches(self.when, facts_)
 
@@ -75,10 +85,11 @@ def load_limitations(path: str | Path) -> list[Limitation]:
             raise SourceError(name, raw.line_of("id"), f"entry {i}: duplicate id {raw['id']!r}")
         ids.add(raw["id"])
         try:
-            pattern = re.compile(raw["message"])
-        except re.error as exc:
+            pattern = compile_pattern(raw["message"])
+        except ValueError as exc:
             raise SourceError(name, raw.line_of("message"),
-                              f"entry {i}: message is not a regular expression: {exc}") from None
+                              f"entry {i} ({printable.excerpt(raw['id'], 60)}): message is not "
+                              f"a regular expression convgrad can match: {exc}") from None
         entries.append(Limitation(id=raw["id"], framework=raw["framework"], message=pattern,
                                   summary=" ".join(raw["summary"].split()),
                                   evidence=" ".join(raw["evidence"].split()),

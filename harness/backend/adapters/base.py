@@ -132,8 +132,13 @@ def is_installed(module: str) -> bool:
 
 
 def describe_exception(exc: BaseException) -> str:
-    """``Type: message``, the framework's own words, minus TF's ``{{function_node ...}}`` tag."""
-    text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", str(exc)).strip().splitlines()
+    """``Type: message``, the framework's own words, minus TF's ``{{function_node ...}}`` tag
+    (an exception whose ``str`` raises is described by its type)."""
+    try:
+        message = str(exc)
+    except BaseException:  # noqa: BLE001 - a plug-in's exception that cannot say itself
+        message = "(its message could not be read)"
+    text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", message).strip().splitlines()
     first = " ".join(line.strip() for line in text[:3])[:500]
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
@@ -272,11 +277,14 @@ def numpy_crop(a: np.ndarray, layout: str, pads: Sequence[tuple[int, int]]) -> n
 
 def compute_guarded(impl: Impl, case, inputs, grads, repeat: int) -> list[dict[str, Outcome]]:
     """``repeat`` evaluations, each checked (:func:`checked_outcomes`); an exception escaping
-    the impl, even ``SystemExit``, costs this case's verdicts, not the run."""
+    the impl, even ``SystemExit``, ``GeneratorExit`` or another ``BaseException``, costs this
+    case's verdicts, not the run (a ``KeyboardInterrupt`` is taken as the user's Ctrl-C)."""
     runs = []
     try:
         for _ in range(repeat):
             runs.append(checked_outcomes(impl.compute(case, inputs, grads), grads))
-    except (Exception, SystemExit) as exc:  # noqa: BLE001 - a broken impl costs its verdicts
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - a broken impl costs its verdicts
         return [failed(grads, exc)]
     return runs
