@@ -4,8 +4,11 @@ the smallest that each framework's published test tolerance catches, on the same
 
 No framework is imported: each checker is its published criterion applied to the values.
 
-* convgrad: ``not Expected.compare(actual).passed`` (the bound of
+* convgrad: ``not Expected.compare(actual).passed`` (the hard bound of
   :mod:`harness.numerics.compare`, per element, against the float64 oracle);
+* statistical: convgrad's statistical line, ``Expected.compare(actual)`` failed or marked
+  *improbable* (an element beyond ``lambda * sqrt(n)``; a mark, not a failure, unless
+  ``--strict-statistical``);
 * ``torch.testing.assert_close`` defaults: ``|a - e| <= atol + rtol * |e|`` with
   (rtol, atol) float64 (1e-7, 1e-7), float32 (1.3e-6, 1e-5), float16 (1e-3, 1e-5),
   bfloat16 (1.6e-2, 1e-5);
@@ -50,9 +53,13 @@ For each case, grad, kind and checker, the smallest caught ``delta`` is found by
 bisection in log scale to 2 % in ``[1e-18, 1e12]`` (``<=1e-18``: caught at once; ``inf``:
 never). Tables per dtype give, per kind, the median over the case set (cases and grads)
 of each checker's smallest caught ``delta``, and of each anchor's ratio to convgrad's
-(how many times larger an error the anchor needs; ``med/min`` over the instances).
+(how many times larger an error the anchor needs; ``med/min`` over the instances); then
+the summary (Markdown, for the issue note): per dtype and grad, the median over cases and
+kinds of each anchor's ratio to the hard bound's smallest caught delta and to the
+statistical line's (> 1: convgrad catches smaller errors), over all cases and over the
+long sums only.
 
-    python benchmarks/detection.py [--detail]
+    python benchmarks/detection.py [--detail] [--dtype float32]
 """
 from __future__ import annotations
 
@@ -75,6 +82,7 @@ from harness.verdict.expected import Expected, expected
 
 CASES = str(Path(__file__).with_name("detection_cases.yaml"))
 EXAMPLE = "detection/example/{dtype}-SAME-s1"     # the issue's 1x3x8x8 / 4x3x3x3
+LONG = "detection/long-sum"                        # 2304 products an element (y)
 DTYPES = ("float64", "float32", "float16", "bfloat16")
 KINDS = ("one-largest", "one-median", "all", "pad-shift", "dropped-tap", "accumulation")
 LOW, HIGH = 1e-18, 1e12
@@ -108,7 +116,8 @@ ANCHORS = (
                             "float16": (1e-2, 1e-2), "bfloat16": (1e-1, 1e-1)}),
     Anchor("gradcheck", {"float64": (1e-3, 1e-5)}),
 )
-CHECKERS = ("convgrad",) + tuple(a.name for a in ANCHORS)
+OURS = ("convgrad", "statistical")     # the hard bound; the statistical line
+CHECKERS = OURS + tuple(a.name for a in ANCHORS)
 
 
 @dataclass
@@ -127,8 +136,9 @@ class Judged:
 
     def catches(self, checker: str, kind: str, delta: float) -> bool:
         actual = self.actual(kind, delta)
-        if checker == "convgrad":
-            return not self.expected.compare(actual).passed
+        if checker in OURS:
+            c = self.expected.compare(actual)
+            return not c.passed or (checker == "statistical" and bool(c.improbable))
         anchor = next(a for a in ANCHORS if a.name == checker)
         return not anchor.passes(actual, self.correct, self.case.dtype)
 
@@ -233,7 +243,7 @@ def smallest(catches: Callable[[float], bool], low: float = LOW, high: float = H
 
 
 def checkers_for(dtype: str) -> tuple[str, ...]:
-    return ("convgrad",) + tuple(a.name for a in ANCHORS if dtype in a.tolerances)
+    return OURS + tuple(a.name for a in ANCHORS if dtype in a.tolerances)
 
 
 def thresholds(j: Judged, kinds=KINDS, checkers=None) -> dict[str, dict[str, float]]:
@@ -288,16 +298,18 @@ def _median(values: list) -> Optional[float]:
 
 def table(dtype: str, results: list[tuple[str, str, dict, dict]]) -> list[str]:
     """One dtype's table: per kind, medians over (case, grad) of the smallest caught delta
-    and of each anchor's ratio to convgrad's (med/min); then how many of the instances
-    each checker flags at ``accumulation`` with ``delta = 1``."""
-    anchors = [c for c in checkers_for(dtype) if c != "convgrad"]
-    head = f"{'kind':13} {'convgrad':>9}" + "".join(f" | {a:>12} {'ratio med/min':>17}"
-                                                    for a in anchors)
+    (the statistical line's: flagged) and of each anchor's ratio to convgrad's hard bound
+    (med/min); then how many of the instances each checker flags at ``accumulation`` with
+    ``delta = 1``."""
+    anchors = [c for c in checkers_for(dtype) if c not in OURS]
+    head = (f"{'kind':13} {'convgrad':>9} {'statistical':>11}"
+            + "".join(f" | {a:>12} {'ratio med/min':>17}" for a in anchors))
     lines = [f"{dtype}: {len({r[0] for r in results})} cases x {len({r[1] for r in results})}"
              f" grads, medians", head, "-" * len(head)]
     for kind in KINDS:
         found = [r[2][kind] for r in results]
-        line = f"{kind:13} {_fmt(_median([f['convgrad'] for f in found])):>9}"
+        line = (f"{kind:13} {_fmt(_median([f['convgrad'] for f in found])):>9} "
+                f"{_fmt(_median([f['statistical'] for f in found])):>11}")
         for a in anchors:
             ratios = [ratio(f[a], f["convgrad"]) for f in found]
             ratios = [r for r in ratios if r is not None]
@@ -310,6 +322,38 @@ def table(dtype: str, results: list[tuple[str, str, dict, dict]]) -> list[str]:
     lines.append(f"accumulation at delta = 1 ({meaning}), flagged in: " + ", ".join(
         f"{c} {sum(r[3][c] for r in results)}/{len(results)}" for c in checkers_for(dtype)))
     return lines
+
+
+def summary(dtype: str, results: list[tuple[str, str, dict, dict]], cases: str = "all"
+            ) -> list[str]:
+    """One dtype's rows of the summary (Markdown): per grad and over all, the medians over
+    cases and kinds of the hard bound's and the statistical line's smallest caught delta,
+    and of each anchor's ratio to each (how many times larger an error the anchor needs:
+    > 1, convgrad catches smaller errors). ``cases``: ``all``, or ``long`` (the long sums
+    only, where the statistical line lies below the hard bound)."""
+    applies = checkers_for(dtype)
+    if cases == "long":
+        results = [r for r in results if r[0].startswith(LONG)]
+    rows = []
+    for grad in ("y", "dx", "dw", "all"):
+        found = [r[2][kind] for r in results if grad in (r[1], "all") for kind in KINDS]
+        if not found:
+            continue
+        cells = [dtype, cases, grad, _fmt(_median([f["convgrad"] for f in found])),
+                 _fmt(_median([f["statistical"] for f in found]))]
+        for a in (a.name for a in ANCHORS):
+            for ours in OURS:       # an anchor without a tolerance for the dtype: "-"
+                ratios = [r for r in (ratio(f[a], f[ours]) for f in found) if r is not None] \
+                    if a in applies else []
+                cells.append(_fmt(_median(ratios)))
+        rows.append("| " + " | ".join(cells) + " |")
+    return rows
+
+
+def summary_head(anchors=tuple(a.name for a in ANCHORS)) -> list[str]:
+    cells = ["dtype", "cases", "grad", "hard bound: delta", "statistical: delta"]
+    cells += [f"{a} / {ours}" for a in anchors for ours in ("hard", "stat.")]
+    return ["| " + " | ".join(cells) + " |", "|" + "---|" * len(cells)]
 
 
 def measure(cases: list[Case]) -> dict[str, list[tuple[str, str, dict, dict]]]:
@@ -326,13 +370,16 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--detail", action="store_true",
                         help="also print every case and grad, not only the medians")
+    parser.add_argument("--dtype", action="append", choices=DTYPES,
+                        help="only these dtypes (default: all)")
     args = parser.parse_args(argv)
-    cases = load_cases([CASES])
+    dtypes = tuple(d for d in DTYPES if d in (args.dtype or DTYPES))
+    cases = [c for c in load_cases([CASES]) if c.dtype in dtypes]
     results = measure(cases)
     print("Smallest caught delta: the size of the injected error (a relative error for "
           "one-*/all, the mix weight toward the wrong result for the others); ratio: the "
           "anchor's over convgrad's, how many times larger an error the anchor needs.\n")
-    for dtype in DTYPES:
+    for dtype in dtypes:
         print("\n".join(table(dtype, results[dtype])))
         if args.detail:
             for cid, grad, found, _ in results[dtype]:
@@ -340,12 +387,22 @@ def main(argv=None) -> int:
                     print(f"    {cid:36} {grad:3} {kind:13} " + " ".join(
                         f"{c}={_fmt(v)}" for c, v in found[kind].items()))
         print()
+    print("Summary: medians over cases and kinds; '<anchor> / hard': the anchor's smallest "
+          "caught delta over the hard bound's, '/ stat.': over the statistical line's "
+          "(> 1: convgrad catches smaller errors; the statistical line marks, it fails only "
+          "with --strict-statistical)\n")
+    print("\n".join(summary_head()))
+    for dtype in dtypes:
+        print("\n".join(summary(dtype, results[dtype])))
+    for dtype in dtypes:
+        print("\n".join(summary(dtype, results[dtype], cases="long")))
+    print()
     print("The issue's example (1x3x8x8 input, 4x3x3x3 kernel, SAME, stride 1): the bound "
           "relative to M (M = sum |x||w| for y, sum |dy||w| for dx, sum |x||dy| for dw), "
           "at the elements that sum the most products")
     print(f"{'dtype':9} {'grad':4} {'n':>4} {'n*u_acc':>10} {'bound/M median':>15} "
           f"{'bound/M max':>12}")
-    for dtype in DTYPES:
+    for dtype in dtypes:
         case = next(c for c in cases if c.id == EXAMPLE.format(dtype=dtype))
         for grad, n, nu, med, top in bound_figures(case):
             print(f"{dtype:9} {grad:4} {n:4d} {nu:10.3g} {med:15.3g} {top:12.3g}")

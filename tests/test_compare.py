@@ -74,6 +74,99 @@ def test_bound_holds_for_float32_arithmetic_and_catches_float16_arithmetic():
     assert not compare.compare(_dw_in(np.float16, x, dy, 3), exact, limit).passed
 
 
+# ---------------------------------------------------------------- the sum's bound (issue 22)
+
+def _pairwise(values):
+    while len(values) > 1:
+        pairs = [values[i] + values[i + 1] for i in range(0, len(values) - 1, 2)]
+        values = pairs + ([values[-1]] if len(values) % 2 else [])
+    return values[0]
+
+
+def _float32_sums(x, w):
+    """x . w in float32 arithmetic (each product rounded, then each addition), in the orders
+    that make the partial sums largest and smallest: as given, reversed, the products
+    sorted descending (every positive one first: partial sums reach P) and ascending, and
+    pairwise (a tree, as blocked and threaded sums are)."""
+    products = [np.float32(a) * np.float32(b) for a, b in zip(x, w)]
+    orders = [products, products[::-1], sorted(products, reverse=True), sorted(products)]
+    out = []
+    for order in orders:
+        total = np.float32(0)
+        for p in order:
+            total = np.float32(total + p)
+        out.append(float(total))
+    out.append(float(_pairwise(list(products))))
+    return out
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 9, 27, 144, 1000])
+@pytest.mark.parametrize("data", ["zero-mean", "positive", "offset"])
+def test_the_sum_bound_holds_in_every_order(n, data):
+    """Float32 sums of float32 products, in five orders, stay within sum_bound's
+    (n - 1) * Q + M (Q = (M + |exact|) / 2), which is never above the classical n * M."""
+    rng = np.random.default_rng(n)
+    model = compare.BoundModel.for_dtype("float32")
+    worst = 0.0
+    for trial in range(40):
+        if data == "zero-mean":
+            x, w = rng.standard_normal(n), rng.standard_normal(n)
+        elif data == "positive":
+            x, w = rng.uniform(0, 1, n), rng.uniform(0, 1, n)
+        else:
+            x, w = rng.uniform(-0.5, 1.5, n), rng.uniform(-0.5, 1.5, n)
+        x, w = x.astype(np.float32).astype(np.float64), w.astype(np.float32).astype(np.float64)
+        exact, m = np.array([np.dot(x, w)]), np.array([np.dot(abs(x), abs(w))])
+        terms = np.array([float(n)])
+        acc, limit = compare.sum_bound(exact, m, terms, model)
+        assert limit[0] == acc[0]           # float32 sums: no rounding after the last addition
+        assert limit[0] <= compare.bound(exact, m, terms, model)[0]
+        for total in _float32_sums(x, w):
+            worst = max(worst, abs(total - exact[0]) / limit[0])
+    assert worst <= 1.0
+
+
+def test_the_sum_bound_is_half_the_classical_one_on_zero_mean_data():
+    rng = np.random.default_rng(1)
+    x, w = rng.standard_normal((2, 500, 256))
+    exact, m = np.sum(x * w, axis=1), np.sum(abs(x * w), axis=1)
+    terms = np.full(exact.shape, 500.0)
+    _, tight = compare.sum_bound(exact, m, terms, "float32")
+    ratio = tight / compare.bound(exact, m, terms, "float32")
+    assert 0.48 < np.median(ratio) < 0.56 and ratio.max() <= 1.0
+    # all of one sign: Q = M, and only the rounding counted twice goes
+    _, same_sign = compare.sum_bound(m, m, terms, "float32")
+    assert np.all(same_sign < compare.bound(m, m, terms, "float32"))
+    assert np.all(same_sign > 0.99 * compare.bound(m, m, terms, "float32"))
+
+
+def test_the_sum_bound_of_half_types_adds_the_rounding_to_the_output():
+    exact, m, n = np.array([3.0]), np.array([5.0]), np.array([4.0])
+    acc, limit = compare.sum_bound(exact, m, n, "bfloat16")
+    assert acc[0] == pytest.approx((2.0 ** -24 + 2.0 ** -53) * (3 * 4.0 + 5.0), rel=1e-6)
+    u = 2.0 ** -8
+    assert limit[0] == pytest.approx(acc[0] + u * (3.0 + acc[0]) + 2.0 ** -134)
+    nothing = compare.sum_bound(np.zeros(1), np.zeros(1), np.zeros(1), "float32")[1]
+    assert nothing[0] == 0.0                 # an element that sums no product is exact
+
+
+def test_the_sum_bound_holds_for_float32_arithmetic_and_catches_float16_arithmetic():
+    """As the classical bound does (above): a dw accumulated tap by tap in float32 passes,
+    the same work in float16 fails."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 16, 12, 12)).astype(np.float32).astype(np.float64)
+    dy = rng.standard_normal((4, 8, 10, 10)).astype(np.float32).astype(np.float64)
+    geometry = dict(filter_shape=(8, 16, 3, 3), strides=(1, 1), pads=[(0, 0), (0, 0)],
+                    dilations=(1, 1))
+    exact = oracle.conv_dw(x, dy, **geometry)
+    m = oracle.conv_dw(abs(x), abs(dy), **geometry)
+    n = oracle.conv_dw(np.ones_like(x), np.ones_like(dy), **geometry)
+    _, limit = compare.sum_bound(exact, m, n, "float32")
+    f32 = compare.compare(_dw_in(np.float32, x, dy, 3), exact, limit)
+    assert f32.passed and 0 < f32.error_ratio < 1
+    assert not compare.compare(_dw_in(np.float16, x, dy, 3), exact, limit).passed
+
+
 # ---------------------------------------------------------------- the bound model
 
 def _f16(v):

@@ -80,3 +80,34 @@ def test_storage_accumulation_passes_where_the_model_allows_it(detection, exampl
         j = example[dtype]
         assert j.catches("convgrad", "accumulation", 1.0) is wrong, dtype
         assert not j.catches("convgrad", "accumulation", 0.0)
+
+
+def test_the_statistical_line_flags_no_later_than_the_hard_bound(detection, example):
+    for dtype in detection.DTYPES:
+        found = detection.thresholds(example[dtype], kinds=("one-largest",),
+                                     checkers=detection.OURS)["one-largest"]
+        assert found["statistical"] <= found["convgrad"], dtype
+
+
+def test_on_a_long_sum_the_statistical_line_flags_smaller_errors(detection):
+    """2304 products an element: lambda * sqrt(n) is a third of n, and the hard bound's
+    partial sums about half of n * M; the line flags what the hard bound lets pass."""
+    case = next(c for c in load_cases([detection.CASES]) if c.id == "detection/long-sum/float32")
+    j = detection.judged(case, grads=("y",), kinds=("one-largest",))["y"]
+    found = detection.thresholds(j, kinds=("one-largest",), checkers=detection.OURS)
+    assert found["one-largest"]["statistical"] < 0.8 * found["one-largest"]["convgrad"]
+
+
+def test_the_summary_gives_each_anchor_a_ratio_to_each_line(detection):
+    found = {kind: {"convgrad": 1e-6, "statistical": 5e-7, "assert_close": 2e-6,
+                    "tf_by_type": 1e-6, "jax_grad_tol": 1e-3} for kind in detection.KINDS}
+    rows = detection.summary("float32", [("c", "y", found, {}), ("c", "dx", found, {})])
+    head = detection.summary_head()
+    assert len(rows) == 3
+    assert rows[0].startswith("| float32 | all | y | 1e-06 | 5e-07 | 2 | 4 |")
+    assert rows[-1].startswith("| float32 | all | all |")
+    assert all(r.count("|") == head[0].count("|") for r in rows)
+    assert rows[0].endswith("| - | - |")        # gradcheck: float64 only
+    long = detection.summary("float32", [("c", "y", found, {}),
+                                         (detection.LONG + "/x", "dx", found, {})], "long")
+    assert [r.split("|")[3].strip() for r in long] == ["dx", "all"]

@@ -28,6 +28,29 @@ answer is an infinity of the exact value's sign (:func:`round_overflow`); where
 the accumulation error straddles the threshold, either that infinity or a
 finite value within the bound is right.
 
+For the sums of products of a first-order grad (``y``, ``dx``, ``dw``: every element a
+plain sum of ``n`` products of the inputs) the accumulation term is tighter
+(:func:`sum_bound`, issue 22)::
+
+    Q     = (M + |exact|) / 2                    no partial sum is larger
+    acc   = (u_acc + u64) * ((n - 1) * Q + M)  +  n * eta_acc
+    bound = acc                                  accumulated in the output dtype
+          = acc + u_out * (|exact| + acc) + eta_out     otherwise (float16, bfloat16)
+
+In any summation order (sequential, blocked, pairwise, over threads: any tree), each of
+the ``n - 1`` additions errs by at most ``u`` times its result, a partial sum; a partial
+sum adds a subset of the products, so it is at most the larger of ``P`` (the positive
+products' sum) and ``N`` (the negative ones' magnitudes), and ``P + N = M``,
+``P - N = exact`` make that ``Q``. Each product adds at most ``u`` times itself
+(``u * M``: none with a fused multiply-add, which is not assumed). The float64 oracle is
+such a sum too (the ``u64`` part). Where the accumulator is the output dtype there is no
+rounding after the sum: its last addition is the rounding to the output dtype, which
+:func:`bound` counts again. With zero-mean data ``Q`` is about ``M / 2`` and the bound
+about half of :func:`bound`'s; with data of one sign ``Q = M`` and only the rounding
+counted twice goes. It assumes what :func:`bound` assumes, that the result is a sum of
+the same ``n`` products (not Winograd or FFT arithmetic), and it is first order as
+that is. Second-order grads (sums of convs) keep :func:`bound`.
+
 The verdict is ``max |err| / bound``: at most 1 passes. Nothing is masked:
 NaN must meet NaN, an infinity the same infinity. Comparison never raises.
 
@@ -106,6 +129,40 @@ def accumulation_error(magnitude: np.ndarray, terms: np.ndarray, model) -> np.nd
         return terms * u_acc * magnitude + terms * eta_acc + terms * U64 * magnitude
 
 
+def partial_sum_limit(exact: np.ndarray, magnitude: np.ndarray) -> np.ndarray:
+    """``Q = (M + |exact|) / 2``: no partial sum of the products of an element, in any order,
+    is larger (it adds a subset of them: at most ``max(P, N)``, the positive products' sum
+    or the negative ones' magnitudes; ``P + N = M`` and ``P - N = exact``)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        return 0.5 * (magnitude + np.abs(exact))
+
+
+def sum_error(exact: np.ndarray, magnitude: np.ndarray, terms: np.ndarray,
+              model) -> np.ndarray:
+    """How far a sum of ``n`` products accumulated in ``model.accumulate``, in any order, and
+    the float64 oracle's own sum may be from the exact value: ``(u_acc + u64) * ((n - 1) * Q
+    + M) + n * eta_acc`` (the module docstring; :func:`accumulation_error` with ``n * M``
+    tightened to ``(n - 1) * Q + M``, never above it)."""
+    m = _model(model)
+    u_acc, eta_acc = UNIT_ROUNDOFF[m.accumulate], UNDERFLOW[m.accumulate]
+    with np.errstate(invalid="ignore", over="ignore"):
+        additions = np.maximum(np.asarray(terms, dtype=np.float64) - 1.0, 0.0)
+        partial = additions * partial_sum_limit(exact, magnitude) + magnitude
+        return (u_acc + U64) * partial + terms * eta_acc
+
+
+def sum_bound(exact: np.ndarray, magnitude: np.ndarray, terms: np.ndarray,
+              model) -> tuple[np.ndarray, np.ndarray]:
+    """``(acc, bound)`` of a first-order grad: :func:`sum_error`, and the bound, which adds
+    the rounding to the output dtype only where the accumulator is another dtype (where it
+    is the output dtype, the sum's last addition is that rounding)."""
+    m = _model(model)
+    acc = sum_error(exact, magnitude, terms, m)
+    if m.accumulate == m.output:
+        return acc, acc
+    return acc, bound(exact, magnitude, terms, m, acc=acc)
+
+
 PROBABLE_LAMBDA = 6.0
 
 
@@ -113,14 +170,36 @@ def probable_bound(exact: np.ndarray, magnitude: np.ndarray, terms: np.ndarray,
                    model, lam: float = PROBABLE_LAMBDA, extra=0.0) -> np.ndarray:
     """The statistical line: :func:`bound` with the accumulation's ``n * u_acc * M`` taken
     as ``min(lam * sqrt(n), n) * u_acc * M`` (everything else as deterministic as before),
-    so it is never above the hard bound. ``extra``: deterministic slack the hard bound
-    has besides (a second-order grad's roundings of its terms), added as it is."""
+    so it is never above :func:`bound` (a caller judging by :func:`sum_bound` takes the
+    smaller of the two, :attr:`harness.verdict.expected.Expected.probable_bound`).
+    ``extra``: deterministic slack the hard bound has besides (a second-order grad's
+    roundings of its terms), added as it is."""
     m = _model(model)
     u_acc, eta_acc = UNIT_ROUNDOFF[m.accumulate], UNDERFLOW[m.accumulate]
     u_out, eta_out = UNIT_ROUNDOFF[m.output], UNDERFLOW[m.output]
     with np.errstate(invalid="ignore", over="ignore"):
         growth = np.minimum(lam * np.sqrt(terms), terms)
         acc = growth * u_acc * magnitude + terms * eta_acc + terms * U64 * magnitude + extra
+        return acc + u_out * (np.abs(exact) + acc) + eta_out
+
+
+def sum_probable_bound(exact: np.ndarray, magnitude: np.ndarray, terms: np.ndarray,
+                       model, lam: float = PROBABLE_LAMBDA) -> np.ndarray:
+    """The statistical line of a first-order grad, as :func:`sum_bound` is its hard bound:
+    the implementation's accumulation ``u_acc * ((n - 1) * Q + M)`` taken as
+    ``u_acc * min(lam * sqrt(n) * M, (n - 1) * Q + M)``; the oracle's share, the underflow
+    and the rounding to another output dtype as deterministic as in :func:`sum_bound`. Never
+    above it."""
+    m = _model(model)
+    u_acc, eta_acc = UNIT_ROUNDOFF[m.accumulate], UNDERFLOW[m.accumulate]
+    u_out, eta_out = UNIT_ROUNDOFF[m.output], UNDERFLOW[m.output]
+    with np.errstate(invalid="ignore", over="ignore"):
+        additions = np.maximum(np.asarray(terms, dtype=np.float64) - 1.0, 0.0)
+        partial = additions * partial_sum_limit(exact, magnitude) + magnitude
+        growth = np.fmin(lam * np.sqrt(terms) * magnitude, partial)
+        acc = u_acc * growth + U64 * partial + terms * eta_acc
+        if m.accumulate == m.output:
+            return acc
         return acc + u_out * (np.abs(exact) + acc) + eta_out
 
 

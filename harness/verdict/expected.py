@@ -5,8 +5,10 @@ and back (:func:`harness.case.ops.to_canonical`), and evaluates each gradient
 (:func:`harness.case.ops.evaluate`) twice: on the values (the exact answer) and on
 absolute values (``M``); ``n``, the number of products summed into each
 element, comes from the geometry (:func:`harness.case.ops.terms`).
-:func:`harness.numerics.compare.bound` combines them under the case dtype's
-:class:`~harness.numerics.compare.BoundModel`. All of it is computed once per case and
+:func:`harness.numerics.compare.sum_bound` combines them (with the exact value, which
+bounds every partial sum) under the case dtype's
+:class:`~harness.numerics.compare.BoundModel`; a second-order grad, a sum of convs, takes
+:func:`harness.numerics.compare.bound` per term. All of it is computed once per case and
 grad and shared by every impl, variant and claim that is judged against it;
 so is what a comparison needs that does not depend on the values judged
 (:class:`Expected`'s cached properties). Where the exact value
@@ -42,6 +44,9 @@ class Expected:
     may_overflow: Optional[np.ndarray] = None   # where an infinity is right too
     # a second-order grad's roundings of its terms before their sum (deterministic)
     term_roundings: Union[float, np.ndarray] = 0.0
+    # a plain sum of products (y, dx, dw), bounded by compare.sum_bound; False: a sum of
+    # convs (forward mode, second order), bounded by compare.bound per term
+    summed: bool = True
 
     @cached_property
     def storage_bound(self) -> Optional[np.ndarray]:
@@ -54,9 +59,17 @@ class Expected:
 
     @cached_property
     def probable_bound(self) -> np.ndarray:
-        """The statistical line (:func:`harness.numerics.compare.probable_bound`)."""
-        return compare.probable_bound(self.values, self.magnitude, self.terms, self.model,
-                                      extra=self.term_roundings)
+        """The statistical line, never above the hard bound: a plain sum's
+        (:func:`harness.numerics.compare.sum_probable_bound`), or a sum of convs'
+        (:func:`harness.numerics.compare.probable_bound`)."""
+        if self.summed:
+            line = compare.sum_probable_bound(self.values, self.magnitude, self.terms,
+                                              self.model)
+        else:
+            line = compare.probable_bound(self.values, self.magnitude, self.terms, self.model,
+                                          extra=self.term_roundings)
+        with np.errstate(invalid="ignore"):
+            return np.fmin(line, self.bound)
 
     @cached_property
     def active(self) -> np.ndarray:
@@ -125,8 +138,7 @@ def expected_from_canonical(case: Case, grad: str, x: np.ndarray, w: np.ndarray,
     with np.errstate(invalid="ignore", over="ignore"):
         magnitude = evaluate(case, grad, np.abs(x), np.abs(w), np.abs(dy))
     terms = _terms_for(case, grad, exact)
-    acc = compare.accumulation_error(magnitude, terms, model)
-    limit = compare.bound(exact, magnitude, terms, model, acc=acc)
+    acc, limit = compare.sum_bound(exact, magnitude, terms, model)
     values, may_overflow = compare.round_overflow(exact, acc, model.output)
     del acc
     return Expected(values=out(values), bound=out(limit), magnitude=out(magnitude),
@@ -178,7 +190,8 @@ def expected_second_order(case: Case, grad: str, tensors: dict[str, np.ndarray],
     return Expected(values=out(values), bound=out(limit), magnitude=out(magnitude),
                     terms=out(n), model=model,
                     may_overflow=out(may_overflow) if may_overflow.any() else None,
-                    term_roundings=out(roundings) if np.ndim(roundings) else roundings)
+                    term_roundings=out(roundings) if np.ndim(roundings) else roundings,
+                    summed=False)
 
 
 def expected(case: Case, inputs: Inputs,

@@ -104,9 +104,17 @@ def main():
 EXACT = '''\
     c = [{cx}, {cw}, {cdy}]   # channels-first
     exact, mag, n = (oracle(*v){pout} for v in (c, map(abs, c), map(np.ones_like, c)))
-    acc = n * {u_acc} * mag + n * {eta_acc} + n * 2.0**-53 * mag   # accumulated in {acc},
-    bound = acc + {u_out} * (abs(exact) + acc) + {eta_out}   # then rounded once: convgrad's bound
-'''
+    # summed in {acc} in any order: n - 1 additions, each partial sum at most (mag + |exact|) / 2
+    acc = ({u_acc} + 2.0**-53) * (np.maximum(n - 1, 0) * (mag + abs(exact)) / 2 + mag) + n * {eta_acc}
+{final}'''
+
+# The first-order bound's last line (compare.sum_bound): a sum accumulated in the output dtype
+# ends in its rounding; one accumulated in float32 for a 16-bit dtype is rounded once more.
+FINAL = {
+    True: "    bound = acc   # in any order: convgrad's bound\n",
+    False: "    bound = acc + {u_out} * (abs(exact) + acc) + {eta_out}   # then rounded once: "
+           "convgrad's bound\n",
+}
 
 # A forward-mode or second-order grad: a sum of first-order convs, the tangents swapped in.
 EXACT_TERMS = '''\
@@ -267,7 +275,8 @@ def render(t, code: Code, environment) -> str:
              for base, swap in parts]
     channels_first = {n: same.get(n, moved[n]) for n in tensors}
     exact = (EXACT_TERMS if second else EXACT).replace(
-        "{rounded}", ROUNDED if len(parts) > 1 else "")
+        "{rounded}", ROUNDED if len(parts) > 1 else "").replace(
+        "{final}", FINAL[model.accumulate == model.output])
     main = (MAIN_HEAD + exact + MAIN).format(
         tensors=", ".join(f"{n!r}: {channels_first[n]}" for n in tensors
                           if any(n in names for _, names in terms)),
