@@ -525,9 +525,9 @@ SMALL = [
     for text in ("inf", "nan", "0", "-1", "1e309", "-inf")
 ] + [
     refused("small/jobs-0", "small", ["run", ARTICLE_DX, "--jobs", "0"],
-            r"argument --jobs: expected a positive integer"),
+            r"argument --jobs: expected a worker count from 1 to 256"),
     refused("small/repeat-minus-1", "small", ["run", ARTICLE_DX, "--repeat", "-1"],
-            r"argument --repeat: expected a positive integer"),
+            r"argument --repeat: expected a repeat count from 1 to 1000"),
 ]
 
 CORPUS = CASE_FILES + TERMINAL + RECORD_FILES + WORKERS + PLUGINS + OUTPUT_PLACES + SMALL

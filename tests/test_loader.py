@@ -774,3 +774,31 @@ def test_a_yaml_alias_bomb_is_refused_quickly_without_expanding(tmp_path):
     assert message == (f"{path}:2: invalid YAML: alias *a0 is not allowed: case files write "
                        "every value out in full")
     assert elapsed < 2 and peak < 4 << 20  # 9**10 list elements were never built
+
+
+def test_an_empty_batch_does_not_hide_astronomical_dimensions(tmp_path):
+    """Batch 0 made every element count 0, so 2**24 channels padded by 2**24 on each side
+    passed the limits, and NumPy refused the padded shape's product with a traceback
+    (found by tests/test_loader_fuzz.py with CI's example count): an empty dimension
+    counts as 1 against the limits."""
+    path = tmp_path / "empty-batch.yaml"
+    path.write_text(textwrap.dedent("""\
+        - id: empty-batch
+          op: conv2d
+          grads: [y, dx, dw]
+          padding: SAME
+          input_size: [5, 4]
+          kernel_size: [3, 2]
+          batch: 0
+          in_channels: 16777216
+          out_channels: 1
+          dilations: 16777216
+          x: {random: normal}
+          w: {random: normal}
+          dy: {random: normal}
+        """))
+    errors = load_errors(path)
+    assert "an empty dimension counted as 1" in str(errors)
+    small = tmp_path / "small-empty-batch.yaml"
+    small.write_text(path.read_text().replace("16777216", "3"))
+    assert [c.id for c in load_cases([small])] == ["empty-batch"]

@@ -966,8 +966,16 @@ def _check_tangent_shapes(ctx: _Context, case: Case) -> None:
                                       f"{list(want)}, got {list(shape)}")
 
 
+def _extent(shape) -> int:
+    """The elements of ``shape`` with every empty dimension counted as 1: an empty tensor's
+    other dimensions are still allocated as a shape (NumPy refuses one whose product
+    overflows, batch 0 or not), so they are bounded as if it were not empty."""
+    return math.prod(max(int(d), 1) for d in shape)
+
+
 def _check_sizes(ctx: _Context, case: Case) -> None:
-    """Refuse, before anything is allocated, tensors or oracle work beyond the limits."""
+    """Refuse, before anything is allocated, tensors or oracle work beyond the limits
+    (empty dimensions counted as 1: :func:`_extent`)."""
     for dim, axis in zip(layouts.SPATIAL_LETTERS[case.rank], case.axes):
         if axis.size + min(axis.before, 0) + min(axis.after, 0) < 0:
             raise ctx.error("padding", f"dimension {dim}: negative pads {axis.before}, "
@@ -975,17 +983,17 @@ def _check_sizes(ctx: _Context, case: Case) -> None:
                                        "there are")
     for name in ("input_shape", "filter_shape"):
         shape = getattr(case, name)
-        if math.prod(shape) > MAX_ELEMENTS:
+        if _extent(shape) > MAX_ELEMENTS:
             raise ctx.error(_shape_key(ctx.raw, name),
-                            f"{list(shape)} has {math.prod(shape)} elements; the limit is "
-                            f"{MAX_ELEMENTS}")
+                            f"{list(shape)} has {_extent(shape)} elements (an empty "
+                            f"dimension counted as 1); the limit is {MAX_ELEMENTS}")
     out = case.output_shape
-    if math.prod(out) > MAX_ELEMENTS:
+    if _extent(out) > MAX_ELEMENTS:
         raise ctx.error(_shape_key(ctx.raw, "input_shape"),
-                        f"the output {list(out)} has {math.prod(out)} elements; the limit "
-                        f"is {MAX_ELEMENTS}")
+                        f"the output {list(out)} has {_extent(out)} elements (an empty "
+                        f"dimension counted as 1); the limit is {MAX_ELEMENTS}")
     n, c = case.canonical_input_shape[:2]
-    padded = n * c * math.prod(a.size + a.before + a.after for a in case.axes)
+    padded = _extent([n, c, *(a.size + a.before + a.after for a in case.axes)])
     if padded > MAX_ELEMENTS:
         raise ctx.error("padding", f"the input padded by {[list(p) for p in case.pads]} has "
                                    f"{padded} elements; the limit is {MAX_ELEMENTS} (the "

@@ -41,9 +41,9 @@ def comment(text: object, limit: int = 500) -> str:
 
 
 # What can start markup inside a line: emphasis, code spans, links and images ("[", "]",
-# "!"), headings, table cells, tags (with "<" an entity). "-", "." and "(" only matter at a
+# "!"), headings, table cells, tags (with "<" an entity). "-", ".", "(" and ">" only matter at a
 # line's start, where this text never is.
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]#!|~>])")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]#!|~])")
 
 
 def markdown(text: object, limit: int = 500) -> str:

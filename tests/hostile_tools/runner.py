@@ -252,6 +252,18 @@ def _reader(stream, sink: list) -> None:
             size += len(chunk)
 
 
+def _vm_mib(pid: str, field: str) -> float:
+    """``field`` (VmRSS, VmHWM) of /proc/PID/status in MiB; 0 where it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0.0
+
+
 def run_bounded(argv: list[str], *, cwd: Path, env: dict, timeout: float) -> Proc:
     """Run ``argv`` in a session of its own; kill it (and its session) past ``timeout``;
     the processes of the attempt still alive after it exited are listed, then killed."""
@@ -267,7 +279,13 @@ def run_bounded(argv: list[str], *, cwd: Path, env: dict, timeout: float) -> Pro
     for r in readers:
         r.start()
     timed_out, status, rusage = False, None, None
+    # ru_maxrss of a child counts what it inherited at fork, before its exec: this
+    # process's own size (a pytest that imported TensorFlow: 1.7 GB). The child's peak
+    # after exec is its VmHWM (reset by exec), polled while it runs; ru_maxrss counts
+    # only where it is above what the fork can have inherited.
+    inherited_mib, polled_mib = _vm_mib("self", "VmRSS"), 0.0
     while True:
+        polled_mib = max(polled_mib, _vm_mib(str(proc.pid), "VmHWM"))
         pid, wait_status, rusage = os.wait4(proc.pid, os.WNOHANG)
         if pid:
             status = os.waitstatus_to_exitcode(wait_status)
@@ -307,8 +325,9 @@ def run_bounded(argv: list[str], *, cwd: Path, env: dict, timeout: float) -> Pro
         except OSError:
             pass
     decode = lambda chunks: b"".join(chunks).decode("utf-8", "surrogateescape")  # noqa: E731
-    return Proc(status, decode(out), decode(err), seconds, timed_out,
-                (rusage.ru_maxrss / 1024) if rusage else 0.0,
+    maxrss_mib = (rusage.ru_maxrss / 1024) if rusage else 0.0
+    peak_mib = max(polled_mib, maxrss_mib if maxrss_mib > inherited_mib + 1 else 0.0)
+    return Proc(status, decode(out), decode(err), seconds, timed_out, peak_mib,
                 [] if timed_out else described,
                 (rusage.ru_utime + rusage.ru_stime) if rusage else 0.0)
 
