@@ -973,6 +973,10 @@ def _extent(shape) -> int:
     return math.prod(max(int(d), 1) for d in shape)
 
 
+def _empty_note(shape) -> str:
+    return " (an empty dimension counted as 1)" if 0 in shape else ""
+
+
 def _check_sizes(ctx: _Context, case: Case) -> None:
     """Refuse, before anything is allocated, tensors or oracle work beyond the limits
     (empty dimensions counted as 1: :func:`_extent`)."""
@@ -985,13 +989,13 @@ def _check_sizes(ctx: _Context, case: Case) -> None:
         shape = getattr(case, name)
         if _extent(shape) > MAX_ELEMENTS:
             raise ctx.error(_shape_key(ctx.raw, name),
-                            f"{list(shape)} has {_extent(shape)} elements (an empty "
-                            f"dimension counted as 1); the limit is {MAX_ELEMENTS}")
+                            f"{list(shape)} has {_extent(shape)} elements{_empty_note(shape)}; "
+                            f"the limit is {MAX_ELEMENTS}")
     out = case.output_shape
     if _extent(out) > MAX_ELEMENTS:
         raise ctx.error(_shape_key(ctx.raw, "input_shape"),
-                        f"the output {list(out)} has {_extent(out)} elements (an empty "
-                        f"dimension counted as 1); the limit is {MAX_ELEMENTS}")
+                        f"the output {list(out)} has {_extent(out)} elements"
+                        f"{_empty_note(out)}; the limit is {MAX_ELEMENTS}")
     n, c = case.canonical_input_shape[:2]
     padded = _extent([n, c, *(a.size + a.before + a.after for a in case.axes)])
     if padded > MAX_ELEMENTS:
