@@ -26,6 +26,7 @@ class Measured:
     returncode: int
     stdout: str
     stderr: str
+    cpu_s: float = 0.0     # user + system time of the process and the children it waited for
 
 
 def _tree_rss(root: int) -> int:
@@ -78,7 +79,8 @@ def run(cmd: list[str], env: dict | None = None, cwd: str | None = None) -> Meas
         stdout, stderr = out.read(), err.read()
     for suffix in (".out", ".err"):
         Path(f"{out_path}{suffix}").unlink(missing_ok=True)
-    return Measured(wall, peak, usage.ru_maxrss * 1024, proc.returncode, stdout, stderr)
+    return Measured(wall, peak, usage.ru_maxrss * 1024, proc.returncode, stdout, stderr,
+                    usage.ru_utime + usage.ru_stime)
 
 
 def mib(n: int) -> str:

@@ -12,7 +12,14 @@ are printed too). Also: the bound's product counts
 (tracemalloc) as a multiple of its largest operand. Target (issue 13):
 oracle/GEMM >= 0.8 for y, dx and dw on the ResNet layer.
 
-    python benchmarks/oracle.py [--repeat 5] [--layers resnet3x3,conv1x1,stem7x7]
+This one reuses the same arrays round after round, on a quiet machine: the
+oracle's speed per layer shape. What a user gets (fresh inputs every round,
+the worst round, framework workers computing beside it, the oracle before and
+after its thread budget) is ``benchmarks/oracle_load.py``. ``--threads N``
+sets the oracle's budget (default: every core, as when no worker computes;
+``0``: BLAS's own threads, as before issue 24).
+
+    python benchmarks/oracle.py [--repeat 5] [--layers resnet3x3,conv1x1,stem7x7] [--threads N]
 """
 from __future__ import annotations
 
@@ -27,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from harness.numerics import oracle, oracle_gemm  # noqa: E402
+from harness.numerics import oracle, oracle_gemm, threads  # noqa: E402
 
 LAYERS = {   # (N, C, H, W), (O, k, k), stride, SAME pads
     "resnet3x3": ((8, 64, 56, 56), (64, 3, 3), 1, [(1, 1), (1, 1)]),
@@ -70,7 +77,8 @@ def layer(name: str, repeat: int) -> None:
             if key in paired:          # against a GEMM timed just before it
                 paired[key].append(best(runs["gemm"], 1) / elapsed)
     largest = max(x.nbytes, dy.nbytes, y.nbytes)
-    block = oracle_gemm.BLOCK * 8
+    blocks = max(threads.current(), 1)          # a block buffer per thread
+    block = oracle_gemm.BLOCK * 8 * blocks
     path = ("im2col GEMMs, columns clipped from x" if c >= oracle_gemm.CLIP_CHANNELS
             else "im2col GEMMs, columns from a padded copy")
     peaks = {}
@@ -80,8 +88,9 @@ def layer(name: str, repeat: int) -> None:
         peaks[key] = tracemalloc.get_traced_memory()[1] / largest
         tracemalloc.stop()
     print(f"{name}: x {x.shape}, w {wt.shape}, stride {s}; GEMM ({rows} x {k}) @ ({k} x {o}) "
-          f"best {times['gemm'] * 1e3:.1f} ms; oracle path: {path}; memory target 2 x the "
-          f"largest operand + one {block / 2**20:.0f} MiB block = {2 + block / largest:.2f} x")
+          f"best {times['gemm'] * 1e3:.1f} ms; oracle path: {path}, {threads.current()} "
+          f"thread(s); memory target 2 x the largest operand + {blocks} block(s) of "
+          f"{oracle_gemm.BLOCK * 8 / 2**20:.0f} MiB = {2 + block / largest:.2f} x")
     for key in ("y", "dx", "dw"):
         ratios = sorted(paired[key])
         print(f"  {key:2}: {times[key] * 1e3:8.1f} ms   GEMM/oracle = {statistics.median(ratios):.2f} "
@@ -96,9 +105,11 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--layers", default=",".join(LAYERS))
+    p.add_argument("--threads", type=int, help="the oracle's thread budget (default: the cores)")
     args = p.parse_args()
-    for name in args.layers.split(","):
-        layer(name, args.repeat)
+    with threads.budget(args.threads):
+        for name in args.layers.split(","):
+            layer(name, args.repeat)
 
 
 if __name__ == "__main__":

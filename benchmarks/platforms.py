@@ -16,6 +16,7 @@ errors (each path's discrepancies are known entries that match its facts).
 
     python benchmarks/platforms.py                       # cases/, about 6 minutes
     python benchmarks/platforms.py --cases cases/conformance/half.yaml
+    python benchmarks/platforms.py --quick               # cases/peers, 2 minutes
 """
 from __future__ import annotations
 
@@ -42,8 +43,11 @@ def _run(cases: str, platforms: str, cache: Path, out: Path) -> tuple[measure.Me
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cases", default="cases", help="case files or a folder (default: cases)")
+    p.add_argument("--quick", action="store_true", help="cases/peers (40 cases) only")
     p.add_argument("--keep", metavar="DIR", help="keep the runs' outputs in DIR")
     args = p.parse_args()
+    if args.quick:
+        args.cases = "cases/peers"
     with tempfile.TemporaryDirectory() as tmp:
         cache, out = Path(tmp, "jax-cache"), Path(args.keep or tmp)
         _run(args.cases, "all", cache, out / "warmup")          # fills the JAX cache
@@ -61,9 +65,16 @@ def main() -> int:
     paths = sorted({i["name"].partition("[")[2].rstrip("]") or "native"
                     for i in full_rec["impls"]})
     print(f"\ncases: {args.cases}; paths judged by --platforms all: {', '.join(paths)}")
-    print(f"all / native: wall {full.wall_s / native.wall_s:.2f}x, own compute "
-          f"{full_own / max(native_own, 1e-9):.2f}x, peak memory "
-          f"{full.peak_rss / max(native.peak_rss, 1):.2f}x")
+    print(f"{'run':18} {'wall s':>7} {'own compute s':>14} {'verdicts':>9} {'peak':>10}")
+    for name, (m, record, own) in results.items():
+        print(f"--platforms {name:6} {m.wall_s:7.1f} {own:14.1f} {len(record['verdicts']):9d} "
+              f"{measure.mib(m.peak_rss):>10}")
+    n_full, n_native = len(full_rec["verdicts"]), max(len(native_rec["verdicts"]), 1)
+    print(f"all / native (the baseline, one path, measured in this run): wall "
+          f"{full.wall_s / native.wall_s:.2f}x, own compute "
+          f"{full_own / max(native_own, 1e-9):.2f}x, verdicts {n_full / n_native:.2f}x, "
+          f"wall per verdict {(full.wall_s / max(n_full, 1)) / (native.wall_s / n_native):.2f}x, "
+          f"peak memory {full.peak_rss / max(native.peak_rss, 1):.2f}x")
     before = {(v["case"], v["impl"], v["grad"]): v["status"] for v in native_rec["verdicts"]}
     after = {(v["case"], v["impl"], v["grad"]): v["status"] for v in full_rec["verdicts"]}
     moved = [k for k in before if after.get(k) != before[k]]

@@ -10,6 +10,7 @@ may error. (The first-order copy's 16-bit dx/dw fail where the frameworks accumu
 
     python benchmarks/second_order.py                 # cases/second-order, a few minutes
     python benchmarks/second_order.py --impl 'torch.*'
+    python benchmarks/second_order.py --quick         # torch's impls, no warm-up: 1-2 min
 """
 from __future__ import annotations
 
@@ -61,14 +62,16 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--impl", action="append", default=None,
                    help="impls as for convgrad run (default: every default impl)")
+    p.add_argument("--quick", action="store_true",
+                   help="torch's impls only, no warm-up runs (torch compiles nothing)")
     args = p.parse_args()
-    impls = args.impl or []
+    impls = args.impl or (["torch.*"] if args.quick else [])
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         first = first_order_copy(folder)
         cache = folder / "jax-cache"
-        for cases in (first, SUITE):   # fill the JAX cache: compilation is not the work
-            judge(cases, impls, cache, folder / "warm")
+        for cases in () if args.quick else (first, SUITE):   # fill the JAX cache:
+            judge(cases, impls, cache, folder / "warm")        # compilation is not the work
         rows = {}
         for name, cases in (("first order (y, dx, dw)", first),
                             ("second order (jvp, ddy, ddx, ddw)", SUITE)):
@@ -81,7 +84,9 @@ def main() -> int:
         per = 1000 * s["compute_s"] / max(s["verdicts"], 1)
         print(f"{name:36} {wall:8.1f} {s['verdicts']:9d} {s['compute_s']:10.2f} {per:15.2f}")
     (w1, s1), (w2, s2) = rows.values()
-    print(f"\nsecond / first: wall {w2 / w1:.2f}x, frameworks' compute "
+    print(f"\nimpls: {', '.join(impls) or 'the default ones'}; the first-order run is the "
+          "baseline, on the same cases, measured in this run")
+    print(f"second / first: wall {w2 / w1:.2f}x, frameworks' compute "
           f"{s2['compute_s'] / max(s1['compute_s'], 1e-9):.2f}x, compute per verdict "
           f"{(s2['compute_s'] / s2['verdicts']) / (s1['compute_s'] / s1['verdicts']):.2f}x")
     for name, (_, s) in rows.items():

@@ -21,6 +21,11 @@ per spatial axis:
 Vectorized per kernel tap: for one tap ``k`` the input positions
 ``s * p + d * k`` over all ``p`` form one strided slice (a view), so each tap
 is a single ``einsum``; the only Python loop is over the taps.
+
+Threads (:mod:`harness.numerics.threads`): while either path computes, NumPy's BLAS is
+held to one thread, and the GEMM path runs its blocks on the oracle's own threads, as
+many as its budget (``CONVGRAD_ORACLE_THREADS``, else the runner's); the values are the
+same bits for every count.
 """
 from __future__ import annotations
 
@@ -29,7 +34,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from harness.numerics import grid, oracle_gemm
+from harness.numerics import grid, oracle_gemm, threads
 from harness.numerics.grid import conv_forward_output_shape  # noqa: F401 (its public home was here)
 
 Shape = tuple[int, ...]
@@ -109,9 +114,10 @@ def conv_taps(x: np.ndarray, w: np.ndarray, *, strides: Sequence[int], pads: Pad
     w_g = _grouped(w, groups, axis=0)  # (G, Og, Cg, *k)
     y = np.zeros(_grouped_shape(y_shape, groups), dtype=np.float64)
     spec = _einsum_spec("ngc{s},goc->ngo{s}", len(y_shape) - 2)
-    for tap in _taps(w.shape[2:]):
-        window = _window(xpad, tap, strides, dilations, y_shape[2:])
-        y += np.einsum(spec, window, w_g[(..., *tap)], optimize=True)
+    with threads.owned():                   # one BLAS thread (harness.numerics.threads)
+        for tap in _taps(w.shape[2:]):
+            window = _window(xpad, tap, strides, dilations, y_shape[2:])
+            y += np.einsum(spec, window, w_g[(..., *tap)], optimize=True)
     return y.reshape(y_shape)
 
 
@@ -134,9 +140,10 @@ def conv_dx_taps(dy: np.ndarray, w: np.ndarray, *, input_shape: Sequence[int],
     dy_g, w_g = _grouped(dy, groups), _grouped(w, groups, axis=0)
     dxpad = np.zeros(_grouped_shape(grid.padded_shape(input_shape, pads), groups))
     spec = _einsum_spec("ngo{s},goc->ngc{s}", len(y_shape) - 2)
-    for tap in _taps(w.shape[2:]):
-        window = _window(dxpad, tap, strides, dilations, y_shape[2:])
-        window += np.einsum(spec, dy_g, w_g[(..., *tap)], optimize=True)
+    with threads.owned():
+        for tap in _taps(w.shape[2:]):
+            window = _window(dxpad, tap, strides, dilations, y_shape[2:])
+            window += np.einsum(spec, dy_g, w_g[(..., *tap)], optimize=True)
     return grid.unpad(dxpad.reshape(grid.padded_shape(input_shape, pads)), pads, input_shape)
 
 
@@ -156,9 +163,10 @@ def conv_dw_taps(x: np.ndarray, dy: np.ndarray, *, filter_shape: Sequence[int],
     xpad, dy_g = _grouped(grid.pad(x, pads), groups), _grouped(dy, groups)
     dw = np.zeros(_grouped_shape(filter_shape, groups, axis=0))  # (G, Og, Cg, *k)
     spec = _einsum_spec("ngc{s},ngo{s}->goc", len(y_shape) - 2)
-    for tap in _taps(filter_shape[2:]):
-        window = _window(xpad, tap, strides, dilations, y_shape[2:])
-        dw[(..., *tap)] = np.einsum(spec, window, dy_g, optimize=True)
+    with threads.owned():
+        for tap in _taps(filter_shape[2:]):
+            window = _window(xpad, tap, strides, dilations, y_shape[2:])
+            dw[(..., *tap)] = np.einsum(spec, window, dy_g, optimize=True)
     return dw.reshape(filter_shape)
 
 

@@ -15,9 +15,19 @@ output dim) of about ``BLOCK`` elements, every tap's window slab
   gives every window's contribution ``(K, positions)``, added back onto ``dx``
   tap by tap where the windows cover ``x`` (col2im).
 
+The blocks run on the oracle's own threads, BLAS held to one thread meanwhile
+(:func:`harness.numerics.threads.each_block`; how many: its budget): each thread
+fills its own ``cols`` buffer and multiplies it; ``y``'s blocks write apart, and the
+sums over blocks (``dw``, the col2im of ``dx``) are added in block order, so every
+thread count gives the same bits. ``BLOCK``, measured on the ResNet layer on a 2-vCPU
+EPYC (1 MiB L2 a core, 32 MiB L3; benchmarks/oracle_load.py ``--blocks``, two threads,
+speed against the same-shape GEMM): 2**16 elements 0.68-0.76, 2**17 0.84-0.88, 2**18
+0.89-0.99, 2**19 0.95-1.06, 2**20 and 2**21 0.84-1.06 (CPU time per call, one thread:
+2**16 10-25 % more, 2**17 to 2**21 the same within noise); 2**19 (4 MiB a thread) is kept.
+
 With 16 or more input channels the slabs are read from ``x`` itself, clipped to
 where each tap's windows cover it and zero elsewhere (:class:`_ClippedColumns`):
-no padded copy, so the peak memory is the result and one block. With fewer (an
+no padded copy, so the peak memory is the result and a block per thread. With fewer (an
 RGB stem) one strided copy per block from a padded copy of ``x`` costs less than
 a copy per tap (:class:`_Columns`). This orientation of the product,
 ``(O, K) @ (K, positions)``, also runs faster in OpenBLAS than ``(rows, K) @ (K, O)``.
@@ -33,7 +43,7 @@ from typing import Iterator, Sequence
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from harness.numerics import grid
+from harness.numerics import grid, threads
 
 BLOCK = 1 << 19                 # elements of one im2col block (4 MiB in float64)
 MIN_REDUCTION = 16              # a shorter per-group reduction is left to the tap path
@@ -138,34 +148,35 @@ class _ClippedColumns:
         self.taps = list(itertools.product(*(range(k) for k in kernel)))
         self.strides, self.dilations = strides, dilations
 
-    def blocks(self):
-        """``(items, rows, cols)`` per block; one buffer is reused across blocks."""
+    def plan(self) -> list[tuple[slice, slice]]:
+        """The blocks, ``(items, rows)``: a 1x1 kernel's slabs are views of x, so one item
+        per block keeps them one matrix."""
+        n = self.x.shape[0]
+        if len(self.taps) == 1:
+            return [(slice(i, i + 1), slice(None)) for i in range(n)]
+        return list(_blocks(n, self.out, len(self.taps) * self.x.shape[1]))
+
+    def fill(self, items: slice, rows: slice, scratch: dict) -> np.ndarray:
+        """One block's ``cols``, in the calling thread's buffer (valid until its next block)."""
         n, c = self.x.shape[:2]
-        buffer = _Reused()
-        # a 1x1 kernel's slabs are views of x: one item per block keeps them one matrix
-        blocks = (((slice(i, i + 1), slice(None)) for i in range(n)) if len(self.taps) == 1
-                  else _blocks(n, self.out, len(self.taps) * c))
-        for items, rows in blocks:
-            count = len(range(*items.indices(n)))
-            block = (len(range(*rows.indices(self.out[0]))), *self.out[1:])
-            wheres = [_clipped(tap, self.strides, self.dilations, self.pads,
-                               self.x.shape[2:], block, rows.start or 0) for tap in self.taps]
-            if len(self.taps) == 1 and wheres[0] and all(       # x's slab is the block
-                    d.stop - d.start == m for d, m in zip(wheres[0][1], block)):
-                yield items, rows, np.swapaxes(
-                    self.x[(items, slice(None), *wheres[0][0])], 0, 1)[:, None]
+        count = len(range(*items.indices(n)))
+        block = (len(range(*rows.indices(self.out[0]))), *self.out[1:])
+        wheres = [_clipped(tap, self.strides, self.dilations, self.pads,
+                           self.x.shape[2:], block, rows.start or 0) for tap in self.taps]
+        if len(self.taps) == 1 and wheres[0] and all(       # x's slab is the block
+                d.stop - d.start == m for d, m in zip(wheres[0][1], block)):
+            return np.swapaxes(self.x[(items, slice(None), *wheres[0][0])], 0, 1)[:, None]
+        shape = (c, len(self.taps), count, *block)
+        cols = scratch.setdefault("cols", _Reused()).take(math.prod(shape)).reshape(shape)
+        for t, where in enumerate(wheres):
+            if where is None:
+                cols[:, t] = 0
                 continue
-            cols = buffer.take(c * len(self.taps) * count * math.prod(block)).reshape(
-                c, len(self.taps), count, *block)
-            for t, where in enumerate(wheres):
-                if where is None:
-                    cols[:, t] = 0
-                    continue
-                src, dst = where
-                _zero_outside(cols[:, t], dst, block)
-                cols[(slice(None), t, slice(None), *dst)] = np.swapaxes(
-                    self.x[(items, slice(None), *src)], 0, 1)
-            yield items, rows, cols
+            src, dst = where
+            _zero_outside(cols[:, t], dst, block)
+            cols[(slice(None), t, slice(None), *dst)] = np.swapaxes(
+                self.x[(items, slice(None), *src)], 0, 1)
+        return cols
 
 
 class _Columns:
@@ -183,17 +194,19 @@ class _Columns:
             (*xpad.strides[:2], *(d * st for d, st in zip(dilations, step)),
              *(s * st for s, st in zip(strides, step))), writeable=False)
 
-    def blocks(self):
-        """``(items, rows, cols)`` per block; one buffer is reused across blocks."""
+    def plan(self) -> list[tuple[slice, slice]]:
+        """The blocks, ``(items, rows)``."""
+        return list(_blocks(self.n, self.out, math.prod(self.kernel) * self.c))
+
+    def fill(self, items: slice, rows: slice, scratch: dict) -> np.ndarray:
+        """One block's ``cols``, in the calling thread's buffer (valid until its next block)."""
         r, taps = len(self.kernel), math.prod(self.kernel)
         order = (1, *range(2, 2 + r), 0, *range(2 + r, 2 + 2 * r))   # (C, *k, items, *out)
-        buffer = _Reused()
-        for items, rows in _blocks(self.n, self.out, taps * self.c):
-            view = self.windows[(items, slice(None), *[slice(None)] * r, rows)]
-            shape = [view.shape[i] for i in order]
-            cols = buffer.take(view.size)
-            np.copyto(cols.reshape(shape), view.transpose(order))
-            yield items, rows, cols.reshape(self.c, taps, *shape[1 + r:])
+        view = self.windows[(items, slice(None), *[slice(None)] * r, rows)]
+        shape = [view.shape[i] for i in order]
+        cols = scratch.setdefault("cols", _Reused()).take(view.size)
+        np.copyto(cols.reshape(shape), view.transpose(order))
+        return cols.reshape(self.c, taps, *shape[1 + r:])
 
 
 def _columns(x, kernel, strides, dilations, pads, out):
@@ -210,7 +223,11 @@ def conv(x, w, *, strides, pads, dilations, groups=1) -> np.ndarray:
     og, cg = o // groups, w.shape[1]
     filters = w.reshape(groups, og, -1)                     # (G, Og, Cg * taps)
     y = np.empty(y_shape)
-    for items, rows, cols in _columns(x, w.shape[2:], strides, dilations, pads, out).blocks():
+    columns = _columns(x, w.shape[2:], strides, dilations, pads, out)
+
+    def work(block, scratch) -> None:
+        items, rows = block
+        cols = columns.fill(items, rows, scratch)
         for g in range(groups):
             cols_g = cols[g * cg:(g + 1) * cg].reshape(filters.shape[2], -1)
             target = _as_matrix(y[items, g * og:(g + 1) * og, rows])
@@ -219,6 +236,9 @@ def conv(x, w, *, strides, pads, dilations, groups=1) -> np.ndarray:
                 continue
             part = (filters[g] @ cols_g).reshape(og, *cols.shape[2:])
             y[items, g * og:(g + 1) * og, rows] = np.swapaxes(part, 0, 1)
+
+    with threads.owned() as count:              # blocks write apart: any order will do
+        threads.each_block(columns.plan(), work, count)
     return y
 
 
@@ -246,11 +266,24 @@ def conv_dw(x, dy, *, filter_shape, strides, pads, dilations, groups=1) -> np.nd
         return np.zeros(filter_shape)
     og = o // groups
     acc = np.zeros((groups, og, cg * math.prod(kernel)))
-    for items, rows, cols in _columns(x, kernel, strides, dilations, pads, out).blocks():
+    columns = _columns(x, kernel, strides, dilations, pads, out)
+
+    def work(block, scratch) -> list[np.ndarray]:
+        items, rows = block
+        cols = columns.fill(items, rows, scratch)
+        parts = []
         for g in range(groups):
             cols_g = cols[g * cg:(g + 1) * cg].reshape(acc.shape[2], -1)
             dy_g = np.swapaxes(dy[items, g * og:(g + 1) * og, rows], 0, 1).reshape(og, -1)
-            acc[g] += dy_g @ cols_g.T
+            parts.append(dy_g @ cols_g.T)
+        return parts
+
+    def finish(index: int, parts: list[np.ndarray]) -> None:
+        for g, part in enumerate(parts):        # in block order, as one thread adds them
+            acc[g] += part
+
+    with threads.owned() as count:
+        threads.each_block(columns.plan(), work, count, finish)
     return acc.reshape(filter_shape)
 
 
@@ -294,13 +327,22 @@ def conv_dx(dy, w, *, input_shape, strides, pads, dilations, groups=1) -> np.nda
     taps, og = list(itertools.product(*(range(k) for k in kernel))), o // groups
     filters = w.reshape(groups, og, cg * len(taps)).swapaxes(1, 2)   # (G, Cg * taps, Og)
     dx = np.zeros(input_shape)
-    for items, rows in _blocks(n, out, len(taps) * c):
-        first = rows.start or 0
+    plan = list(_blocks(n, out, len(taps) * c))
+
+    def work(block, scratch) -> list[np.ndarray]:
+        items, rows = block
+        contribs = []
         for g in range(groups):
             part = dy[items, g * og:(g + 1) * og, rows]              # (items, Og, *out_block)
-            block = part.shape[2:]
             contrib = np.matmul(filters[g], part.reshape(*part.shape[:2], -1))
-            contrib = contrib.reshape(part.shape[0], cg, len(taps), *block)
+            contribs.append(contrib.reshape(part.shape[0], cg, len(taps), *part.shape[2:]))
+        return contribs
+
+    def finish(index: int, contribs: list[np.ndarray]) -> None:
+        items, rows = plan[index]               # in block order: windows of blocks overlap
+        first = rows.start or 0
+        for g, contrib in enumerate(contribs):
+            block = contrib.shape[3:]
             for t, tap in enumerate(taps):
                 where = _clipped(tap, strides, dilations, pads, input_shape[2:], block, first)
                 if where is None:                 # this tap read only padding here
@@ -308,4 +350,7 @@ def conv_dx(dy, w, *, input_shape, strides, pads, dilations, groups=1) -> np.nda
                 src, dst = where
                 dx[(items, slice(g * cg, (g + 1) * cg), *src)] += \
                     contrib[(slice(None), slice(None), t, *dst)]
+
+    with threads.owned() as count:
+        threads.each_block(plan, work, count, finish)
     return dx

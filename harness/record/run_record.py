@@ -49,7 +49,8 @@ SCHEMA_VERSION = 2
 SCHEMA_FILE = "record.schema.json"          # in harness/data
 MAX_RECORD_BYTES = 128 << 20                # a run record file; the 612-case suite's is ~8 MiB
 MAX_DEPTH = 32                              # JSON nesting; a record's deepest is ~12
-NUMERICS_VARIABLES = ("TF_ENABLE_ONEDNN_OPTS", "TF_CPP_MIN_LOG_LEVEL", "OMP_NUM_THREADS",
+NUMERICS_VARIABLES = ("CONVGRAD_ORACLE_THREADS",
+                      "TF_ENABLE_ONEDNN_OPTS", "TF_CPP_MIN_LOG_LEVEL", "OMP_NUM_THREADS",
                       "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "XLA_FLAGS", "JAX_ENABLE_X64",
                       "JAX_PLATFORMS", "CUDA_VISIBLE_DEVICES", "NVIDIA_TF32_OVERRIDE",
                       "TORCH_ALLOW_TF32_CUBLAS_OVERRIDE", "OPENBLAS_CORETYPE",

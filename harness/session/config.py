@@ -16,6 +16,7 @@ from harness.backend.adapters import ImplError, UnknownImpl, all_impls
 from harness.backend.port import ImplModuleError, all_module_impls
 from harness.case import suites as bundled
 from harness.case.loader import load_cases
+from harness.numerics import threads
 from harness.session import runner, selection
 from harness.verdict import known as known_mod
 from harness.verdict import limitations as limitations_mod
@@ -184,7 +185,11 @@ class RunOptions:
                 "jobs": 1 if self.in_process else self.jobs,
                 "threads_per_worker": None if self.in_process else
                 max(1, (os.cpu_count() or 1) // self.jobs), "timeout_s": self.timeout,
-                "repeat": self.repeat, "device": self.device, "tf32": self.tf32 or "default"}
+                "repeat": self.repeat, "device": self.device, "tf32": self.tf32 or "default",
+                # the oracle's threads beside the workers (harness.numerics.threads; 0:
+                # BLAS's own, CONVGRAD_ORACLE_THREADS=0)
+                "oracle_threads": threads.recorded(1, threads.cores()) if self.in_process
+                else threads.recorded(self.jobs, max(1, (os.cpu_count() or 1) // self.jobs))}
 
     # ------------------------------------------------------------------ cases
     def case_paths(self) -> list[str]:

@@ -22,6 +22,7 @@ from harness.backend.adapters import ImplInfo, availability
 from harness.backend.adapters.base import (Impl, Outcome, compute_guarded, grads_of, missing_grad,
                                            missing_op)
 from harness.case.model import Case
+from harness.numerics import threads as oracle_threads
 from harness.numerics.compare import Comparison
 from harness.verdict.expected import Expected, expected
 from harness.case.values import Inputs, as_array, materialize
@@ -328,6 +329,41 @@ class Session:
                                 else limitations)
         self._prefetched: Optional[tuple[Case, Inputs, dict[str, Expected]]] = None
         self._prefetch: Optional[threading.Thread] = None
+        self._computing = 0                  # framework computations in flight
+        self._lock = threading.Lock()
+        self.oracle_threads_used: dict[int, int] = {}   # thread count -> oracle calls
+
+    def oracle_threads(self) -> int:
+        """The oracle's thread budget now (:func:`harness.numerics.threads.for_load` of the
+        framework computations in flight): a worker computes with its ``threads`` (cores
+        / jobs), an in-process impl with every core."""
+        per_job = getattr(self.backend, "threads", None) or oracle_threads.cores()
+        with self._lock:
+            busy = min(self._computing, max(self.backend.jobs, 1))
+            count = oracle_threads.for_load(busy, per_job)
+            self.oracle_threads_used[count] = self.oracle_threads_used.get(count, 0) + 1
+        return count
+
+    def _submit(self, pool: ThreadPoolExecutor, fn, *args):
+        """``pool.submit(fn, *args)``, counted in flight from now until it is done or
+        cancelled (the oracle's budget reads the count)."""
+        with self._lock:
+            self._computing += 1
+        try:
+            future = pool.submit(fn, *args)
+        except BaseException:
+            self._finished(None)
+            raise
+        future.add_done_callback(self._finished)
+        return future
+
+    def _finished(self, future) -> None:
+        with self._lock:
+            self._computing -= 1
+
+    def _expected(self, case: Case, inputs: Inputs) -> dict[str, Expected]:
+        with oracle_threads.budget(self.oracle_threads):
+            return expected(case, inputs)
 
     def prefetch(self, case: Case) -> None:
         """Start ``case``'s inputs and oracle answers in a background thread, so that they
@@ -337,7 +373,7 @@ class Session:
         def work() -> None:
             try:
                 inputs = materialize(case)
-                self._prefetched = (case, inputs, expected(case, inputs))
+                self._prefetched = (case, inputs, self._expected(case, inputs))
             except Exception:  # noqa: BLE001 - recomputed inline, where it surfaces
                 pass
         self._prefetch = threading.Thread(target=work, name="oracle-prefetch", daemon=True)
@@ -372,12 +408,13 @@ class Session:
             try:
                 for case in cases:
                     inputs, answers = self._answers(case)
-                    futures = {i.impl.name: pool.submit(_timed, backend, i, case, inputs,
-                                                        self.repeat)
+                    futures = {i.impl.name: self._submit(pool, _timed, backend, i, case,
+                                                         inputs, self.repeat)
                                for i in impls
                                if i.available and not missing_op(i.impl, case.op)
                                and grads_of(i.impl, case)}
-                    window.append((case, inputs, answers or expected(case, inputs), futures))
+                    window.append((case, inputs, answers or self._expected(case, inputs),
+                                   futures))
                     if len(window) > 2 * max(backend.jobs, 1):
                         yield self._gather(window.popleft(), impls)
                 while window:
@@ -399,6 +436,10 @@ class Session:
     def _gather(self, item, impls) -> CaseResult:
         case, inputs, exp, futures = item
         runs_of = {name: f.result() for name, f in futures.items()}
+        with oracle_threads.budget(self.oracle_threads):   # a diagnosis runs the oracle
+            return self._judged(case, inputs, exp, runs_of, impls)
+
+    def _judged(self, case, inputs, exp, runs_of, impls) -> CaseResult:
         verdicts = []
         for info in impls:
             if not info.available:
