@@ -280,10 +280,11 @@ def run_bounded(argv: list[str], *, cwd: Path, env: dict, timeout: float) -> Pro
         r.start()
     timed_out, status, rusage = False, None, None
     # ru_maxrss of a child counts what it inherited at fork, before its exec: this
-    # process's own size (a pytest that imported TensorFlow: 1.7 GB). The child's peak
-    # after exec is its VmHWM (reset by exec), polled while it runs; ru_maxrss counts
+    # process's own peak (the forked memory map carries its high-water mark; a pytest
+    # that imported TensorFlow: 1.8 GB). The child's peak after exec is its VmHWM (reset
+    # by exec; Popen returns after the exec), polled while it runs; ru_maxrss counts
     # only where it is above what the fork can have inherited.
-    inherited_mib, polled_mib = _vm_mib("self", "VmRSS"), 0.0
+    inherited_mib, polled_mib = _vm_mib("self", "VmHWM"), 0.0
     while True:
         polled_mib = max(polled_mib, _vm_mib(str(proc.pid), "VmHWM"))
         pid, wait_status, rusage = os.wait4(proc.pid, os.WNOHANG)
