@@ -28,7 +28,6 @@ from __future__ import annotations
 import importlib
 import inspect
 import os
-import stat
 import sys
 from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence
@@ -41,6 +40,7 @@ from harness.backend.adapters.base import (LEGACY_OPS, Explained, Outcome, each_
                                            framework_values)
 from harness.case import ops
 from harness.numerics import layouts
+from harness.safeio import files
 
 class FunctionImpl:
     """An impl made of a user's forward function (see the module docstring)."""
@@ -176,13 +176,9 @@ def module_impls(spec: str, limit_s: Optional[float] = None) -> list:
     path = Path(target) if target.endswith(".py") else None
     if path is not None:
         try:
-            found = os.stat(path)
-        except (FileNotFoundError, NotADirectoryError):
-            raise ImplModuleError(f"{origin}: no such file") from None
-        except OSError as exc:
-            raise ImplModuleError(f"{origin}: {exc.strerror or exc}") from None
-        if not stat.S_ISREG(found.st_mode):
-            raise ImplModuleError(f"{origin}: no such file (not a regular file)")
+            files.regular_file(path, "Python file")
+        except files.FileRefused as exc:
+            raise ImplModuleError(f"{origin}: {exc.reason}") from None
 
     def load():
         if path is not None:

@@ -40,35 +40,39 @@ def _check(path: str | Path, st: os.stat_result, limit: int, what: str) -> None:
         raise FileRefused(path, f"file is {st.st_size} bytes; {what}s are limited to {limit}")
 
 
-def read_bytes(path: str | Path, limit: int, what: str = "file") -> bytes:
-    """The content of the regular file ``path``, at most ``limit`` bytes, or
-    :class:`FileRefused` (no such file, unreadable, not a regular file, too large)."""
+def regular_file(path: str | Path, what: str = "file") -> os.stat_result:
+    """The ``stat`` of ``path`` where it is a regular file, else :class:`FileRefused`
+    (no such file, unreadable, a directory, a FIFO, a device...)."""
     try:
-        _check(path, os.stat(path), limit, what)
-        # O_NONBLOCK: should the path have become a FIFO since the stat, opening it
-        # does not wait for a writer; the fstat below refuses it.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except FileNotFoundError:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
         raise FileRefused(path, "no such file or directory") from None
     except OSError as exc:
         raise FileRefused(path, f"cannot read: {exc.strerror or exc}") from None
-    try:
-        _check(path, os.fstat(fd), limit, what)
+    if not stat.S_ISREG(st.st_mode):
+        raise FileRefused(path, f"is {kind(st.st_mode)}, not a {what}")
+    return st
+
+
+def read_bytes(path: str | Path, limit: int, what: str = "file") -> bytes:
+    """The content of the regular file ``path``, at most ``limit`` bytes, or
+    :class:`FileRefused` (no such file, unreadable, not a regular file, too large)."""
+    with open_regular(path, limit, what) as f:
         chunks, size = [], 0
-        while size <= limit:
-            chunk = os.read(fd, min(limit + 1 - size, 1 << 20))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-    except OSError as exc:
-        raise FileRefused(path, f"cannot read: {exc.strerror or exc}") from None
-    finally:
-        os.close(fd)
-    if size > limit:
+        try:   # in chunks up to limit + 1: a /proc file claims size 0 and keeps going
+            while size <= limit:
+                chunk = f.read(min(limit + 1 - size, 1 << 20))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+        except OSError as exc:
+            raise FileRefused(path, f"cannot read: {exc.strerror or exc}") from None
+    data = b"".join(chunks)
+    if len(data) > limit:
         raise FileRefused(path, f"file is more than {limit} bytes; {what}s are limited to "
                                 f"{limit}")
-    return b"".join(chunks)
+    return data
 
 
 def open_regular(path: str | Path, limit: int, what: str = "file"):
@@ -79,6 +83,8 @@ def open_regular(path: str | Path, limit: int, what: str = "file"):
     closes it. :class:`FileRefused` otherwise."""
     try:
         _check(path, os.stat(path), limit, what)
+        # O_NONBLOCK: should the path have become a FIFO since the stat, opening it
+        # does not wait for a writer; the fstat below refuses it.
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise FileRefused(path, "no such file or directory") from None

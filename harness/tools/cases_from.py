@@ -133,13 +133,11 @@ def check_model_file(spec: str) -> None:
     """A ``.keras`` or ``.h5`` MODEL checked before anything loads it: a regular file, not
     empty, with its format's signature (a zip archive; HDF5's, at 0, 512, 1024... bytes)."""
     try:
-        st = os.stat(spec)
-    except (FileNotFoundError, NotADirectoryError):
-        raise ModelError(f"{spec}: no such model file") from None
-    except OSError as exc:
-        raise ModelError(f"{spec}: {exc.strerror or exc}") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise ModelError(f"{spec}: is {files.kind(st.st_mode)}, not a model file")
+        st = files.regular_file(spec, "model file")
+    except files.FileRefused as exc:
+        reason = "no such model file" if exc.reason == "no such file or directory" \
+            else exc.reason
+        raise ModelError(f"{spec}: {reason}") from None
     if st.st_size == 0:
         raise ModelError(f"{spec}: is empty, not a model file")
     try:
