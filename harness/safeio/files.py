@@ -40,13 +40,16 @@ def _check(path: str | Path, st: os.stat_result, limit: int, what: str) -> None:
         raise FileRefused(path, f"file is {st.st_size} bytes; {what}s are limited to {limit}")
 
 
+NO_SUCH_FILE = "no such file"
+
+
 def regular_file(path: str | Path, what: str = "file") -> os.stat_result:
     """The ``stat`` of ``path`` where it is a regular file, else :class:`FileRefused`
     (no such file, unreadable, a directory, a FIFO, a device...)."""
     try:
         st = os.stat(path)
     except (FileNotFoundError, NotADirectoryError):
-        raise FileRefused(path, "no such file or directory") from None
+        raise FileRefused(path, NO_SUCH_FILE) from None
     except OSError as exc:
         raise FileRefused(path, f"cannot read: {exc.strerror or exc}") from None
     if not stat.S_ISREG(st.st_mode):

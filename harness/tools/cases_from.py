@@ -135,8 +135,7 @@ def check_model_file(spec: str) -> None:
     try:
         st = files.regular_file(spec, "model file")
     except files.FileRefused as exc:
-        reason = "no such model file" if exc.reason == "no such file or directory" \
-            else exc.reason
+        reason = "no such model file" if exc.reason == files.NO_SUCH_FILE else exc.reason
         raise ModelError(f"{spec}: {reason}") from None
     if st.st_size == 0:
         raise ModelError(f"{spec}: is empty, not a model file")
